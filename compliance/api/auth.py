@@ -1,0 +1,49 @@
+"""Bearer-token authentication for API clients (``Authorization: Bearer <token>``)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from compliance.models import ApiClient
+
+TOKEN_PREFIX = "ctk_"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_generate() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """Sets ``request.user`` to the client's staff user (or ``None``) and ``request.auth`` to
+    the ``ApiClient``. Unknown or inactive tokens are a 401; no token leaves the request anonymous
+    (the scope permission then answers 401)."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].decode().lower() != self.keyword.lower():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        token = header[1].decode(errors="replace")
+        client = (
+            ApiClient.objects.select_related("user")
+            .filter(token_hash=token_hash(token), is_active=True)
+            .first()
+        )
+        if client is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API token.")
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
+        return (client.user, client)
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,15 @@
+"""Every API scope, with what it allows. Views name one of these in ``required_scopes``."""
+
+SCOPES = {
+    "consent:write": "record consent decisions and signals",
+    "consent:read": "read subjects' consent state and history",
+    "events:write": "send behavioral events (consent-gated)",
+    "segments:write": "propose segments, push memberships",
+    "segments:read": "read segments, members and history",
+    "segments:review": "approve, activate, pause, review segments (privacy officer token)",
+    "dsar:write": "open and cancel data subject requests",
+    "dsar:read": "track requests, download packages and receipts",
+    "dsar:approve": "approve, reject, extend requests (privacy officer token)",
+    "changes:read": "pull the change feed",
+    "signals:decode": "decode TCF strings",
+}

@@ -1,0 +1,43 @@
+"""The audit chain: one hash chain per database (control and each region)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from compliance.residency import PerDatabaseModel
+
+
+class AuditEvent(PerDatabaseModel):
+    """One entry. ``hash`` = SHA-256(previous hash || canonical entry), see ``hashing``.
+
+    No personal data: subjects appear only as their random ``subject_token``.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    occurred_at = models.DateTimeField(db_index=True)
+    code = models.PositiveIntegerField(db_index=True)
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, blank=True)
+    subject_token = models.CharField(max_length=64, blank=True, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+        permissions = [("export_auditevent", "Can export audit evidence bundles")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} code {self.code}"
+
+
+class AuditChainHead(PerDatabaseModel):
+    """The chain's current size and head hash; its row lock serialises appends."""
+
+    chain_id = models.CharField(max_length=32, primary_key=True)
+    size = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.chain_id} @ {self.size}"

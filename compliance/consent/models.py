@@ -1,0 +1,1 @@
+"""Consent models (see issue: consent per event source)."""

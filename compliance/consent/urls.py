@@ -1,0 +1,3 @@
+"""Consent, signal and event-ingest API routes under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DsarConfig(AppConfig):
+    name = "compliance.dsar"
+    label = "dsar"
+    verbose_name = "Data subject requests"

@@ -1,0 +1,3 @@
+"""API routes of the events app under /api/v1/."""
+
+urlpatterns: list = []

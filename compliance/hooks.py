@@ -1,0 +1,31 @@
+"""Explicit, synchronous hooks between apps (no Django signals for business flow).
+
+``consent_basis_lost``: called by the consent service *inside* the region transaction that
+recorded a withdrawal, denial, objection, expiry or opt-out, with the purposes that lost their
+basis. Handlers (the segments app registers one) act in the same transaction, so the consent
+change and its consequences commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+ConsentLossHandler = Callable[..., object]
+_CONSENT_LOSS_HANDLERS: list[ConsentLossHandler] = []
+
+
+def on_consent_basis_lost(handler: ConsentLossHandler) -> ConsentLossHandler:
+    """Register ``handler(*, region, subject_id, purposes, reason, actor)`` (idempotent)."""
+    if handler not in _CONSENT_LOSS_HANDLERS:
+        _CONSENT_LOSS_HANDLERS.append(handler)
+    return handler
+
+
+def consent_basis_lost(
+    *, region: str, subject_id: UUID, purposes: Sequence[str], reason: str, actor
+) -> None:
+    """Run every handler; call inside ``transaction.atomic(using=region)``."""
+    for handler in _CONSENT_LOSS_HANDLERS:
+        handler(region=region, subject_id=subject_id, purposes=list(purposes), reason=reason,
+                actor=actor)

@@ -1,0 +1,15 @@
+from compliance.models.api_clients import ApiClient
+from compliance.models.directory import SubjectDirectory
+from compliance.models.subjects import IdentifierType, Identity, Subject, SubjectKey, Suppression
+from compliance.models.workers import WorkerHeartbeat
+
+__all__ = [
+    "ApiClient",
+    "IdentifierType",
+    "Identity",
+    "Subject",
+    "SubjectDirectory",
+    "SubjectKey",
+    "Suppression",
+    "WorkerHeartbeat",
+]

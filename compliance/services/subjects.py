@@ -1,0 +1,155 @@
+"""Creating and finding subjects from an identifier, in the right region."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import IntegrityError, transaction
+
+from compliance import crypto
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.identifiers import Identifier, identifier_normalize
+from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, Suppression
+from compliance.regions import region_alias, region_for_country, regions
+
+
+class SubjectSuppressedError(Exception):
+    """The identifier belongs to an erased person; re-ingestion is refused."""
+
+
+def identifier_blind_index(*, identifier: Identifier) -> str:
+    return crypto.blind_index(identifier_type=identifier.type, normalized_value=identifier.value)
+
+
+def is_suppressed(*, blind_index: str) -> bool:
+    """True if any region lists this blind index as erased."""
+    return any(
+        Suppression.objects.using(region_alias(region=r)).filter(blind_index=blind_index).exists()
+        for r in regions()
+    )
+
+
+def subject_data_key(*, subject: Subject) -> bytes:
+    """The subject's unwrapped data key (raises ``SubjectKey.DoesNotExist`` once erased)."""
+    wrapped = SubjectKey.objects.using(subject.region).get(subject_id=subject.pk).wrapped_key
+    return crypto.unwrap_data_key(
+        region=subject.region, subject_id=str(subject.pk), wrapped=wrapped
+    )
+
+
+def subject_resolve(
+    *,
+    identifier_type: str,
+    value: str,
+    jurisdiction: str | None,
+    actor: Actor,
+    create: bool = True,
+) -> Subject | None:
+    """Find the subject holding an identifier, or create it in the jurisdiction's region.
+
+    The region is fixed when the subject is first seen and never changes afterwards: an
+    existing subject is returned from its own region whatever ``jurisdiction`` says now.
+    Raises ``IdentifierError`` for a bad identifier and ``SubjectSuppressedError`` for an
+    erased one. Returns ``None`` when nothing is found and ``create`` is false.
+    Safe under concurrency: the directory's unique blind index decides the winner.
+    """
+    identifier = identifier_normalize(identifier_type=identifier_type, value=value)
+    index = identifier_blind_index(identifier=identifier)
+    entry = SubjectDirectory.objects.filter(blind_index=index).first()
+    if entry is None:
+        if is_suppressed(blind_index=index):
+            raise SubjectSuppressedError("this identifier was erased and may not be re-ingested")
+        if not create:
+            return None
+        region = region_for_country(country=jurisdiction)
+        try:
+            with transaction.atomic(using="default"):
+                entry = SubjectDirectory.objects.create(
+                    blind_index=index,
+                    identifier_type=identifier.type,
+                    region=region,
+                    subject_id=uuid.uuid4(),
+                )
+        except IntegrityError:
+            entry = SubjectDirectory.objects.get(blind_index=index)
+    return _ensure_regional_subject(entry=entry, identifier=identifier, index=index, actor=actor)
+
+
+def _ensure_regional_subject(
+    *, entry: SubjectDirectory, identifier: Identifier, index: str, actor: Actor
+) -> Subject:
+    """Create the regional rows for a directory entry if missing (idempotent, self-healing)."""
+    alias = region_alias(region=entry.region)
+    subject = Subject.objects.using(alias).filter(pk=entry.subject_id).first()
+    if subject is not None and Identity.objects.using(alias).filter(blind_index=index).exists():
+        return subject
+    with transaction.atomic(using=alias):
+        if subject is None:
+            subject = Subject.objects.using(alias).create(id=entry.subject_id, region=entry.region)
+            data_key = crypto.new_data_key()
+            SubjectKey.objects.using(alias).create(
+                subject=subject,
+                wrapped_key=crypto.wrap_data_key(
+                    region=entry.region, subject_id=str(subject.pk), data_key=data_key
+                ),
+            )
+            audit_append(
+                using=alias,
+                entries=[
+                    AuditEntry(
+                        code=AuditCode.SUBJECT_KEY_CREATED,
+                        actor=actor,
+                        subject_token=subject.audit_token,
+                        object_type="subject",
+                        payload={"region": entry.region},
+                    )
+                ],
+            )
+        identity_attach(subject=subject, identifier=identifier, blind_index=index, actor=actor)
+    return subject
+
+
+def identity_attach(
+    *, subject: Subject, identifier: Identifier, blind_index: str, actor: Actor
+) -> Identity:
+    """Store an identifier of ``subject`` encrypted under its data key, and audit the link."""
+    alias = region_alias(region=subject.region)
+    existing = Identity.objects.using(alias).filter(blind_index=blind_index).first()
+    if existing is not None:
+        return existing
+    ciphertext = crypto.encrypt(
+        data_key=subject_data_key(subject=subject),
+        plaintext=identifier.value.encode(),
+        aad=f"identity:{subject.pk}:{identifier.type}".encode(),
+    )
+    with transaction.atomic(using=alias):
+        identity = Identity.objects.using(alias).create(
+            subject=subject,
+            identifier_type=identifier.type,
+            blind_index=blind_index,
+            value_encrypted=ciphertext,
+        )
+        audit_append(
+            using=alias,
+            entries=[
+                AuditEntry(
+                    code=AuditCode.IDENTITY_LINKED,
+                    actor=actor,
+                    subject_token=subject.audit_token,
+                    object_type="identity",
+                    object_id=str(identity.pk),
+                    payload={"identifier_type": identifier.type},
+                )
+            ],
+        )
+    return identity
+
+
+def identity_value(*, identity: Identity, subject: Subject) -> str:
+    """Decrypt an identity's value (callers that show it must audit the access)."""
+    return crypto.decrypt(
+        data_key=subject_data_key(subject=subject),
+        ciphertext=bytes(identity.value_encrypted),
+        aad=f"identity:{subject.pk}:{identity.identifier_type}".encode(),
+    ).decode()

@@ -1,0 +1,50 @@
+"""The Celery app: one queue per region (``compliance.<region>``) plus ``compliance.control``.
+
+Queues are declared from ``COMPLIANCE_REGIONS``; routing to any other queue is an error
+(``task_create_missing_queues = False``). Start a region's worker with
+``celery -A config worker -Q compliance.eu``.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("compliance")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _queues() -> list[Queue]:
+    from django.conf import settings
+
+    names = ["compliance.control", *(f"compliance.{r}" for r in settings.COMPLIANCE_REGIONS)]
+    return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in names]
+
+
+def _beat_schedule() -> dict:
+    """Merge ``BEAT_SCHEDULE`` of every installed app's ``schedule`` module."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    schedule: dict = {}
+    for config in apps.get_app_configs():
+        try:
+            module = import_module(f"{config.name}.schedule")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.schedule":
+                raise
+            continue
+        schedule.update(module.BEAT_SCHEDULE)
+    return schedule
+
+
+app.conf.task_queues = _queues()
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _load_beat_schedule(sender, **kwargs) -> None:
+    sender.conf.beat_schedule = _beat_schedule()

@@ -1,0 +1,194 @@
+"""Settings for the toolkit, read from the environment, with an embedded default.
+
+With no environment at all the toolkit runs on SQLite files under ``var/`` (one per database
+alias) and kombu's filesystem broker, with secrets generated once into ``var/secrets.json``.
+Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from config.local_secrets import local_secrets
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("COMPLIANCE_VAR_DIR", BASE_DIR / "var")).resolve()
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+_SECRETS = local_secrets(var_dir=VAR_DIR)
+SECRET_KEY = _SECRETS["DJANGO_SECRET_KEY"]
+COMPLIANCE_ROOT_KEY = _SECRETS["COMPLIANCE_ROOT_KEY"]
+COMPLIANCE_SIGNING_KEY = _SECRETS["COMPLIANCE_SIGNING_KEY"]
+
+DEBUG = _env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "compliance",
+    "compliance.audit",
+    "compliance.consent",
+    "compliance.events",
+    "compliance.dsar",
+    "segments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases: "default" is the control database; one alias per region -------------------
+COMPLIANCE_REGIONS = _env_list("COMPLIANCE_REGIONS", "eu,us")
+
+
+def _database(alias: str) -> dict:
+    env_name = "DATABASE_URL" if alias == "default" else f"DATABASE_URL_{alias.upper()}"
+    url = os.environ.get(env_name)
+    if url:
+        config = dj_database_url.parse(
+            url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0"))
+        )
+        config.setdefault("TEST", {})
+        if config["ENGINE"] == "django.db.backends.sqlite3":
+            config["TEST"]["NAME"] = f"{config['NAME']}.test"
+        return config
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(VAR_DIR / f"{alias}.sqlite3"),
+        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        # A file, not memory, so that worker processes started by tests see the test data.
+        "TEST": {"NAME": str(VAR_DIR / f"test_{alias}.sqlite3")},
+    }
+
+
+DATABASES = {alias: _database(alias) for alias in ["default", *COMPLIANCE_REGIONS]}
+DATABASE_ROUTERS = ["compliance.router.ResidencyRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Residency -------------------------------------------------------------------------------
+#: Apps whose models are all global (third-party apps that cannot declare residency).
+COMPLIANCE_GLOBAL_APPS = [
+    "admin", "auth", "contenttypes", "sessions", "messages", "rest_framework", "drf_spectacular"
+]
+COMPLIANCE_DEFAULT_REGION = os.environ.get("COMPLIANCE_DEFAULT_REGION", "us")
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Redis only: an unacknowledged task (worker killed) is redelivered after this long.
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ROUTES = ("compliance.tasking.route_task",)
+CELERY_TASK_DEFAULT_QUEUE = "compliance.control"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat entries come from each app's ``schedule.py`` (``BEAT_SCHEDULE``), see config/celery.py.
+
+# --- Auth, API --------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["compliance.api.auth.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["compliance.api.permissions.HasRequiredScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["compliance.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"client": os.environ.get("API_THROTTLE_RATE", "6000/min")},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "compliance.api.errors.error_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Privacy and consent compliance toolkit API",
+    "DESCRIPTION": "Consent, events, segments and data subject requests. Bearer token with scopes.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "/admin/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/", include("compliance.api.urls")),
+    path("api/v1/", include("compliance.consent.urls")),
+    path("api/v1/", include("compliance.events.urls")),
+    path("api/v1/", include("compliance.dsar.urls")),
+    path("api/v1/", include("segments.urls")),
+    path("", include("compliance.consent.public_urls")),
+]

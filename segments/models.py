@@ -1,0 +1,1 @@
+"""Segment models (see issue: segments with governance)."""

@@ -1,0 +1,3 @@
+"""Segment API routes under /api/v1/."""
+
+urlpatterns: list = []
