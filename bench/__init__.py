@@ -1,0 +1,49 @@
+"""Benchmarks: ``python -m bench NAME [args]`` (or ``make bench BENCH_ARGS="NAME ..."``).
+
+Each ``bench/<name>.py`` has ``main(argv) -> int`` and measures side by side, in one run,
+against a baseline on the same machine and database (ratios, not absolute times). Databases:
+whatever ``DATABASE_URL*`` configure (PostgreSQL for the published figures); ``bench_databases``
+creates throwaway test databases and drops them afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from collections.abc import Iterator
+
+
+def django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+@contextlib.contextmanager
+def bench_databases() -> Iterator[None]:
+    """Create fresh test databases for every alias (migrated), drop them on exit."""
+    from django.test.utils import setup_databases, setup_test_environment, teardown_databases
+
+    setup_test_environment()
+    old = setup_databases(verbosity=0, interactive=False, aliases=None)
+    try:
+        yield
+    finally:
+        teardown_databases(old, verbosity=0)
+
+
+@contextlib.contextmanager
+def timed(results: dict, key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    results[key] = time.perf_counter() - start
+
+
+def machine() -> str:
+    from django.db import connections
+
+    vendor = connections["default"].vendor
+    return f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}, {vendor})"
