@@ -29,3 +29,24 @@ def consent_basis_lost(
     for handler in _CONSENT_LOSS_HANDLERS:
         handler(region=region, subject_id=subject_id, purposes=list(purposes), reason=reason,
                 actor=actor)
+
+
+# --- enter blockers: reasons a subject may not enter any segment (e.g. a DSAR restriction) ---
+EnterBlocker = Callable[..., dict]
+_ENTER_BLOCKERS: list[EnterBlocker] = []
+
+
+def register_enter_blocker(blocker: EnterBlocker) -> EnterBlocker:
+    """Register ``blocker(*, region, subject_ids) -> {subject_id: reason}`` (idempotent)."""
+    if blocker not in _ENTER_BLOCKERS:
+        _ENTER_BLOCKERS.append(blocker)
+    return blocker
+
+
+def enter_blocked(*, region: str, subject_ids: Sequence[UUID]) -> dict[UUID, str]:
+    """Subjects that may not enter segments now, with the reason (one query per blocker)."""
+    blocked: dict[UUID, str] = {}
+    for blocker in _ENTER_BLOCKERS:
+        for subject_id, reason in blocker(region=region, subject_ids=subject_ids).items():
+            blocked.setdefault(subject_id, reason)
+    return blocked
