@@ -69,5 +69,9 @@ def roles_sync(*, apps=None) -> None:
 
 @receiver(post_migrate)
 def _sync_roles_after_migrate(sender, using="default", **kwargs) -> None:
-    if using == "default" and sender.label == "compliance":
+    """After the last app's post_migrate on ``default``: every permission exists by then."""
+    from django.apps import apps
+
+    last = list(apps.get_app_configs())[-1]
+    if using == "default" and sender.label == last.label:
         roles_sync()
