@@ -7,6 +7,7 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         from compliance import checks, roles  # noqa: F401  (registers checks and role sync)
+        from compliance.api import schema  # noqa: F401  (OpenAPI auth extension)
         from compliance.models import Identity, Subject, SubjectKey, Suppression, WorkerHeartbeat
         from compliance.personal_data import personal_data_exempt, personal_data_register
 

@@ -43,9 +43,40 @@ class ComplianceSettings:
         return self._get("SIGNING_KEY", "")
 
     @property
+    def DSAR_AUTO_APPROVE_METHODS(self) -> list[str]:
+        """Verification methods for which erasure needs no privacy officer approval. Default none."""
+        return list(self._get("DSAR_AUTO_APPROVE_METHODS", []))
+
+    @property
+    def ERASURE_STEP_DELAY(self) -> float:
+        """Test only: seconds slept between erasure batches (to kill a worker mid-job). Default 0;
+        also read from the environment variable of the same name (worker processes in tests)."""
+        from os import environ
+
+        return float(self._get("ERASURE_STEP_DELAY", environ.get("COMPLIANCE_ERASURE_STEP_DELAY", 0)))
+
+    @property
+    def GPC_BINDING_JURISDICTIONS(self) -> list[str]:
+        """Jurisdictions where ``Sec-GPC: 1`` is a binding opt-out (sale, sharing, targeted ads).
+        Default: the US states whose law honours GPC (CA, CO, CT, NJ, OR, TX, MT, DE, NH, MN,
+        MD). Entries match a jurisdiction exactly (``US-CA``) or by country (``US``)."""
+        return list(
+            self._get(
+                "GPC_BINDING_JURISDICTIONS",
+                ["US-CA", "US-CO", "US-CT", "US-NJ", "US-OR", "US-TX", "US-MT", "US-DE",
+                 "US-NH", "US-MN", "US-MD"],
+            )
+        )
+
+    @property
     def GLOBAL_APPS(self) -> list[str]:
         """App labels of third-party apps whose models are all global."""
         return list(self._get("GLOBAL_APPS", []))
+
+    @property
+    def SEGMENTS_PAUSE_OVERDUE(self) -> bool:
+        """Pause active segments past their review date (daily beat job). Default ``False``."""
+        return bool(self._get("SEGMENTS_PAUSE_OVERDUE", False))
 
 
 compliance_settings = ComplianceSettings()

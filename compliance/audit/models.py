@@ -41,3 +41,25 @@ class AuditChainHead(PerDatabaseModel):
 
     def __str__(self) -> str:
         return f"{self.chain_id} @ {self.size}"
+
+
+class AuditCheckpoint(PerDatabaseModel):
+    """A signed statement "chain ``chain_id`` had ``size`` entries with head ``head_hash``".
+
+    ``signature`` is Ed25519 (hex of the raw 64 bytes) over ``signing.checkpoint_message``.
+    Append-only like the entries (PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE).
+    """
+
+    chain_id = models.CharField(max_length=32)
+    size = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["size", "id"]
+        indexes = [models.Index(fields=["chain_id", "size"])]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.chain_id} @ {self.size}"

@@ -1,0 +1,254 @@
+"""Audit log benchmark: audited append vs plain bulk_create, verify rate, export memory.
+
+    python -m bench audit [--append N] [--export N]
+
+1. append N (default 100,000) events with ``audit_append`` in batches of 1,000, and the same
+   rows with a plain ``AuditEvent.objects.bulk_create`` (no hashing, no lock) into a scratch
+   table copy on the same database; ratio of rows per second (target >= 0.8 on PostgreSQL);
+2. ``chain_verify`` rate on the chain (target >= 200,000 entries/s);
+3. generate M (default 1,000,000) valid entries fast (hash in Python, COPY on PostgreSQL),
+   then ``audit_export`` them in a child process and report its peak RSS (target < 200 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import bench_databases, machine
+
+BATCH = 1000
+
+
+def _entries(count: int, offset: int = 0):
+    from compliance.audit.services.append import Actor, AuditEntry
+
+    actor = Actor.system("bench")
+    return [
+        AuditEntry(
+            code=201 if i % 3 else 101,
+            actor=actor,
+            subject_token=f"{i:032x}",
+            object_type="segment",
+            object_id=f"seg-{i % 50}",
+            payload={"reason": "criteria", "membership_id": offset + i},
+        )
+        for i in range(count)
+    ]
+
+
+def _plain_model():
+    """The same columns as AuditEvent, in a scratch table, as a plain Django model."""
+    from django.db import models
+
+    from compliance.residency import PerDatabaseModel
+
+    class Meta:
+        app_label = "audit"
+        db_table = "bench_audit_plain"
+        managed = False
+
+    fields = {
+        "__module__": __name__,
+        "Meta": Meta,
+        "seq": models.BigIntegerField(unique=True),
+        "occurred_at": models.DateTimeField(),
+        "code": models.PositiveIntegerField(),
+        "actor_type": models.CharField(max_length=16),
+        "actor_id": models.CharField(max_length=64, blank=True),
+        "subject_token": models.CharField(max_length=64, blank=True),
+        "object_type": models.CharField(max_length=64, blank=True),
+        "object_id": models.CharField(max_length=64, blank=True),
+        "payload": models.JSONField(default=dict),
+        "hash": models.CharField(max_length=64),
+    }
+    return type("BenchPlainAuditEvent", (PerDatabaseModel,), fields)
+
+
+def bench_append(total: int, alias: str) -> dict:
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from compliance.audit.services.append import audit_append
+
+    batches = [_entries(BATCH, b * BATCH) for b in range(total // BATCH)]
+    # baseline: the same rows, plain bulk_create, no hashing, into a scratch copy of the table
+    with connections[alias].cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_audit_plain")
+        if connections[alias].vendor == "postgresql":
+            cursor.execute("CREATE TABLE bench_audit_plain (LIKE audit_auditevent INCLUDING ALL)")
+        else:
+            cursor.execute(
+                "CREATE TABLE bench_audit_plain AS SELECT * FROM audit_auditevent WHERE 0"
+            )
+
+    Plain = _plain_model()
+    start = time.perf_counter()
+    seq = 0
+    for batch in batches:
+        now = timezone.now()
+        rows = []
+        for entry in batch:
+            seq += 1
+            rows.append(
+                Plain(
+                    seq=seq,
+                    occurred_at=now,
+                    code=int(entry.code),
+                    actor_type=entry.actor.kind,
+                    actor_id=entry.actor.id,
+                    subject_token=entry.subject_token,
+                    object_type=entry.object_type,
+                    object_id=entry.object_id,
+                    payload=dict(entry.payload),
+                    hash="",
+                )
+            )
+        with transaction.atomic(using=alias):
+            Plain.objects.using(alias).bulk_create(rows, batch_size=2000)
+    plain = time.perf_counter() - start
+    start = time.perf_counter()
+    for batch in batches:
+        with transaction.atomic(using=alias):
+            audit_append(using=alias, entries=batch)
+    audited = time.perf_counter() - start
+    with connections[alias].cursor() as cursor:
+        cursor.execute("DROP TABLE bench_audit_plain")
+    return {
+        "rows": total,
+        "plain_rows_per_s": total / plain,
+        "audited_rows_per_s": total / audited,
+        "ratio": plain / audited,
+    }
+
+
+def bench_verify(alias: str) -> dict:
+    from compliance.audit.selectors.verification import chain_verify
+
+    result = chain_verify(using=alias)
+    assert result.ok, result.first_finding
+    return {
+        "entries": result.entries,
+        "seconds": result.seconds,
+        "rate": result.entries / result.seconds,
+    }
+
+
+def generate(alias: str, count: int, start: datetime) -> float:
+    """Append ``count`` valid entries quickly (big batches; COPY on PostgreSQL)."""
+    from django.db import transaction
+
+    from compliance.audit.services.append import audit_append
+
+    began = time.perf_counter()
+    chunk = 50_000
+    for offset in range(0, count, chunk):
+        with transaction.atomic(using=alias):
+            audit_append(
+                using=alias,
+                entries=_entries(min(chunk, count - offset), offset),
+                at=start + timedelta(seconds=offset // chunk),
+            )
+    return time.perf_counter() - began
+
+
+def _export_child(alias: str, out: str, queue) -> None:
+    import django
+    from django.db import connections
+
+    django.setup()
+    from compliance.audit.services.append import Actor
+    from compliance.audit.services.export import audit_export
+
+    connections.close_all()
+    began = time.perf_counter()
+    result = audit_export(
+        start=datetime(2000, 1, 1, tzinfo=UTC),
+        end=datetime(2100, 1, 1, tzinfo=UTC),
+        out=out,
+        actor=Actor.system("bench"),
+        aliases=[alias],
+    )
+    seconds = time.perf_counter() - began
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put(
+        {
+            "entries": result.entries,
+            "seconds": seconds,
+            "peak_mb": peak_kb / 1024,
+            "bytes": Path(out).stat().st_size,
+        }
+    )
+
+
+def bench_export(alias: str) -> dict:
+    from django.conf import settings
+
+    out = Path(tempfile.mkdtemp(prefix="bench-audit-")) / "bundle.zip"
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    # the child uses the same (test) databases: pass their names through the settings copy
+    names = {a: settings.DATABASES[a]["NAME"] for a in settings.DATABASES}
+    process = context.Process(target=_export_child_with_names, args=(names, alias, str(out), queue))
+    process.start()
+    result = queue.get(timeout=900)
+    process.join()
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["parent_peak_mb"] = baseline_kb / 1024
+    out.unlink()
+    return result
+
+
+def _export_child_with_names(names, alias, out, queue):
+    from django.conf import settings
+
+    for key, name in names.items():
+        settings.DATABASES[key]["NAME"] = name
+    _export_child(alias, out, queue)
+
+
+def main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench audit")
+    parser.add_argument("--append", type=int, default=100_000)
+    parser.add_argument("--export", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    alias = "eu"
+    with bench_databases():
+        print(f"machine: {machine()}  date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+        t0 = time.perf_counter()
+        append = bench_append(args.append, alias)
+        print(
+            f"append {append['rows']:,} in batches of {BATCH}: audit_append "
+            f"{append['audited_rows_per_s']:,.0f} rows/s, plain bulk_create "
+            f"{append['plain_rows_per_s']:,.0f} rows/s -> ratio {append['ratio']:.2f} "
+            f"(target >= 0.8)"
+        )
+        verify = bench_verify(alias)
+        print(
+            f"audit_verify: {verify['entries']:,} entries in {verify['seconds']:.2f}s -> "
+            f"{verify['rate']:,.0f} entries/s (target >= 200,000)"
+        )
+        extra = args.export - verify["entries"]
+        if extra > 0:
+            seconds = generate(alias, extra, datetime(2025, 1, 1, tzinfo=UTC))
+            print(f"generated {extra:,} more entries in {seconds:.1f}s")
+        verify = bench_verify(alias)
+        print(
+            f"audit_verify: {verify['entries']:,} entries in {verify['seconds']:.2f}s -> "
+            f"{verify['rate']:,.0f} entries/s"
+        )
+        export = bench_export(alias)
+        print(
+            f"audit_export: {export['entries']:,} entries in {export['seconds']:.1f}s, "
+            f"bundle {export['bytes'] / 1e6:.0f} MB, child peak RSS {export['peak_mb']:.0f} MB "
+            f"(target < 200 MB; parent process peak {export['parent_peak_mb']:.0f} MB)"
+        )
+        print(f"total {time.perf_counter() - t0:.0f}s")
+        print(json.dumps({"append": append, "verify": verify, "export": export}))
+    return 0

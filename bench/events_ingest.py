@@ -1,0 +1,142 @@
+"""Consent-gated event ingest vs plain ``bulk_create`` of the same events, same database.
+
+``python -m bench events_ingest [--events 20000] [--batch 1000] [--subjects 1000]``
+
+Setup (not timed): ``--subjects`` EU subjects created through ``subject_resolve``, each with a
+recorded ``measurement`` grant (``consent_record``). Then, batch by batch, interleaved so both
+sides see the same table sizes and machine load:
+
+* **gated**: ``events_ingest`` (service level): blind indexes, suppression and directory
+  look-ups, subject and key loading, duplicate check on client event ids, ``can_process_bulk``,
+  AES-GCM encryption of properties, ``bulk_create``, rejection counters, audit entry;
+* **baseline**: ``Event.objects.bulk_create`` of the same events with the subject ids already
+  known, properties as plain JSON, no consent check, no audit, in a transaction.
+
+Also printed (information only): the gated path plus request parsing
+(``event_batch_parse`` of the JSON-decoded body), i.e. everything the API view does.
+Target: gated events/s >= 0.5 x baseline events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench import bench_databases, machine
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench events_ingest")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--subjects", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    with bench_databases():
+        return _run(args)
+
+
+def _run(args) -> int:
+    from django.db import transaction
+
+    from compliance.audit.services.append import Actor
+    from compliance.consent.services.record import consent_record
+    from compliance.events.models import Event
+    from compliance.events.parsing import event_batch_parse
+    from compliance.events.services.ingest import events_ingest
+    from compliance.services.subjects import subject_resolve
+
+    actor = Actor.system("bench")
+    started = time.perf_counter()
+    emails = [f"bench{i}@example.org" for i in range(args.subjects)]
+    subject_of = {}
+    for email in emails:
+        subject = subject_resolve(
+            identifier_type="email", value=email, jurisdiction="FR", actor=actor
+        )
+        consent_record(
+            subject=subject,
+            purpose="measurement",
+            decision="granted",
+            source="web",
+            actor=actor,
+            jurisdiction="FR",
+        )
+        subject_of[email] = subject.pk
+    setup = time.perf_counter() - started
+
+    base_time = datetime.now(UTC) - timedelta(hours=1)
+
+    def raw_event(i: int, prefix: str) -> dict:
+        return {
+            "source": "web",
+            "identifiers": [{"type": "email", "value": emails[i % len(emails)]}],
+            "event": "page_view",
+            "properties": {"path": f"/products/{i % 97}", "referrer": "search", "n": i},
+            "time": (base_time + timedelta(milliseconds=i)).isoformat(),
+            "purpose": "measurement",
+            "jurisdiction": "FR",
+            "id": f"{prefix}-{i}",
+        }
+
+    batches = [
+        range(start, min(start + args.batch, args.events))
+        for start in range(0, args.events, args.batch)
+    ]
+    timings = {"gated": 0.0, "baseline": 0.0, "parse": 0.0, "api_level": 0.0}
+    accepted = 0
+    for number, batch in enumerate(batches):
+        # baseline: the same events, subjects known, no checks, no encryption
+        rows_raw = [raw_event(i, "base") for i in batch]
+        t0 = time.perf_counter()
+        rows = [
+            Event(
+                subject_id=subject_of[r["identifiers"][0]["value"]],
+                source=r["source"],
+                name=r["event"],
+                purpose=r["purpose"],
+                jurisdiction=r["jurisdiction"],
+                occurred_at=datetime.fromisoformat(r["time"]),
+                received_at=datetime.now(UTC),
+                properties_encrypted=json.dumps(r["properties"]).encode(),
+                client_event_id=r["id"],
+            )
+            for r in rows_raw
+        ]
+        with transaction.atomic(using="eu"):
+            Event.objects.using("eu").bulk_create(rows, batch_size=1000)
+        timings["baseline"] += time.perf_counter() - t0
+
+        # gated: parse (timed separately) then the service
+        body = {"events": [raw_event(i, "gated" if number % 2 else "gate") for i in batch]}
+        t0 = time.perf_counter()
+        parsed = event_batch_parse(data=body)
+        t1 = time.perf_counter()
+        result = events_ingest(events=parsed, actor=actor)
+        t2 = time.perf_counter()
+        timings["parse"] += t1 - t0
+        timings["gated"] += t2 - t1
+        timings["api_level"] += t2 - t0
+        accepted += result.accepted
+
+    n = sum(len(b) for b in batches)
+    stored = Event.objects.using("eu").count()
+    base_rate = n / timings["baseline"]
+    gated_rate = n / timings["gated"]
+    api_rate = n / timings["api_level"]
+    print(f"machine: {machine()}")
+    print(f"setup: {args.subjects} subjects with a recorded grant in {setup:.1f}s")
+    print(f"events: {n} in batches of {args.batch}; gated accepted {accepted}; rows {stored}")
+    print(f"baseline bulk_create:        {base_rate:10.0f} events/s ({timings['baseline']:.2f}s)")
+    print(f"gated events_ingest:         {gated_rate:10.0f} events/s ({timings['gated']:.2f}s)")
+    print(f"gated + parsing (info):      {api_rate:10.0f} events/s ({timings['api_level']:.2f}s)")
+    ratio = gated_rate / base_rate
+    print(
+        f"ratio gated/baseline: {ratio:.2f} (target >= 0.5): {'met' if ratio >= 0.5 else 'NOT met'}"
+    )
+    print(f"ratio gated+parsing/baseline (info): {api_rate / base_rate:.2f}")
+    if accepted != n:
+        print("ERROR: not every gated event was accepted")
+        return 1
+    return 0

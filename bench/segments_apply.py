@@ -1,0 +1,251 @@
+"""100,000 consented enters into one segment: ``memberships_apply`` vs plain ``bulk_create``.
+
+``python -m bench segments_apply [N] [--pghistory]``
+
+* setup (not timed): N subjects in ``eu`` (subject rows and control directory rows) with
+  consent granted to the segment's purposes (consent events and their state projection, written
+  with COPY), an active ``behavioral`` segment (purposes audience_segmentation + measurement);
+* baseline: ``SegmentMembership.objects.using("eu").bulk_create`` of the same N rows - no
+  consent check, no audit, no idempotence check (the write path is opened so the guard trigger
+  lets it through; the trigger is statement-level, one check per statement);
+* audited: ``memberships_apply(segment=..., enters=[N subject ids], ...)`` - directory lookup,
+  subject lookup, enter blockers, idempotence check, ``can_process_bulk``, membership rows
+  (COPY), N MEMBERSHIP_ENTERED audit events (hash chain) in one transaction;
+* the table is truncated between the two, so both insert into the same empty table and indexes.
+
+Target (issue 5): audited rows/s >= 2.0 x baseline rows/s on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import time
+import uuid
+
+from bench import bench_databases, machine
+
+
+def _copy(alias: str, table: str, columns: list[str], rows) -> None:
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _seed(n: int, purposes: list[str]) -> list[uuid.UUID]:
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from compliance.consent.models import ConsentEvent, ConsentState
+    from compliance.models import Subject, SubjectDirectory
+
+    now = timezone.now()
+    ids = [uuid.uuid4() for _ in range(n)]
+    _copy(
+        "eu",
+        Subject._meta.db_table,
+        ["id", "region", "audit_token", "created_at"],
+        ((sid, "eu", secrets.token_hex(16), now) for sid in ids),
+    )
+    _copy(
+        "default",
+        SubjectDirectory._meta.db_table,
+        ["blind_index", "identifier_type", "region", "subject_id", "created_at"],
+        ((secrets.token_hex(32), "email", "eu", sid, now) for sid in ids),
+    )
+    with transaction.atomic(using="eu"):
+        with connections["eu"].cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [ConsentEvent._meta.db_table, n * len(purposes)],
+            )
+            event_ids = [row[0] for row in cursor.fetchall()]
+        pairs = [(sid, p) for sid in ids for p in purposes]
+        _copy(
+            "eu",
+            ConsentEvent._meta.db_table,
+            [
+                "id",
+                "subject_id",
+                "purpose",
+                "purpose_version",
+                "source",
+                "scope",
+                "jurisdiction",
+                "lawful_basis",
+                "decision",
+                "method",
+                "captured_at",
+                "received_at",
+                "collection_point",
+                "actor_type",
+                "actor_id",
+                "raw_signal",
+                "decoder_version",
+            ],
+            (
+                (
+                    eid,
+                    sid,
+                    p,
+                    1,
+                    "web",
+                    "global",
+                    "FR",
+                    "consent",
+                    "granted",
+                    "ui",
+                    now,
+                    now,
+                    "",
+                    "system",
+                    "bench",
+                    "",
+                    "",
+                )
+                for eid, (sid, p) in zip(event_ids, pairs, strict=True)
+            ),
+        )
+        _copy(
+            "eu",
+            ConsentState._meta.db_table,
+            [
+                "subject_id",
+                "purpose",
+                "source",
+                "decision",
+                "lawful_basis",
+                "jurisdiction",
+                "event_id",
+                "captured_at",
+                "updated_at",
+            ],
+            (
+                (sid, p, "", "granted", "consent", "FR", eid, now, now)
+                for eid, (sid, p) in zip(event_ids, pairs, strict=True)
+            ),
+        )
+    for alias in ("eu", "default"):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return ids
+
+
+def _truncate_memberships() -> None:
+    from django.db import connections
+
+    with connections["eu"].cursor() as cursor:
+        cursor.execute("TRUNCATE segments_segmentmembership")
+        cursor.execute("VACUUM ANALYZE segments_segmentmembership")
+
+
+def main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench segments_apply")
+    parser.add_argument("n", nargs="?", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    from django.db import connections
+
+    if connections["eu"].vendor != "postgresql":
+        print("segments_apply measures COPY paths: run it with DATABASE_URL* on PostgreSQL")
+        return 2
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import transaction
+    from django.utils import timezone
+
+    from compliance.audit.services.append import Actor
+    from compliance.db_guards import write_path
+    from compliance.roles import PRIVACY_OFFICER
+    from segments.models import SegmentMembership
+    from segments.services.definitions import (
+        segment_activate,
+        segment_approve,
+        segment_create,
+    )
+    from segments.services.memberships import memberships_apply
+
+    n = args.n
+    with bench_databases():
+        officer = get_user_model().objects.create_user("bench-officer", is_staff=True)
+        officer.groups.add(Group.objects.get(name=PRIVACY_OFFICER))
+        officer = get_user_model().objects.get(pk=officer.pk)
+        segment = segment_create(
+            key="bench-buyers",
+            name="Bench buyers",
+            layers=["behavioral"],
+            owner=officer,
+            motion="campaign",
+            measurement_metric="conversion",
+            control_group_share="0.1",
+            user=officer,
+        )
+        segment = segment_activate(
+            segment=segment_approve(segment=segment, user=officer), user=officer
+        )
+        started = time.perf_counter()
+        ids = _seed(n, list(segment.required_purposes))
+        print(f"seeded {n:,} consented subjects in {time.perf_counter() - started:.1f}s")
+
+        # --- baseline: plain bulk_create, no checks, no audit --------------------------
+        _truncate_memberships()
+        now = timezone.now()
+        rows = [
+            SegmentMembership(
+                subject_id=sid,
+                segment_key=segment.key,
+                entered_at=now,
+                entered_reason="criteria",
+                consent_event_ids=[],
+            )
+            for sid in ids
+        ]
+        started = time.perf_counter()
+        with transaction.atomic(using="eu"), write_path(using="eu", path="membership_service"):
+            SegmentMembership.objects.using("eu").bulk_create(rows)
+        baseline = time.perf_counter() - started
+        assert SegmentMembership.objects.using("eu").count() == n
+
+        # --- audited path ------------------------------------------------------------------
+        _truncate_memberships()
+        from compliance.audit.models import AuditEvent
+
+        audit_before = AuditEvent.objects.using("eu").count()
+        started = time.perf_counter()
+        result = memberships_apply(
+            segment=segment, enters=ids, exits=[], actor=Actor.system("bench")
+        )
+        audited = time.perf_counter() - started
+        assert len(result.entered) == n, result.refused and list(result.refused.items())[:3]
+        assert SegmentMembership.objects.using("eu").count() == n
+        assert AuditEvent.objects.using("eu").count() - audit_before == n
+        sample = SegmentMembership.objects.using("eu").first()
+        assert len(sample.consent_event_ids) == len(segment.required_purposes)
+
+        b_rate, a_rate = n / baseline, n / audited
+        print(f"machine: {machine()}")
+        print(f"rows: {n:,} into one segment (purposes: {', '.join(segment.required_purposes)})")
+        print(
+            f"baseline bulk_create (no checks, no audit): {baseline:7.2f}s {b_rate:>10,.0f} rows/s"
+        )
+        print(
+            f"memberships_apply (consent+rows+audit):     {audited:7.2f}s {a_rate:>10,.0f} rows/s"
+        )
+        ratio = a_rate / b_rate
+        verdict = "MET" if ratio >= 2.0 else "NOT MET"
+        print(f"ratio audited/baseline: {ratio:.2f}x (target >= 2.0x: {verdict})")
+        print(
+            json.dumps(
+                {
+                    "n": n,
+                    "baseline_s": round(baseline, 3),
+                    "audited_s": round(audited, 3),
+                    "ratio": round(ratio, 2),
+                }
+            )
+        )
+    return 0

@@ -1,0 +1,323 @@
+"""Stitching: several identifiers of one person end up on one subject.
+
+* ``subject_resolve_many(identifiers=, jurisdiction=, actor=)``: a call carrying several
+  identifiers (e.g. an anonymous id and an e-mail) resolves them to ONE subject: unknown
+  identifiers are linked to the subject the others name; when they name two or more subjects,
+  those are merged into the oldest (the survivor).
+* ``subjects_merge(survivor=, merged=, actor=)``: identities move to the survivor and are
+  re-encrypted under its data key; consent events are copied to the survivor (the ledger is
+  append-only, so the originals stay on the merged subject as history; copies carry method
+  ``merge`` and ``copied_from``); the survivor's state is rebuilt from its ledger;
+  ``merged.merged_into`` is set; the directory points the identifiers at the survivor;
+  ``SUBJECTS_MERGED`` is audited.
+* A merge never turns a withdrawal, denial, objection or opt-out into a grant: where either
+  side's latest decision for a purpose and scope was one of those and the merged ledger would
+  end on a grant, the negative decision is restated on the survivor (method ``merge``, audited
+  like any withdrawal), and ``consent_basis_lost`` runs if the survivor loses a basis.
+* Cross-region merges are refused (``CrossRegionMergeError``): a subject's region is fixed when
+  first seen, and moving an EU person's data to another region is not something stitching may
+  decide. Nothing is written in that case.
+
+Data of other apps keyed by the merged subject (events, memberships) stays where it is; the
+merged subject keeps its data key so it remains readable and erasable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from compliance import crypto, hooks
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.consent.models import ConsentEvent, ConsentState, Decision, Method, Scope
+from compliance.consent.selectors.evaluation import can_process_bulk, history_records
+from compliance.consent.services.projection import state_apply
+from compliance.consent.services.record import audit_code, audit_payload
+from compliance.identifiers import Identifier, identifier_normalize
+from compliance.models import Identity, Subject, SubjectDirectory
+from compliance.regions import region_alias
+from compliance.services.subjects import (
+    SubjectSuppressedError,
+    identifier_blind_index,
+    identity_attach,
+    identity_value,
+    is_suppressed,
+    subject_data_key,
+    subject_resolve,
+)
+
+#: decisions a merge must never turn into a grant
+PROTECTED = frozenset({Decision.WITHDRAWN, Decision.DENIED, Decision.OBJECTED, Decision.OPTED_OUT})
+
+
+class CrossRegionMergeError(Exception):
+    """Two subjects of different regions were found to be one person; refused."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    survivor_id: object
+    merged_id: object
+    identities_moved: int
+    events_copied: int
+    negatives_restated: int
+
+
+def subject_resolve_many(
+    *, identifiers: Sequence[tuple[str, str]], jurisdiction: str | None, actor: Actor
+) -> Subject:
+    """Resolve ``[(type, value), ...]`` (first one leads) to one subject; see module docs.
+
+    Raises ``IdentifierError``, ``SubjectSuppressedError`` or ``CrossRegionMergeError`` before
+    writing anything.
+    """
+    normalized = [identifier_normalize(identifier_type=t, value=v) for t, v in identifiers]
+    indexes = [identifier_blind_index(identifier=i) for i in normalized]
+    for index in indexes:
+        if is_suppressed(blind_index=index):
+            raise SubjectSuppressedError("an identifier was erased and may not be re-ingested")
+    entries = {e.blind_index: e for e in SubjectDirectory.objects.filter(blind_index__in=indexes)}
+    if len({e.region for e in entries.values()}) > 1:
+        raise CrossRegionMergeError(
+            "these identifiers belong to subjects in different regions; cross-region merges "
+            "are refused"
+        )
+    subjects: list[Subject] = []
+    for entry in entries.values():
+        subject = _live(
+            Subject.objects.using(region_alias(region=entry.region))
+            .filter(pk=entry.subject_id)
+            .first()
+        )
+        if subject is not None and subject.pk not in {s.pk for s in subjects}:
+            subjects.append(subject)
+    if not subjects:
+        first = normalized[0]
+        survivor = subject_resolve(
+            identifier_type=first.type, value=first.value, jurisdiction=jurisdiction, actor=actor
+        )
+    else:
+        subjects.sort(key=lambda s: (s.created_at, str(s.pk)))
+        survivor = subjects[0]
+        for other in subjects[1:]:
+            subjects_merge(survivor=survivor, merged=other, actor=actor)
+    for identifier, index in zip(normalized, indexes, strict=True):
+        if index not in entries:
+            identity_link(subject=survivor, identifier=identifier, blind_index=index, actor=actor)
+    return survivor
+
+
+def _live(subject: Subject | None) -> Subject | None:
+    """Follow ``merged_into`` to the surviving subject."""
+    seen = set()
+    while subject is not None and subject.merged_into and subject.pk not in seen:
+        seen.add(subject.pk)
+        subject = Subject.objects.using(subject.region).filter(pk=subject.merged_into).first()
+    return subject
+
+
+def identity_link(
+    *, subject: Subject, identifier: Identifier, blind_index: str, actor: Actor
+) -> Identity:
+    """Add an identifier to ``subject``: directory row (control) and identity (region)."""
+    try:
+        with transaction.atomic(using="default"):
+            SubjectDirectory.objects.create(
+                blind_index=blind_index,
+                identifier_type=identifier.type,
+                region=subject.region,
+                subject_id=subject.pk,
+            )
+    except IntegrityError:
+        pass  # linked concurrently; the identity below is idempotent
+    return identity_attach(
+        subject=subject, identifier=identifier, blind_index=blind_index, actor=actor
+    )
+
+
+def subjects_merge(*, survivor: Subject, merged: Subject, actor: Actor) -> MergeResult:
+    """Merge ``merged`` into ``survivor`` (same region only); see module docs."""
+    if survivor.region != merged.region:
+        raise CrossRegionMergeError(
+            f"cannot merge a subject of region {merged.region} into one of {survivor.region}"
+        )
+    if survivor.pk == merged.pk:
+        raise ValueError("a subject cannot be merged into itself")
+    alias = region_alias(region=survivor.region)
+    survivor_key = subject_data_key(subject=survivor)
+    now = timezone.now()
+    with transaction.atomic(using=alias):
+        locked = {
+            s.pk: s
+            for s in Subject.objects.using(alias)
+            .select_for_update()
+            .filter(pk__in=[survivor.pk, merged.pk])
+        }
+        survivor, merged = locked[survivor.pk], locked[merged.pk]
+        if merged.merged_into == survivor.pk:
+            return MergeResult(survivor.pk, merged.pk, 0, 0, 0)
+        if survivor.merged_into or merged.merged_into:
+            raise ValueError("merge into the surviving subject, not a merged one")
+
+        # 1. identities: re-encrypt under the survivor's key
+        moved = 0
+        for identity in Identity.objects.using(alias).filter(subject_id=merged.pk):
+            value = identity_value(identity=identity, subject=merged)
+            ciphertext = crypto.encrypt(
+                data_key=survivor_key,
+                plaintext=value.encode(),
+                aad=f"identity:{survivor.pk}:{identity.identifier_type}".encode(),
+            )
+            Identity.objects.using(alias).filter(pk=identity.pk).update(
+                subject_id=survivor.pk, value_encrypted=ciphertext
+            )
+            moved += 1
+
+        # 2. consent: what each side said before, then copy the merged ledger
+        purposes_before = _all_purposes(alias=alias, subject_ids=[survivor.pk, merged.pk])
+        allowed_before = _allowed(survivor, purposes_before)
+        latest_survivor = history_records(
+            alias=alias, subject_ids=[survivor.pk], purposes=None, scopes=None, at=None
+        )
+        latest_merged = history_records(
+            alias=alias, subject_ids=[merged.pk], purposes=None, scopes=None, at=None
+        )
+        copies = [
+            ConsentEvent(
+                subject_id=survivor.pk,
+                purpose=e.purpose,
+                purpose_version=e.purpose_version,
+                source=e.source,
+                scope=e.scope,
+                jurisdiction=e.jurisdiction,
+                lawful_basis=e.lawful_basis,
+                decision=e.decision,
+                method=Method.MERGE,
+                captured_at=e.captured_at,
+                received_at=now,
+                expires_at=e.expires_at,
+                notice_version_id=e.notice_version_id,
+                collection_point=e.collection_point,
+                actor_type=e.actor_type,
+                actor_id=e.actor_id,
+                raw_signal=e.raw_signal,
+                decoder_version=e.decoder_version,
+                copied_from=e.pk,
+            )
+            for e in ConsentEvent.objects.using(alias).filter(subject_id=merged.pk).order_by("id")
+        ]
+        ConsentEvent.objects.using(alias).bulk_create(copies, batch_size=1000)
+        combined = history_records(
+            alias=alias, subject_ids=[survivor.pk], purposes=None, scopes=None, at=None
+        )
+
+        # 3. never turn a withdrawal or denial into a grant
+        restated = []
+        for (_, purpose, scope_key), record in combined.items():
+            if record.decision != Decision.GRANTED:
+                continue
+            negatives = [
+                r
+                for r in (
+                    latest_survivor.get((survivor.pk, purpose, scope_key)),
+                    latest_merged.get((merged.pk, purpose, scope_key)),
+                )
+                if r is not None and r.decision in PROTECTED
+            ]
+            if not negatives:
+                continue
+            negative = max(negatives, key=lambda r: r.order_key())
+            original = ConsentEvent.objects.using(alias).get(pk=negative.event_id)
+            restated.append(
+                ConsentEvent.objects.using(alias).create(
+                    subject_id=survivor.pk,
+                    purpose=purpose,
+                    purpose_version=original.purpose_version,
+                    source=original.source,
+                    scope=Scope.SOURCE if scope_key else Scope.GLOBAL,
+                    jurisdiction=original.jurisdiction,
+                    lawful_basis=original.lawful_basis,
+                    decision=original.decision,
+                    method=Method.MERGE,
+                    captured_at=now,
+                    received_at=now,
+                    collection_point=original.collection_point,
+                    actor_type=actor.kind,
+                    actor_id=actor.id,
+                    copied_from=original.pk,
+                )
+            )
+
+        # 4. the survivor's state, rebuilt from its ledger
+        ConsentState.objects.using(alias).filter(subject_id=survivor.pk).delete()
+        for event in (
+            ConsentEvent.objects.using(alias)
+            .filter(subject_id=survivor.pk)
+            .order_by("captured_at", "id")
+        ):
+            state_apply(using=alias, event=event)
+
+        Subject.objects.using(alias).filter(merged_into=merged.pk).update(merged_into=survivor.pk)
+        Subject.objects.using(alias).filter(pk=merged.pk).update(merged_into=survivor.pk)
+        audit_append(
+            using=alias,
+            entries=[
+                AuditEntry(
+                    code=AuditCode.SUBJECTS_MERGED,
+                    actor=actor,
+                    subject_token=survivor.audit_token,
+                    object_type="subject",
+                    payload={
+                        "merged_subject_token": merged.audit_token,
+                        "identities_moved": moved,
+                        "consent_events_copied": len(copies),
+                        "negatives_restated": len(restated),
+                    },
+                ),
+                *(
+                    AuditEntry(
+                        code=audit_code(decision=e.decision, method=e.method),
+                        actor=actor,
+                        subject_token=survivor.audit_token,
+                        object_type="consent_event",
+                        object_id=str(e.pk),
+                        payload=audit_payload(event=e),
+                    )
+                    for e in restated
+                ),
+            ],
+        )
+        lost = sorted(allowed_before - _allowed(survivor, purposes_before))
+        if lost:
+            hooks.consent_basis_lost(
+                region=survivor.region,
+                subject_id=survivor.pk,
+                purposes=lost,
+                reason="consent_withdrawn",
+                actor=actor,
+            )
+    # the control directory follows once the region committed (lookups follow merged_into
+    # meanwhile, so a failure here is harmless and repaired by the next merge or lookup)
+    SubjectDirectory.objects.filter(subject_id=merged.pk).update(subject_id=survivor.pk)
+    return MergeResult(survivor.pk, merged.pk, moved, len(copies), len(restated))
+
+
+def _all_purposes(*, alias: str, subject_ids: list) -> list[str]:
+    return sorted(
+        set(
+            ConsentEvent.objects.using(alias)
+            .filter(subject_id__in=subject_ids)
+            .values_list("purpose", flat=True)
+        )
+    )
+
+
+def _allowed(subject: Subject, purposes: list[str]) -> set[str]:
+    if not purposes:
+        return set()
+    result = can_process_bulk(region=subject.region, subject_ids=[subject.pk], purposes=purposes)
+    return {p for (_, p), d in result.items() if d.allowed}

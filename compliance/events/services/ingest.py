@@ -1,0 +1,546 @@
+"""Consent-gated event ingest: ``events_ingest`` is the one write path of ``Event``.
+
+For a batch of validated events (``compliance.events.parsing.EventInput``):
+
+1. every identifier is blind-indexed; one query per region finds suppressed (erased)
+   identifiers, one query on the control database finds known subjects;
+2. a consent signal carried by an event (TCF string or GPC) is recorded first through the
+   consent service, then counts like any other record;
+3. per region, in one transaction: subjects and their data keys are loaded (one query each,
+   keys unwrapped once per subject), consent is evaluated with ``can_process_bulk`` (one call
+   per source and jurisdiction present in the batch), allowed events are encrypted and
+   ``bulk_create``-d, rejection counters move and one ``EVENT_BATCH_INGESTED`` audit entry per
+   source is appended (counts only) - all or nothing.
+
+Unknown subjects: an event whose identifiers are unknown is evaluated as a subject with no
+record in its jurisdiction's region (so it fails closed wherever consent is required). Only if
+that allows it, or if the event carries a consent signal to record, is the subject created
+(``subject_resolve``); a rejected event of an unknown person creates nothing.
+
+Consent is evaluated when the event is stored (after the batch's signals are recorded), not at
+the event's own time: storing it is the processing being gated.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from compliance import crypto
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.consent.selectors.evaluation import can_process_bulk
+from compliance.events.models import Event, RejectionCount
+from compliance.events.parsing import EventInput
+from compliance.events.services.signals import SignalRecorder, SignalUnreadable
+from compliance.models import Subject, SubjectDirectory, Suppression
+from compliance.regions import region_alias, region_for_country, regions
+from compliance.services.subjects import (
+    SubjectSuppressedError,
+    identifier_blind_index,
+    subject_resolve,
+)
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+#: rejection reasons of the ingest itself; every other reason is the consent decision's
+REASON_SUPPRESSED = "subject_suppressed"
+REASON_ERASED = "subject_erased"
+REASON_IDENTITY_CONFLICT = "identity_conflict"
+REASON_SIGNAL_UNREADABLE = "unreadable_signal"
+#: how many times a region's transaction is retried when a concurrent batch stored the same
+#: client event id first (the unique constraint decides; the retry reports it as a duplicate)
+_ATTEMPTS = 3
+
+
+def properties_aad(*, subject_id: UUID) -> bytes:
+    """Associated data binding an event's encrypted properties to its subject."""
+    return f"event-properties:{subject_id}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    """What happened to the event at ``index`` of the batch."""
+
+    index: int
+    status: str  # "accepted" | "rejected"
+    reason: str  # consent basis reason when accepted ("granted", ...), why not when rejected
+    event_id: int | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch_id: str
+    received_at: datetime
+    outcomes: tuple[EventOutcome, ...]
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == ACCEPTED)
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == REJECTED)
+
+    def rejections(self) -> dict[str, int]:
+        return dict(Counter(o.reason for o in self.outcomes if o.status == REJECTED))
+
+
+@dataclass(slots=True)
+class _Item:
+    index: int
+    event: EventInput
+    indexes: tuple[str, ...]
+    region: str = ""
+    subject_id: UUID | None = None
+    outcome: EventOutcome | None = None
+    #: the deciding consent events and the basis reason, once allowed
+    consent_ids: tuple[int, ...] = field(default_factory=tuple)
+    reason: str = ""
+    #: index of an earlier event of the batch with the same source and client event id
+    duplicate_of: int | None = None
+
+    def reject(self, reason: str) -> None:
+        self.outcome = EventOutcome(index=self.index, status=REJECTED, reason=reason)
+
+
+def events_ingest(
+    *, events: Sequence[EventInput], actor: Actor, received_at: datetime | None = None
+) -> IngestResult:
+    """Store each allowed event in its subject's region; say per event why not otherwise.
+
+    ``events`` must come from ``event_batch_parse`` (or be built as valid ``EventInput``).
+    Returns one ``EventOutcome`` per event, in order. Queries per batch do not grow with the
+    number of events for known subjects; creating a new subject costs a few queries each.
+    """
+    now = received_at or timezone.now()
+    batch_id = uuid.uuid4().hex
+    items = [
+        _Item(
+            index=i,
+            event=event,
+            indexes=tuple(identifier_blind_index(identifier=x) for x in event.identifiers),
+        )
+        for i, event in enumerate(events)
+    ]
+    all_indexes = sorted({bi for item in items for bi in item.indexes})
+    directory = _directory(indexes=all_indexes)
+    _assign_subjects(items=items, suppressed=_suppressed(indexes=all_indexes), directory=directory)
+    recorder = SignalRecorder(actor=actor)
+    _create_signalled_subjects(
+        items=items, directory=directory, recorder=recorder, at=now, actor=actor
+    )
+    _gate_unknown_subjects(items=items, directory=directory, at=now, actor=actor)
+    by_region: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        by_region[item.region].append(item)
+    for region in sorted(by_region):
+        _ingest_region(
+            region=region,
+            items=by_region[region],
+            at=now,
+            batch_id=batch_id,
+            recorder=recorder,
+            actor=actor,
+        )
+    return IngestResult(
+        batch_id=batch_id,
+        received_at=now,
+        outcomes=tuple(item.outcome for item in items),  # type: ignore[misc]
+    )
+
+
+# --- subjects -------------------------------------------------------------------------------
+
+
+def _suppressed(*, indexes: list[str]) -> dict[str, str]:
+    """Blind index -> region for erased identifiers (one query per region)."""
+    found: dict[str, str] = {}
+    if not indexes:
+        return found
+    for region in regions():
+        rows = Suppression.objects.using(region_alias(region=region)).filter(
+            blind_index__in=indexes
+        )
+        for index in rows.values_list("blind_index", flat=True):
+            found.setdefault(index, region)
+    return found
+
+
+def _directory(*, indexes: list[str]) -> dict[str, tuple[str, UUID]]:
+    """Blind index -> (region, subject id) for known identifiers (one query)."""
+    rows = SubjectDirectory.objects.filter(blind_index__in=indexes).values_list(
+        "blind_index", "region", "subject_id"
+    )
+    return {index: (region, subject_id) for index, region, subject_id in rows}
+
+
+def _assign_subjects(
+    *, items: list[_Item], suppressed: dict[str, str], directory: dict[str, tuple[str, UUID]]
+) -> None:
+    for item in items:
+        erased = [suppressed[bi] for bi in item.indexes if bi in suppressed]
+        if erased:
+            item.region = erased[0]
+            item.reject(REASON_SUPPRESSED)
+            continue
+        known = sorted({directory[bi] for bi in item.indexes if bi in directory}, key=str)
+        if len(known) > 1:
+            # two known people in one event: linking them is a merge, not an ingest decision
+            item.region = known[0][0]
+            item.reject(REASON_IDENTITY_CONFLICT)
+        elif known:
+            item.region, item.subject_id = known[0]
+        else:
+            item.region = region_for_country(country=item.event.jurisdiction)
+
+
+def _resolve_new(*, item: _Item, directory: dict[str, tuple[str, UUID]], actor: Actor) -> None:
+    """Create (or find, if created meanwhile) the subject of an unknown event."""
+    known = next((directory[bi] for bi in item.indexes if bi in directory), None)
+    if known is not None:
+        item.region, item.subject_id = known
+        return
+    first = item.event.identifiers[0]
+    try:
+        subject = subject_resolve(
+            identifier_type=first.type,
+            value=first.value,
+            jurisdiction=item.event.jurisdiction,
+            actor=actor,
+        )
+    except SubjectSuppressedError:
+        item.reject(REASON_SUPPRESSED)
+        return
+    directory[item.indexes[0]] = (subject.region, subject.pk)
+    item.region, item.subject_id = subject.region, subject.pk
+
+
+def _create_signalled_subjects(
+    *,
+    items: list[_Item],
+    directory: dict[str, tuple[str, UUID]],
+    recorder: SignalRecorder,
+    at: datetime,
+    actor: Actor,
+) -> None:
+    """Unknown subjects whose event carries a readable consent signal are created to record
+    it; an unreadable signal rejects the event before anything is created."""
+    for item in items:
+        event = item.event
+        if item.outcome is not None or item.subject_id is not None or not event.consent_signal:
+            continue
+        try:
+            recorder.prepare(
+                signal=event.consent_signal,
+                source=event.source,
+                jurisdiction=event.jurisdiction,
+                captured_at=min(event.occurred_at, at),
+            )
+        except SignalUnreadable:
+            item.reject(REASON_SIGNAL_UNREADABLE)
+            continue
+        _resolve_new(item=item, directory=directory, actor=actor)
+
+
+def _gate_unknown_subjects(
+    *, items: list[_Item], directory: dict[str, tuple[str, UUID]], at: datetime, actor: Actor
+) -> None:
+    """Evaluate still-unknown subjects as "no record"; create only those that are allowed."""
+    groups: dict[tuple[str, str, str | None], list[_Item]] = defaultdict(list)
+    for item in items:
+        if item.outcome is not None or item.subject_id is not None:
+            continue
+        created = next((directory[bi] for bi in item.indexes if bi in directory), None)
+        if created is not None:  # created earlier in this batch
+            item.region, item.subject_id = created
+            continue
+        groups[(item.region, item.event.source, item.event.jurisdiction)].append(item)
+    for (region, source, jurisdiction), group in groups.items():
+        nobody = uuid.uuid4()  # a subject id with no record at all
+        decisions = can_process_bulk(
+            region=region,
+            subject_ids=[nobody],
+            purposes=sorted({item.event.purpose for item in group}),
+            source=source,
+            jurisdiction=jurisdiction,
+            at=at,
+        )
+        for item in group:
+            decision = decisions[(nobody, item.event.purpose)]
+            if decision.allowed:
+                _resolve_new(item=item, directory=directory, actor=actor)
+            else:
+                item.reject(decision.reason)
+
+
+# --- one region -----------------------------------------------------------------------------
+
+
+def _ingest_region(
+    *,
+    region: str,
+    items: list[_Item],
+    at: datetime,
+    batch_id: str,
+    recorder: SignalRecorder,
+    actor: Actor,
+) -> None:
+    """Everything a region does for the batch, in one transaction (retried on a duplicate
+    client event id stored concurrently: the retry sees it and reports a duplicate)."""
+    alias = region_alias(region=region)
+    before = [(item.outcome, item.subject_id) for item in items]
+    for attempt in range(_ATTEMPTS):
+        for item, (outcome, subject_id) in zip(items, before, strict=True):
+            item.outcome, item.subject_id, item.duplicate_of = outcome, subject_id, None
+        try:
+            with transaction.atomic(using=alias):
+                _store_allowed(alias=alias, region=region, items=items, at=at, recorder=recorder)
+                _count_and_audit(alias=alias, items=items, at=at, batch_id=batch_id, actor=actor)
+            return
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+
+
+def _store_allowed(
+    *, alias: str, region: str, items: list[_Item], at: datetime, recorder: SignalRecorder
+) -> None:
+    pending = [item for item in items if item.outcome is None]
+    if pending:
+        keys = _data_keys(alias=alias, region=region, items=pending)
+        pending = _without_duplicates(alias=alias, items=pending)
+        _record_signals(alias=alias, items=pending, at=at, recorder=recorder)
+        # evaluated now (not at ``at``): signals recorded just above must count
+        _evaluate(region=region, items=[item for item in pending if item.outcome is None])
+        allowed = [item for item in pending if item.outcome is None]
+        rows = [_event_row(item=item, data_key=keys[item.subject_id], at=at) for item in allowed]
+        Event.objects.using(alias).bulk_create(rows, batch_size=1000)
+        for item, row in zip(allowed, rows, strict=True):
+            item.outcome = EventOutcome(
+                index=item.index, status=ACCEPTED, reason=item.reason, event_id=row.pk
+            )
+    by_index = {item.index: item for item in items}
+    for item in items:
+        if item.duplicate_of is not None:
+            first = by_index[item.duplicate_of].outcome
+            item.outcome = EventOutcome(
+                index=item.index,
+                status=first.status,
+                reason=first.reason if first.status == REJECTED else "duplicate",
+                event_id=first.event_id,
+                duplicate=True,
+            )
+
+
+def _event_row(*, item: _Item, data_key: bytes, at: datetime) -> Event:
+    event = item.event
+    plaintext = json.dumps(event.properties, separators=(",", ":"), ensure_ascii=False).encode()
+    return Event(
+        subject_id=item.subject_id,
+        source=event.source,
+        name=event.name,
+        purpose=event.purpose,
+        jurisdiction=event.jurisdiction or "",
+        occurred_at=event.occurred_at,
+        received_at=at,
+        properties_encrypted=crypto.encrypt(
+            data_key=data_key, plaintext=plaintext, aad=properties_aad(subject_id=item.subject_id)
+        ),
+        consent_event_ids=list(item.consent_ids),
+        client_event_id=event.client_event_id,
+    )
+
+
+def _data_keys(*, alias: str, region: str, items: list[_Item]) -> dict[UUID, bytes]:
+    """Follow merges to the surviving subject and unwrap each subject's key once.
+
+    An event whose subject row or key is gone (erased) is rejected ``subject_erased``.
+    """
+    merged_into: dict[UUID, UUID | None] = {}  # subject rows that exist -> their survivor
+    wrapped: dict[UUID, bytes] = {}
+    lookup = {item.subject_id for item in items}
+    for _ in range(5):  # one query (subject joined to its key); merge chains add a hop each
+        rows = (
+            Subject.objects.using(alias)
+            .filter(pk__in=lookup)
+            .values_list("id", "merged_into", "key__wrapped_key")
+        )
+        for subject_id, survivor, key in rows:
+            merged_into[subject_id] = survivor
+            if key is not None:
+                wrapped[subject_id] = key
+        lookup = {m for m in merged_into.values() if m and m not in merged_into}
+        if not lookup:
+            break
+    for item in items:
+        for _ in range(5):
+            if not merged_into.get(item.subject_id):
+                break
+            item.subject_id = merged_into[item.subject_id]
+    keys: dict[UUID, bytes] = {}
+    for item in items:
+        if item.subject_id not in wrapped:
+            item.reject(REASON_ERASED)
+        elif item.subject_id not in keys:
+            keys[item.subject_id] = crypto.unwrap_data_key(
+                region=region, subject_id=str(item.subject_id), wrapped=wrapped[item.subject_id]
+            )
+    return keys
+
+
+def _without_duplicates(*, alias: str, items: list[_Item]) -> list[_Item]:
+    """Drop events whose client id is stored already (accepted, ``duplicate``) or appears
+    earlier in the batch (they get the first one's outcome); one query."""
+    client_ids = {i.event.client_event_id for i in items if i.event.client_event_id is not None}
+    if not client_ids:
+        return [item for item in items if item.outcome is None]
+    sources = {i.event.source for i in items if i.event.client_event_id is not None}
+    stored = {  # (source, client_event_id) leads the unique index: an index scan
+        (source, client_id): pk
+        for source, client_id, pk in Event.objects.using(alias)
+        .filter(source__in=sources, client_event_id__in=client_ids)
+        .values_list("source", "client_event_id", "id")
+    }
+    first: dict[tuple[str, str], int] = {}
+    fresh = []
+    for item in items:
+        if item.outcome is not None:
+            continue
+        key = (item.event.source, item.event.client_event_id)
+        if item.event.client_event_id is None:
+            fresh.append(item)
+        elif key in stored:
+            item.outcome = EventOutcome(
+                index=item.index,
+                status=ACCEPTED,
+                reason="duplicate",
+                event_id=stored[key],
+                duplicate=True,
+            )
+        elif key in first:
+            item.duplicate_of = first[key]
+        else:
+            first[key] = item.index
+            fresh.append(item)
+    return fresh
+
+
+def _record_signals(
+    *, alias: str, items: list[_Item], at: datetime, recorder: SignalRecorder
+) -> None:
+    """Record each distinct signal of a subject once per batch, before evaluation.
+
+    The capture time is the event's time (never later than reception). An undecodable
+    signal rejects its events ``unreadable_signal`` and records nothing."""
+    signalled = [item for item in items if item.event.consent_signal is not None]
+    if not signalled:
+        return
+    subjects = Subject.objects.using(alias).in_bulk({item.subject_id for item in signalled})
+    done: dict[tuple, bool] = {}
+    for item in signalled:
+        event = item.event
+        captured_at = min(event.occurred_at, at)
+        key = (item.subject_id, event.consent_signal, event.source, event.jurisdiction, captured_at)
+        if key not in done:
+            try:
+                recorder.record(
+                    subject=subjects[item.subject_id],
+                    signal=event.consent_signal,
+                    source=event.source,
+                    jurisdiction=event.jurisdiction,
+                    captured_at=captured_at,
+                )
+                done[key] = True
+            except SignalUnreadable:
+                done[key] = False
+        if not done[key]:
+            item.reject(REASON_SIGNAL_UNREADABLE)
+
+
+def _evaluate(*, region: str, items: list[_Item]) -> None:
+    """``can_process_bulk`` once per (source, jurisdiction) present in the batch."""
+    groups: dict[tuple[str, str | None], list[_Item]] = defaultdict(list)
+    for item in items:
+        groups[(item.event.source, item.event.jurisdiction)].append(item)
+    for (source, jurisdiction), group in groups.items():
+        decisions = can_process_bulk(
+            region=region,
+            subject_ids=sorted({item.subject_id for item in group}, key=str),
+            purposes=sorted({item.event.purpose for item in group}),
+            source=source,
+            jurisdiction=jurisdiction,
+        )
+        for item in group:
+            decision = decisions[(item.subject_id, item.event.purpose)]
+            if decision.allowed:
+                item.consent_ids, item.reason = tuple(decision.event_ids), decision.reason
+            else:
+                item.reject(decision.reason)
+
+
+def _count_and_audit(
+    *, alias: str, items: list[_Item], at: datetime, batch_id: str, actor: Actor
+) -> None:
+    """Move the rejection counters and append one audit entry per source (counts only)."""
+    per_source: dict[str, dict] = defaultdict(
+        lambda: {"accepted": 0, "duplicates": 0, "rejected": Counter()}
+    )
+    for item in items:
+        tally = per_source[item.event.source]
+        if item.outcome.duplicate:
+            tally["duplicates"] += 1
+        elif item.outcome.status == ACCEPTED:
+            tally["accepted"] += 1
+        else:
+            tally["rejected"][item.outcome.reason] += 1
+    day = at.date()
+    for source, tally in per_source.items():
+        for reason, count in tally["rejected"].items():
+            _count_rejections(
+                alias=alias, day=day, source=source, reason=reason, count=count, at=at
+            )
+    entries = []
+    for source, tally in sorted(per_source.items()):
+        payload = {
+            "source": source,
+            "accepted": tally["accepted"],
+            "rejected": dict(sorted(tally["rejected"].items())),
+        }
+        if tally["duplicates"]:
+            payload["duplicates"] = tally["duplicates"]
+        entries.append(
+            AuditEntry(
+                code=AuditCode.EVENT_BATCH_INGESTED,
+                actor=actor,
+                object_type="event_batch",
+                object_id=batch_id,
+                payload=payload,
+            )
+        )
+    audit_append(using=alias, entries=entries)
+
+
+def _count_rejections(
+    *, alias: str, day, source: str, reason: str, count: int, at: datetime
+) -> None:
+    counters = RejectionCount.objects.using(alias).filter(day=day, source=source, reason=reason)
+    if counters.update(count=F("count") + count, updated_at=at):
+        return
+    try:
+        with transaction.atomic(using=alias):
+            RejectionCount.objects.using(alias).create(
+                day=day, source=source, reason=reason, count=count
+            )
+    except IntegrityError:  # created by a concurrent batch meanwhile
+        counters.update(count=F("count") + count, updated_at=at)

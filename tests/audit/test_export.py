@@ -1,0 +1,231 @@
+"""audit_export: bundle contents, real openssl, the standalone verifier, tampering, anchors."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from compliance.audit.codes import AuditCode
+from compliance.audit.models import AuditCheckpoint, AuditEvent
+from compliance.audit.services.append import Actor
+from compliance.audit.services.export import audit_export
+from tests.audit.helpers import ACTOR, append
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+OPENSSL = shutil.which("openssl")
+FILES = {
+    "entries.jsonl",
+    "entries.csv",
+    "checkpoints.json",
+    "public_key.pem",
+    "report.html",
+    "verify_bundle.py",
+    "VERIFY.md",
+    "manifest.json",
+    "manifest.sig",
+}
+
+
+def export(tmp_path: Path, **kwargs) -> Path:
+    out = tmp_path / "bundle.zip"
+    call_command(
+        "audit_export",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--out",
+        str(out),
+        stdout=io.StringIO(),
+        **kwargs,
+    )
+    return out
+
+
+def extract(bundle: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "extracted"
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(target)
+    return target
+
+
+def openssl_verify(directory: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            OPENSSL,
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "public_key.pem",
+            "-rawin",
+            "-in",
+            "manifest.json",
+            "-sigfile",
+            "manifest.sig",
+        ],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def run_verifier(target: Path, verifier: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-I", str(verifier), str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_bundle_has_every_file_and_both_verifiers_accept_it(tmp_path):
+    append("eu", 20)
+    append("default", 2)
+    bundle = export(tmp_path)
+    directory = extract(bundle, tmp_path)
+    assert {p.name for p in directory.iterdir()} == FILES
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert set(manifest["files"]) == FILES - {"manifest.json", "manifest.sig"}
+    assert len((directory / "manifest.sig").read_bytes()) == 64
+    # the fresh checkpoint signed at export, then its CHECKPOINT_SIGNED entry
+    assert manifest["chains"]["eu"]["count"] == 21
+    assert manifest["chains"]["eu"]["anchor_hash"] == "0" * 64
+    checkpoints = json.loads((directory / "checkpoints.json").read_text())
+    assert {(c["chain_id"], c["size"]) for c in checkpoints} >= {("eu", 20), ("default", 2)}
+    assert OPENSSL, "the openssl binary is needed"
+    result = openssl_verify(directory)
+    assert result.returncode == 0, result.stderr
+    assert "Signature Verified Successfully" in result.stdout
+    verifier = directory / "verify_bundle.py"
+    for target in (bundle, directory):
+        result = run_verifier(target, verifier)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "BUNDLE VERIFIED" in result.stdout
+    assert "chain eu: entries #1..#21 (21)" in result.stdout
+    verify_md = (directory / "VERIFY.md").read_text()
+    assert (
+        "openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json "
+        "-sigfile manifest.sig" in verify_md
+    )
+    lines = (directory / "entries.jsonl").read_text().splitlines()
+    assert len(lines) == 21 + 3  # default: 2 + CHECKPOINT_SIGNED
+    assert (directory / "entries.csv").read_text().count("\n") == len(lines) + 1
+
+
+def test_flipped_byte_in_manifest_fails_both_verifiers(tmp_path):
+    append("eu", 5)
+    directory = extract(export(tmp_path), tmp_path)
+    manifest = directory / "manifest.json"
+    data = bytearray(manifest.read_bytes())
+    data[40] ^= 0x01
+    manifest.write_bytes(bytes(data))
+    assert openssl_verify(directory).returncode != 0
+    result = run_verifier(directory, directory / "verify_bundle.py")
+    assert result.returncode == 1
+    assert "manifest.sig is not a valid signature" in result.stderr
+
+
+def test_flipped_byte_in_entries_fails_the_verifier_and_the_manifest_hashes(tmp_path):
+    append("eu", 5)
+    bundle = export(tmp_path)
+    directory = extract(bundle, tmp_path)
+    entries = directory / "entries.jsonl"
+    data = bytearray(entries.read_bytes())
+    index = data.index(b'"subject_token":"tok3"') + len('"subject_token":"tok')
+    data[index] ^= 0x01  # tok3 -> tok2
+    entries.write_bytes(bytes(data))
+    assert openssl_verify(directory).returncode == 0  # the manifest itself is intact ...
+    result = run_verifier(directory, directory / "verify_bundle.py")
+    assert result.returncode == 1  # ... but the file no longer has its hash
+    assert "entries.jsonl: SHA-256 differs from the manifest" in result.stderr
+    # a flipped byte anywhere in the zip file breaks the bundle too
+    raw = bytearray(bundle.read_bytes())
+    raw[len(raw) // 3] ^= 0x01
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(bytes(raw))
+    result = run_verifier(broken, directory / "verify_bundle.py")
+    assert result.returncode == 1, result.stdout
+
+
+def test_entry_edited_and_manifest_resigned_by_someone_else_fails(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    append("eu", 3)
+    directory = extract(export(tmp_path), tmp_path)
+    forged = Ed25519PrivateKey.generate()
+    (directory / "manifest.sig").write_bytes(
+        forged.sign((directory / "manifest.json").read_bytes())
+    )
+    assert openssl_verify(directory).returncode != 0
+    assert run_verifier(directory, directory / "verify_bundle.py").returncode == 1
+
+
+def test_period_export_carries_the_anchor_and_verifies(tmp_path):
+    old = datetime(2024, 1, 10, tzinfo=UTC)
+    from compliance.audit.services.append import AuditEntry, audit_append
+
+    for day in range(5):
+        audit_append(
+            using="eu",
+            entries=[AuditEntry(code=101, actor=ACTOR, payload={"day": day})] * 2,
+            at=old + timedelta(days=day),
+        )
+    out = tmp_path / "period.zip"
+    result = audit_export(
+        start=datetime(2024, 1, 12, tzinfo=UTC),
+        end=datetime(2024, 1, 14, tzinfo=UTC),
+        out=out,
+        actor=Actor.system("test"),
+        aliases=["eu"],
+    )
+    info = result.chains["eu"]
+    assert (info["first_seq"], info["last_seq"]) == (5, 8)
+    assert info["anchor_hash"] == AuditEvent.objects.using("eu").get(seq=4).hash
+    directory = extract(out, tmp_path)
+    verified = run_verifier(out, directory / "verify_bundle.py")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "chain eu: entries #5..#8 (4)" in verified.stdout
+    # a forged anchor (as if the entries before were different) breaks the chain check
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["chains"]["eu"]["anchor_hash"] == info["anchor_hash"]
+
+
+def test_export_is_itself_audited_in_the_control_chain(tmp_path):
+    append("us", 4)
+    bundle = export(tmp_path, database=["us"])
+    event = AuditEvent.objects.using("default").filter(code=AuditCode.AUDIT_EXPORTED).get()
+    assert event.actor_type == "system" and event.actor_id == "audit_export"
+    assert event.payload["entries"] == 5
+    assert event.payload["chains"] == {"us": [1, 5]}
+    with zipfile.ZipFile(bundle) as archive:
+        import hashlib
+
+        assert (
+            event.payload["manifest_sha256"]
+            == hashlib.sha256(archive.read("manifest.json")).hexdigest()
+        )
+    assert AuditCheckpoint.objects.using("us").filter(size=4).exists()
+
+
+def test_export_refuses_a_damaged_chain(tmp_path):
+    from django.core.management import CommandError
+
+    from tests.audit.helpers import tamper
+
+    append("eu", 4)
+    with tamper("eu") as cursor:
+        cursor.execute("UPDATE audit_auditevent SET object_id = 'x' WHERE seq = 2")
+    with pytest.raises(CommandError, match="entry #2 modified"):
+        export(tmp_path, database=["eu"])
+    assert not (tmp_path / "bundle.zip").exists()

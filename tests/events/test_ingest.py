@@ -1,0 +1,289 @@
+"""Consent-gated ingest: per-event decisions, fail-closed cases, suppression, idempotency,
+encryption at rest, rejection counters and the audit trail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connections
+
+from compliance.events.models import Event, RejectionCount
+from compliance.events.selectors.events import event_properties, rejection_totals
+from compliance.identifiers import identifier_normalize
+from compliance.models import Subject, SubjectDirectory, SubjectKey, Suppression
+from compliance.services.subjects import identifier_blind_index, subject_data_key
+from tests.events.conftest import (
+    api_client,
+    batch_audits,
+    count,
+    event,
+    grant,
+    make_subject,
+    new_email,
+    post,
+    record,
+)
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture
+def client():
+    return api_client("events:write")
+
+
+def test_accepted_and_rejected_per_event_with_reasons(client):
+    allowed, withdrawn, never = new_email(), new_email(), new_email()
+    a = make_subject("FR", email=allowed)
+    grant(a, "measurement")
+    w = make_subject("FR", email=withdrawn)
+    grant(w, "measurement")
+    record(w, "measurement", "withdrawn")
+    make_subject("FR", email=never)
+
+    response = post(
+        client,
+        [
+            event(allowed, id="e-1"),
+            event(withdrawn),
+            event(never),
+            event(allowed, purpose="ads_personalisation"),
+        ],
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (1, 3)
+    results = body["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected", "rejected"]
+    assert [r["reason"] for r in results] == ["granted", "withdrawn", "no_record", "no_record"]
+    assert results[0]["id"] == "e-1" and results[1]["id"] is None
+    stored = Event.objects.using("eu").get()
+    assert results[0]["event_id"] == stored.pk
+    assert stored.subject_id == a.pk and stored.source == "web" and stored.name == "page_view"
+    assert stored.purpose == "measurement" and stored.client_event_id == "e-1"
+    # the consent events that allowed it are kept with the event
+    assert stored.consent_event_ids and all(isinstance(i, int) for i in stored.consent_event_ids)
+    assert count("us") == 0
+
+
+def test_batch_audit_entry_counts_only(client):
+    email = new_email()
+    grant(make_subject("DE", email=email))
+    post(client, [event(email), event(email), event(new_email(), source="crm", jurisdiction="DE")])
+
+    audits = batch_audits("eu")
+    assert len(audits) == 2  # one per source present in the region's part of the batch
+    by_source = {a["payload"]["source"]: a for a in audits}
+    assert by_source["web"]["payload"] == {"source": "web", "accepted": 2, "rejected": {}}
+    assert by_source["crm"]["payload"] == {
+        "source": "crm",
+        "accepted": 0,
+        "rejected": {"no_record": 1},
+    }
+    assert {a["object_type"] for a in audits} == {"event_batch"}
+    assert len({a["object_id"] for a in audits}) == 1  # the same batch id
+    assert {a["actor_type"] for a in audits} == {"client"}
+    assert "@" not in json.dumps(audits)
+
+
+def test_rejection_counts_are_kept_per_source_and_reason(client):
+    email = new_email()
+    make_subject("FR", email=email)
+    post(client, [event(email), event(email), event(email, source="crm")])
+    post(client, [event(email)])
+
+    assert rejection_totals(region="eu") == {("web", "no_record"): 3, ("crm", "no_record"): 1}
+    row = RejectionCount.objects.using("eu").get(source="web")
+    assert row.count == 3 and row.reason == "no_record"
+    assert RejectionCount.objects.using("us").count() == 0
+
+
+def test_unknown_subject_without_signal_is_rejected_and_nothing_created(client):
+    email = new_email()
+    response = post(client, [event(email, jurisdiction="FR")])
+
+    assert response.json()["results"][0]["reason"] == "no_record"
+    assert SubjectDirectory.objects.count() == 0
+    assert Subject.objects.using("eu").count() == 0 and Subject.objects.using("us").count() == 0
+    assert count("eu") == 0
+    # still counted and audited in the jurisdiction's region
+    assert batch_audits("eu")[0]["payload"]["rejected"] == {"no_record": 1}
+
+
+def test_unknown_subject_without_jurisdiction_fails_closed(client):
+    response = post(client, [event(new_email(), purpose="ads_personalisation")])
+    assert response.json()["results"][0]["status"] == "rejected"
+    assert SubjectDirectory.objects.count() == 0
+
+
+def test_unknown_subject_in_opt_out_regime_is_created_and_accepted(client):
+    # California: ads personalisation is allowed unless the person opted out (us_opt_out)
+    email = new_email()
+    response = post(client, [event(email, purpose="ads_personalisation", jurisdiction="US-CA")])
+
+    result = response.json()["results"][0]
+    assert (result["status"], result["reason"]) == ("accepted", "not_opted_out")
+    entry = SubjectDirectory.objects.get()
+    assert entry.region == "us"
+    stored = Event.objects.using("us").get()
+    assert stored.subject_id == entry.subject_id and stored.jurisdiction == "US-CA"
+    assert stored.consent_event_ids == []
+    assert count("eu") == 0
+
+
+def test_opt_out_regime_respects_a_recorded_opt_out(client):
+    email = new_email()
+    subject = make_subject("US-CA", email=email)
+    record(subject, "ads_personalisation", "opted_out", jurisdiction="US-CA")
+    response = post(client, [event(email, purpose="ads_personalisation", jurisdiction="US-CA")])
+    assert response.json()["results"][0]["reason"] == "opted_out"
+    assert count("us") == 0
+
+
+def test_expired_grant_fails_closed(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from compliance.consent.services.record import consent_record
+    from tests.events.conftest import ACTOR
+
+    email = new_email()
+    subject = make_subject("FR", email=email)
+    consent_record(
+        subject=subject,
+        purpose="measurement",
+        decision="granted",
+        source="web",
+        actor=ACTOR,
+        jurisdiction="FR",
+        captured_at=timezone.now() - timedelta(days=800),
+    )
+    response = post(client, [event(email)])
+    assert response.json()["results"][0]["reason"] == "expired"
+    assert count("eu") == 0
+
+
+def test_source_scoped_grant_does_not_allow_another_source(client):
+    email = new_email()
+    subject = make_subject("FR", email=email)
+    grant(subject, "measurement", source="crm")  # crm decisions apply to crm only
+    response = post(client, [event(email, source="crm"), event(email, source="web")])
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "rejected"]
+
+
+def test_suppressed_identity_is_refused(client):
+    email = new_email()
+    subject = make_subject("FR", email=email)
+    grant(subject)
+    index = identifier_blind_index(
+        identifier=identifier_normalize(identifier_type="email", value=email)
+    )
+    # what erasure leaves behind: a suppression row, no directory entry
+    Suppression.objects.using("eu").create(blind_index=index, identifier_type="email")
+    SubjectDirectory.objects.filter(blind_index=index).delete()
+
+    response = post(
+        client,
+        [event(email), event(email.upper(), consent_signal={"gpc": True}, jurisdiction="US-CA")],
+    )
+
+    assert [r["reason"] for r in response.json()["results"]] == ["subject_suppressed"] * 2
+    assert count("eu") == 0 and count("us") == 0
+    assert SubjectDirectory.objects.count() == 0  # not re-created under a new id
+    assert rejection_totals(region="eu") == {("web", "subject_suppressed"): 2}
+
+
+def test_erased_subject_key_rejects(client):
+    email = new_email()
+    subject = make_subject("FR", email=email)
+    grant(subject)
+    SubjectKey.objects.using("eu").filter(subject_id=subject.pk).delete()
+    response = post(client, [event(email)])
+    assert response.json()["results"][0]["reason"] == "subject_erased"
+    assert count("eu") == 0
+
+
+def test_two_known_people_in_one_event_is_a_conflict(client):
+    first, second = new_email(), new_email()
+    grant(make_subject("FR", email=first))
+    grant(make_subject("FR", email=second))
+    body = event(first)
+    body["identifiers"].append({"type": "email", "value": second})
+    response = post(client, [body])
+    assert response.json()["results"][0]["reason"] == "identity_conflict"
+    assert count("eu") == 0
+
+
+def test_properties_are_encrypted_at_rest(client):
+    email = new_email()
+    subject = make_subject("FR", email=email)
+    grant(subject)
+    secret = "plaintext-marker-7f3a"
+    post(client, [event(email, properties={"search": secret, "n": 3})])
+
+    with connections["eu"].cursor() as cursor:
+        cursor.execute("SELECT * FROM events_event")
+        raw = repr(cursor.fetchall())
+    assert secret not in raw and "search" not in raw
+    stored = Event.objects.using("eu").get()
+    assert secret.encode() not in bytes(stored.properties_encrypted)
+    key = subject_data_key(subject=subject)
+    assert event_properties(event=stored, data_key=key) == {"search": secret, "n": 3}
+    # bound to its subject: another subject's key cannot read it
+    other = make_subject("FR")
+    from compliance.crypto import DecryptionError
+
+    with pytest.raises(DecryptionError):
+        event_properties(event=stored, data_key=subject_data_key(subject=other))
+
+
+def test_client_event_id_is_idempotent_per_source(client):
+    email = new_email()
+    grant(make_subject("FR", email=email))
+    first = post(client, [event(email, id="abc"), event(email, id="abc")]).json()
+    again = post(client, [event(email, id="abc"), event(email, id="abc", source="crm")]).json()
+
+    assert first["results"][0]["duplicate"] is False
+    assert first["results"][1]["duplicate"] is True
+    assert first["results"][1]["event_id"] == first["results"][0]["event_id"]
+    assert again["results"][0] == {
+        "index": 0,
+        "id": "abc",
+        "status": "accepted",
+        "reason": "duplicate",
+        "event_id": first["results"][0]["event_id"],
+        "duplicate": True,
+    }
+    # the same id from another source is another event (the web grant is global-scope)
+    assert again["results"][1]["duplicate"] is False
+    assert again["results"][1]["status"] == "accepted"
+    assert Event.objects.using("eu").filter(client_event_id="abc").count() == 2
+    payloads = [a["payload"] for a in batch_audits("eu") if a["payload"]["source"] == "web"]
+    assert payloads[0] == {"source": "web", "accepted": 1, "rejected": {}, "duplicates": 1}
+    assert payloads[1] == {"source": "web", "accepted": 0, "rejected": {}, "duplicates": 1}
+
+
+def test_regions_are_ingested_separately(client):
+    eu_email, us_email = new_email(), new_email()
+    grant(make_subject("FR", email=eu_email))
+    grant(make_subject("US-NY", email=us_email), jurisdiction="US-NY")
+    response = post(client, [event(eu_email), event(us_email)])
+
+    assert response.json()["accepted"] == 2
+    assert (count("eu"), count("us")) == (1, 1)
+    assert len(batch_audits("eu")) == 1 and len(batch_audits("us")) == 1
+    assert batch_audits("eu")[0]["object_id"] == batch_audits("us")[0]["object_id"]
+
+
+def test_merged_subject_events_go_to_the_survivor(client):
+    email = new_email()
+    merged = make_subject("FR", email=email)
+    survivor = make_subject("FR")
+    grant(survivor)
+    Subject.objects.using("eu").filter(pk=merged.pk).update(merged_into=survivor.pk)
+    response = post(client, [event(email)])
+    assert response.json()["results"][0]["status"] == "accepted"
+    assert Event.objects.using("eu").get().subject_id == survivor.pk

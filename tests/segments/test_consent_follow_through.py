@@ -1,0 +1,119 @@
+"""Consent follows through: losing a purpose's basis exits the segments that need it, in the
+same transaction as the consent record, each exit audited with its reason."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from compliance.audit.codes import AuditCode
+from compliance.consent.services.record import consent_record
+from segments.models import SegmentMembership
+from segments.services.memberships import memberships_apply
+from tests.segments import factories
+from tests.segments.factories import ACTOR, events
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def _member_of_two(officer, jurisdiction="FR", purposes=("audience_segmentation", "measurement")):
+    needs = factories.segment(officer=officer, required_purposes=list(purposes))
+    other = factories.segment(officer=officer, required_purposes=["email_marketing"])
+    [person] = factories.consented(1, jurisdiction, purposes=[*purposes, "email_marketing"])
+    for seg in (needs, other):
+        result = memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
+        assert result.entered == [person.pk], result.refused
+    return person, needs, other
+
+
+def _stays(person):
+    return {
+        m.segment_key: m
+        for m in SegmentMembership.objects.using(person.region).filter(subject_id=person.pk)
+    }
+
+
+@pytest.mark.parametrize(
+    ("decision", "reason"),
+    [
+        ("withdrawn", "consent_withdrawn"),
+        ("denied", "consent_withdrawn"),
+        ("objected", "objection"),
+        ("expired", "consent_expired"),
+    ],
+)
+def test_losing_basis_exits_segments_requiring_the_purpose(officer, decision, reason):
+    person, needs, other = _member_of_two(officer)
+    consent_record(
+        subject=person,
+        purpose="measurement",
+        decision=decision,
+        source="web",
+        actor=ACTOR,
+        jurisdiction="FR",
+    )
+    stays = _stays(person)
+    assert stays[needs.key].exited_at is not None
+    assert stays[needs.key].exited_reason == reason
+    assert stays[other.key].exited_at is None  # does not need measurement
+    [exit_event] = events("eu", AuditCode.MEMBERSHIP_EXITED)
+    assert (exit_event.object_id, exit_event.subject_token) == (needs.key, person.audit_token)
+    assert exit_event.payload == {"reason": reason, "membership_id": stays[needs.key].pk}
+    # the exit follows the consent event on the same chain
+    consent_seq = max(
+        e.seq
+        for e in events("eu", AuditCode.CONSENT_WITHDRAWN)
+        + events("eu", AuditCode.CONSENT_EXPIRED)
+        + events("eu", AuditCode.CONSENT_RECORDED)
+    )
+    assert exit_event.seq == consent_seq + 1
+
+
+def test_gpc_opt_out_exits_ad_audiences(officer):
+    person, needs, other = _member_of_two(
+        officer, jurisdiction="US-CA", purposes=("ads_personalisation",)
+    )
+    consent_record(
+        subject=person,
+        purpose="ads_personalisation",
+        decision="opted_out",
+        source="web",
+        actor=ACTOR,
+        method="gpc_header",
+        jurisdiction="US-CA",
+    )
+    stays = _stays(person)
+    assert stays[needs.key].exited_reason == "consent_withdrawn"
+    assert stays[other.key].exited_at is None
+    assert len(events("us", AuditCode.MEMBERSHIP_EXITED)) == 1
+
+
+def test_follow_through_rolls_back_with_the_consent_record(officer):
+    person, needs, _ = _member_of_two(officer)
+    with pytest.raises(RuntimeError), transaction.atomic(using="eu"):
+        consent_record(
+            subject=person,
+            purpose="measurement",
+            decision="withdrawn",
+            source="web",
+            actor=ACTOR,
+            jurisdiction="FR",
+        )
+        assert _stays(person)[needs.key].exited_at is not None
+        raise RuntimeError("roll back")
+    assert _stays(person)[needs.key].exited_at is None
+    assert events("eu", AuditCode.MEMBERSHIP_EXITED) == []
+
+
+def test_withdrawn_subject_cannot_re_enter(officer):
+    person, needs, _ = _member_of_two(officer)
+    consent_record(
+        subject=person,
+        purpose="audience_segmentation",
+        decision="withdrawn",
+        source="web",
+        actor=ACTOR,
+        jurisdiction="FR",
+    )
+    result = memberships_apply(segment=needs, enters=[person.pk], exits=[], actor=ACTOR)
+    assert result.refused == {person.pk: "no_consent:audience_segmentation"}
