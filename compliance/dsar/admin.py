@@ -1,0 +1,123 @@
+"""Admin for the DSAR queue: requests per region (failures and their reasons visible), holds,
+restrictions, the ledger and erasure steps. Changes go through the services (audited)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
+
+from compliance.admin_regional import RegionalModelAdmin
+from compliance.audit.services.append import Actor
+from compliance.dsar.models import (
+    DestroyedKey,
+    ErasureStep,
+    LegalHold,
+    Package,
+    PrivacyRequest,
+    RequestDirectory,
+    Restriction,
+)
+from compliance.dsar.services.errors import RequestError
+from compliance.dsar.services.export import package_read
+from compliance.dsar.services.requests import request_approve
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(RegionalModelAdmin):
+    list_display = (
+        "id",
+        "type",
+        "regulation",
+        "status",
+        "due_at",
+        "due_flag",
+        "extended",
+        "progress",
+        "failure_reason",
+    )
+    list_filter = ("status", "type", "regulation", "due_flag")
+    readonly_fields = [f.name for f in PrivacyRequest._meta.fields]
+    exclude = ("identifier_indexes", "subject_token", "erasure_subjects")
+    actions = ["approve_selected", "download_package"]
+
+    @admin.display(description="progress")
+    def progress(self, obj) -> str:
+        return f"{obj.progress_done}/{obj.progress_total}"
+
+    @admin.action(
+        description="Approve selected requests (privacy officer)", permissions=["approve"]
+    )
+    def approve_selected(self, request, queryset):
+        for privacy_request in queryset:
+            try:
+                request_approve(request=privacy_request, actor=Actor.user(request.user))
+            except RequestError as exc:
+                self.message_user(request, f"{privacy_request.pk}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{privacy_request.pk}: approved")
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("dsar.approve_privacyrequest")
+
+    @admin.action(description="Download the package (one request)", permissions=["view"])
+    def download_package(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "select exactly one request", messages.ERROR)
+            return None
+        privacy_request = queryset.get()
+        try:
+            data, _ = package_read(request=privacy_request, actor=Actor.user(request.user))
+        except RequestError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="request-{privacy_request.pk}.zip"'
+        return response
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(RegionalModelAdmin):
+    list_display = ("subject_id", "active", "reason", "created_at", "released_at")
+
+
+@admin.register(Restriction)
+class RestrictionAdmin(RegionalModelAdmin):
+    list_display = ("subject_id", "active", "request_id", "created_at", "lifted_at")
+
+
+@admin.register(DestroyedKey)
+class DestroyedKeyAdmin(RegionalModelAdmin):
+    list_display = ("subject_id", "destroyed_at", "request_id")
+
+
+@admin.register(ErasureStep)
+class ErasureStepAdmin(RegionalModelAdmin):
+    list_display = ("request_id", "position", "name", "status", "rows", "finished_at")
+
+
+@admin.register(Package)
+class PackageAdmin(RegionalModelAdmin):
+    list_display = ("request_id", "size", "created_at", "expires_at")
+    exclude = ("ciphertext", "wrapped_key")
+
+
+@admin.register(RequestDirectory)
+class RequestDirectoryAdmin(admin.ModelAdmin):
+    list_display = ("request_id", "region", "client_id", "created_at")
+    readonly_fields = (
+        "request_id",
+        "region",
+        "client_id",
+        "idempotency_key",
+        "body_hash",
+        "created_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,248 @@
+"""DSAR API views: thin; one per operation. Scopes: dsar:write, dsar:read, dsar:approve."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from compliance import crypto
+from compliance.api.errors import ApiError
+from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
+from compliance.audit.services.append import Actor
+from compliance.dsar.api.serializers import (
+    DsarPreviewOutput,
+    DsarReasonInput,
+    DsarReceiptOutput,
+    DsarRequestListFilter,
+    DsarRequestOpenInput,
+    DsarRequestOutput,
+)
+from compliance.dsar.models import RequestType, Status
+from compliance.dsar.selectors.requests import request_get, requests_list
+from compliance.dsar.services import requests as request_services
+from compliance.dsar.services.erasure import erasure_preview
+from compliance.dsar.services.errors import RequestError
+from compliance.dsar.services.export import package_read
+from compliance.regions import regions
+from compliance.roles import PRIVACY_OFFICER
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Retries with the same key and body return the first request.",
+)
+
+
+def _api_error(exc: RequestError) -> ApiError:
+    fields = {exc.field: [str(exc)]} if exc.field else {}
+    return ApiError(str(exc), code=exc.code, fields=fields, status_code=exc.status_code)
+
+
+def _actor(request) -> Actor:
+    return Actor.user(request.user) if request.user is not None else Actor.client(request.auth)
+
+
+def _load(request, request_id, *, any_client: bool = False):
+    """The request if this client may see it (privacy officers act on every client's)."""
+    client_id = None if any_client else request.auth.pk
+    found = request_get(request_id=request_id, client_id=client_id)
+    if found is None:
+        raise ApiError("No such request.", code="not_found", status_code=404)
+    return found
+
+
+class RequestListCreateView(APIView):
+    required_scopes = {"GET": "dsar:read", "POST": "dsar:write"}
+
+    @extend_schema(parameters=[DsarRequestListFilter], responses=DsarRequestOutput(many=True))
+    def get(self, request):
+        filters = DsarRequestListFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        if data.get("region") and data["region"] not in regions():
+            raise ApiError("unknown region", code="invalid", fields={"region": ["unknown region"]})
+        found = requests_list(
+            client_id=request.auth.pk,
+            status=data.get("status"),
+            type=data.get("type"),
+            region=data.get("region"),
+            limit=data["limit"],
+        )
+        return Response(DsarRequestOutput(found, many=True).data)
+
+    @extend_schema(
+        request=DsarRequestOpenInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: DsarRequestOutput},
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > 200:
+            raise ApiError(
+                "send an Idempotency-Key header (1 to 200 characters)",
+                code="invalid",
+                fields={"Idempotency-Key": ["required, 1 to 200 characters"]},
+            )
+        serializer = DsarRequestOpenInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            result = request_services.request_open(
+                type=data["type"],
+                regulation=data["regulation"],
+                identifiers=[dict(i) for i in data["identifiers"]],
+                verification_method=data["verification_method"],
+                jurisdiction=data["jurisdiction"].upper(),
+                callback_url=data["callback_url"],
+                purposes=data["purposes"],
+                client_id=request.auth.pk,
+                idempotency_key=key,
+                actor=_actor(request),
+            )
+        except RequestError as exc:
+            raise _api_error(exc)
+        response = Response(DsarRequestOutput(result.request).data, status=status.HTTP_201_CREATED)
+        if not result.created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class RequestDetailView(APIView):
+    required_scopes = "dsar:read"
+
+    @extend_schema(responses=DsarRequestOutput)
+    def get(self, request, request_id):
+        return Response(DsarRequestOutput(_load(request, request_id)).data)
+
+
+class _ActionView(APIView):
+    action = ""
+    any_client = False
+
+    def _act(self, request, request_id, **kwargs):
+        found = _load(request, request_id, any_client=self.any_client)
+        try:
+            done = getattr(request_services, f"request_{self.action}")(
+                request=found, actor=_actor(request), **kwargs
+            )
+        except RequestError as exc:
+            raise _api_error(exc)
+        done.refresh_from_db(using=done._state.db)
+        return Response(DsarRequestOutput(done).data)
+
+
+class RequestCancelView(_ActionView):
+    required_scopes = "dsar:write"
+    action = "cancel"
+
+    @extend_schema(request=None, responses=DsarRequestOutput)
+    def post(self, request, request_id):
+        return self._act(request, request_id)
+
+
+class _OfficerView(_ActionView):
+    required_scopes = "dsar:approve"
+    permission_classes = [HasRequiredScope, ActsAsGroupMember]
+    required_group = PRIVACY_OFFICER
+    any_client = True
+
+
+class RequestApproveView(_OfficerView):
+    action = "approve"
+
+    @extend_schema(request=None, responses=DsarRequestOutput)
+    def post(self, request, request_id):
+        return self._act(request, request_id)
+
+
+class RequestRejectView(_OfficerView):
+    action = "reject"
+
+    @extend_schema(request=DsarReasonInput, responses=DsarRequestOutput)
+    def post(self, request, request_id):
+        serializer = DsarReasonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._act(request, request_id, reason=serializer.validated_data["reason"])
+
+
+class RequestExtendView(_OfficerView):
+    action = "extend"
+
+    @extend_schema(request=DsarReasonInput, responses=DsarRequestOutput)
+    def post(self, request, request_id):
+        serializer = DsarReasonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._act(request, request_id, reason=serializer.validated_data["reason"])
+
+
+class RequestPreviewView(APIView):
+    required_scopes = "dsar:read"
+
+    @extend_schema(responses=DsarPreviewOutput)
+    def get(self, request, request_id):
+        found = _load(request, request_id)
+        if found.is_terminal:
+            raise ApiError(
+                f"no preview: the request is '{found.status}'",
+                code="not_available",
+                status_code=409,
+            )
+        try:
+            return Response(DsarPreviewOutput(erasure_preview(request=found)).data)
+        except RequestError as exc:
+            raise _api_error(exc)
+
+
+class RequestPackageView(APIView):
+    required_scopes = "dsar:read"
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, request_id):
+        found = _load(request, request_id)
+        try:
+            data, package = package_read(request=found, actor=_actor(request))
+        except RequestError as exc:
+            raise _api_error(exc)
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="request-{found.pk}.zip"'
+        response["X-Package-Expires-At"] = package.expires_at.isoformat()
+        response["X-Package-SHA256"] = package.sha256
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class RequestReceiptView(APIView):
+    required_scopes = "dsar:read"
+
+    @extend_schema(responses=DsarReceiptOutput)
+    def get(self, request, request_id):
+        found = _load(request, request_id)
+        if found.type != RequestType.ERASURE:
+            raise ApiError(
+                "only erasure requests have a receipt",
+                code="not_available",
+                fields={"type": ["not an erasure"]},
+                status_code=409,
+            )
+        if found.status != Status.COMPLETED or not found.receipt:
+            raise ApiError(
+                f"no receipt: the request is '{found.status}'",
+                code="not_available",
+                status_code=409,
+            )
+        return Response(
+            DsarReceiptOutput(
+                {
+                    "receipt": found.receipt,
+                    "signature": found.receipt_signature,
+                    "algorithm": "Ed25519 over compact key-sorted UTF-8 JSON of receipt",
+                    "public_key_pem": crypto.public_key_pem().decode(),
+                }
+            ).data
+        )

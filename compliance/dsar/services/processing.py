@@ -1,0 +1,89 @@
+"""The job behind a request in ``processing``: dispatch on its type; failures land in
+``failed`` with the reason (``request_fail``)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.audit.services.append import Actor
+from compliance.dsar.models import PrivacyRequest, RequestType, Status
+from compliance.dsar.services.erasure import request_erase_run
+from compliance.dsar.services.errors import RequestError
+from compliance.dsar.services.export import request_export_run
+from compliance.dsar.services.restriction import request_restrict_run
+from compliance.dsar.services.transitions import request_transition
+from compliance.models import Subject
+
+SYSTEM = Actor.system("dsar")
+#: the event source recorded for objections received through a support tool
+OBJECTION_SOURCE = "crm"
+
+
+def request_process(*, region: str, request_id: UUID | str) -> PrivacyRequest:
+    """Run the request's job (idempotent: anything not ``processing`` is left alone)."""
+    request = PrivacyRequest.objects.using(region).get(pk=request_id)
+    if request.status != Status.PROCESSING:
+        return request
+    if request.type == RequestType.ERASURE:
+        return request_erase_run(region=region, request_id=request_id)
+    if request.type in (RequestType.ACCESS, RequestType.PORTABILITY):
+        return request_export_run(region=region, request_id=request_id)
+    if request.type == RequestType.RESTRICTION:
+        with transaction.atomic(using=region):
+            counts = request_restrict_run(request=request, actor=SYSTEM)
+            return _complete(request=request, counts=counts)
+    if request.type == RequestType.OBJECTION:
+        with transaction.atomic(using=region):
+            counts = _object(request=request)
+            return _complete(request=request, counts=counts)
+    raise RequestError(f"unknown request type {request.type!r}", field="type")
+
+
+def _complete(*, request: PrivacyRequest, counts: dict) -> PrivacyRequest:
+    request = PrivacyRequest.objects.using(request._state.db).select_for_update().get(pk=request.pk)
+    if request.status != Status.PROCESSING:
+        return request
+    return request_transition(
+        request=request,
+        to=Status.COMPLETED,
+        actor=SYSTEM,
+        update_fields={"result_counts": counts, "progress_done": 1, "progress_total": 1},
+    )
+
+
+def _object(*, request: PrivacyRequest) -> dict:
+    """Record an objection to each purpose through the consent service."""
+    try:
+        from compliance.consent.services.record import consent_record
+    except ImportError:
+        raise RequestError("objections need the consent app (compliance.consent)")
+    subject = Subject.objects.using(request._state.db).get(pk=request.subject_id)
+    for purpose in request.purposes:
+        consent_record(
+            subject=subject,
+            purpose=purpose,
+            decision="objected",
+            source=OBJECTION_SOURCE,
+            actor=SYSTEM,
+            method="api",
+            jurisdiction=request.jurisdiction or None,
+        )
+    return {"purposes_objected": len(request.purposes)}
+
+
+def request_fail(*, region: str, request_id: UUID | str, reason: str) -> PrivacyRequest:
+    """Move a processing request to ``failed`` with ``reason`` (after the job's retries)."""
+    with transaction.atomic(using=region):
+        request = PrivacyRequest.objects.using(region).select_for_update().get(pk=request_id)
+        if request.status != Status.PROCESSING:
+            return request
+        return request_transition(
+            request=request,
+            to=Status.FAILED,
+            actor=SYSTEM,
+            reason=reason,
+            update_fields={"heartbeat_at": timezone.now()},
+        )

@@ -1,0 +1,377 @@
+"""Opening requests and the officer/client actions on them (approve, reject, extend, cancel).
+
+``request_open`` is idempotent per (client, ``Idempotency-Key``): the same key with the same body
+returns the first request (``created`` false); with a different body it raises
+``IdempotencyConflictError``. Identifiers are kept only as blind indexes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from compliance import crypto
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.conf import compliance_settings
+from compliance.dsar.models import (
+    LegalHold,
+    PrivacyRequest,
+    Regulation,
+    RequestDirectory,
+    RequestType,
+    Status,
+)
+from compliance.dsar.services.deadlines import due_at_for, extended_due_at
+from compliance.dsar.services.errors import (
+    IdempotencyConflictError,
+    IllegalTransitionError,
+    LegalHoldError,
+    RequestError,
+)
+from compliance.dsar.services.transitions import request_transition
+from compliance.identifiers import IdentifierError, identifier_normalize
+from compliance.models import Subject, SubjectDirectory
+from compliance.regions import region_alias, region_for_country
+from compliance.services.subjects import identifier_blind_index, is_suppressed
+
+VERIFICATION_METHODS = (
+    "account_login",
+    "email_confirmation",
+    "sms_code",
+    "id_document",
+    "knowledge_based",
+    "authorized_agent",
+    "in_person",
+)
+#: types that need approval by a privacy officer (unless auto-approved by method)
+APPROVAL_TYPES = frozenset({RequestType.ERASURE})
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    request: PrivacyRequest
+    created: bool
+
+
+def _body_hash(*, body: dict) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return crypto.blind_index(identifier_type="idempotency", normalized_value=canonical)
+
+
+def _normalize_identifiers(identifiers: Sequence[dict]) -> list[tuple[str, str]]:
+    if not identifiers:
+        raise RequestError("at least one identifier is required", field="identifiers")
+    indexes: list[tuple[str, str]] = []
+    for position, item in enumerate(identifiers):
+        try:
+            identifier = identifier_normalize(
+                identifier_type=item.get("type", ""), value=item.get("value", "")
+            )
+        except IdentifierError as exc:
+            raise RequestError(str(exc), field=f"identifiers[{position}].{exc.field}")
+        pair = (identifier.type, identifier_blind_index(identifier=identifier))
+        if pair not in indexes:
+            indexes.append(pair)
+    return indexes
+
+
+def subject_root(*, alias: str, subject_id) -> Subject | None:
+    """The surviving subject of ``subject_id`` (follows ``merged_into``)."""
+    seen = set()
+    subject = Subject.objects.using(alias).filter(pk=subject_id).first()
+    while subject is not None and subject.merged_into and subject.pk not in seen:
+        seen.add(subject.pk)
+        survivor = Subject.objects.using(alias).filter(pk=subject.merged_into).first()
+        if survivor is None:
+            break
+        subject = survivor
+    return subject
+
+
+def _locate(indexes: list[tuple[str, str]], jurisdiction: str) -> tuple[str, Subject | None]:
+    """Region and surviving subject holding any of the identifiers (first match wins)."""
+    entries = {
+        e.blind_index: e
+        for e in SubjectDirectory.objects.filter(blind_index__in=[i for _, i in indexes])
+    }
+    for _, index in indexes:
+        entry = entries.get(index)
+        if entry is not None:
+            subject = subject_root(
+                alias=region_alias(region=entry.region), subject_id=entry.subject_id
+            )
+            if subject is not None:
+                return entry.region, subject
+    return region_for_country(country=jurisdiction or None), None
+
+
+def request_open(
+    *,
+    type: str,
+    regulation: str,
+    identifiers: Sequence[dict],
+    verification_method: str,
+    actor: Actor,
+    client_id: int | None = None,
+    idempotency_key: str = "",
+    jurisdiction: str = "",
+    callback_url: str = "",
+    purposes: Sequence[str] = (),
+) -> OpenResult:
+    """Open a request in the subject's region (or the jurisdiction's when no data is held).
+
+    Verification is recorded (``received -> verifying``); then a request for identifiers nobody
+    has completes at once with ``result_counts = {"no_data_held": true}``; an erasure waits for
+    approval unless ``verification_method`` is in ``COMPLIANCE_DSAR_AUTO_APPROVE_METHODS``;
+    other types start processing. Raises ``RequestError`` (bad input, nothing written).
+    """
+    if type not in RequestType.values:
+        raise RequestError(
+            f"unknown type; use one of {', '.join(RequestType.values)}", field="type"
+        )
+    if regulation not in Regulation.values:
+        raise RequestError(
+            f"unknown regulation; use one of {', '.join(Regulation.values)}", field="regulation"
+        )
+    if verification_method not in VERIFICATION_METHODS:
+        raise RequestError(
+            f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}",
+            field="verification_method",
+        )
+    if type == RequestType.OBJECTION and not purposes:
+        raise RequestError("an objection names the purposes objected to", field="purposes")
+    indexes = _normalize_identifiers(identifiers)
+    body = {
+        "type": type,
+        "regulation": regulation,
+        "identifiers": sorted(indexes),
+        "verification_method": verification_method,
+        "jurisdiction": jurisdiction,
+        "callback_url": callback_url,
+        "purposes": sorted(purposes),
+    }
+    body_hash = _body_hash(body=body)
+    if idempotency_key:
+        existing = _idempotent_replay(
+            client_id=client_id, idempotency_key=idempotency_key, body_hash=body_hash
+        )
+        if existing is not None:
+            return OpenResult(request=existing, created=False)
+
+    region, subject = _locate(indexes, jurisdiction)
+    alias = region_alias(region=region)
+    now = timezone.now()
+    request = PrivacyRequest(
+        type=type,
+        regulation=regulation,
+        region=region,
+        subject_id=subject.pk if subject else None,
+        subject_token=subject.audit_token if subject else "",
+        identifier_indexes=[{"type": t, "blind_index": i} for t, i in indexes],
+        verification_method=verification_method,
+        jurisdiction=jurisdiction,
+        callback_url=callback_url,
+        client_id=client_id,
+        idempotency_key=idempotency_key,
+        purposes=list(purposes),
+        received_at=now,
+        due_at=due_at_for(regulation=regulation, received_at=now),
+    )
+    try:
+        with transaction.atomic(using="default"):
+            RequestDirectory.objects.create(
+                request_id=request.pk,
+                region=region,
+                client_id=client_id,
+                idempotency_key=idempotency_key,
+                body_hash=body_hash,
+            )
+            with transaction.atomic(using=alias):
+                _open_in_region(request=request, alias=alias, actor=actor, indexes=indexes)
+    except IntegrityError:
+        # a concurrent retry with the same key won the race
+        existing = _idempotent_replay(
+            client_id=client_id, idempotency_key=idempotency_key, body_hash=body_hash
+        )
+        if existing is None:
+            raise
+        return OpenResult(request=existing, created=False)
+    return OpenResult(request=request, created=True)
+
+
+def _idempotent_replay(*, client_id, idempotency_key: str, body_hash: str):
+    entry = RequestDirectory.objects.filter(
+        client_id=client_id, idempotency_key=idempotency_key
+    ).first()
+    if entry is None:
+        return None
+    if entry.body_hash != body_hash:
+        raise IdempotencyConflictError(
+            "this Idempotency-Key was already used with a different request body",
+            field="Idempotency-Key",
+        )
+    return PrivacyRequest.objects.using(region_alias(region=entry.region)).get(pk=entry.request_id)
+
+
+def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexes) -> None:
+    request.save(using=alias, force_insert=True)
+    audit_append(
+        using=alias,
+        entries=[
+            AuditEntry(
+                code=AuditCode.REQUEST_OPENED,
+                actor=actor,
+                subject_token=request.subject_token,
+                object_type="privacy_request",
+                object_id=str(request.pk),
+                payload={
+                    "request_type": request.type,
+                    "regulation": request.regulation,
+                    "from": "",
+                    "to": Status.RECEIVED,
+                    "due_at": request.due_at.isoformat(),
+                    "verification_method": request.verification_method,
+                },
+            )
+        ],
+    )
+    request_transition(request=request, to=Status.VERIFYING, actor=actor)
+    if request.subject_id is None:
+        suppressed = any(is_suppressed(blind_index=i) for _, i in indexes)
+        request_transition(
+            request=request,
+            to=Status.COMPLETED,
+            actor=actor,
+            update_fields={
+                "result_counts": {"no_data_held": True, "previously_erased": suppressed}
+            },
+        )
+        return
+    auto = request.verification_method in compliance_settings.DSAR_AUTO_APPROVE_METHODS
+    if request.type in APPROVAL_TYPES and not auto:
+        request_transition(request=request, to=Status.AWAITING_APPROVAL, actor=actor)
+        return
+    _start(
+        request=request, actor=actor, approved_by="auto" if request.type in APPROVAL_TYPES else ""
+    )
+
+
+def active_hold(*, alias: str, subject_ids) -> LegalHold | None:
+    return (
+        LegalHold.objects.using(alias)
+        .filter(subject_id__in=list(subject_ids), active=True)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _start(*, request: PrivacyRequest, actor: Actor, approved_by: str = "") -> None:
+    """Move to processing and queue the job; an erasure under legal hold is rejected instead."""
+    from compliance.dsar.tasks import request_process
+    from compliance.tasking import enqueue_on_commit
+
+    alias = request._state.db
+    if request.type == RequestType.ERASURE:
+        hold = active_hold(alias=alias, subject_ids=[request.subject_id])
+        if hold is not None:
+            request_transition(
+                request=request,
+                to=Status.REJECTED,
+                actor=actor,
+                reason=f"legal hold: {hold.reason}",
+            )
+            return
+    now = timezone.now()
+    updates = {"started_at": now, "heartbeat_at": now}
+    if approved_by:
+        updates.update({"approved_by": approved_by, "approved_at": now})
+    request_transition(request=request, to=Status.PROCESSING, actor=actor, update_fields=updates)
+    enqueue_on_commit(request_process, region=request.region, request_id=str(request.pk))
+
+
+def _locked(request: PrivacyRequest) -> PrivacyRequest:
+    return PrivacyRequest.objects.using(request._state.db).select_for_update().get(pk=request.pk)
+
+
+def request_approve(*, request: PrivacyRequest, actor: Actor) -> PrivacyRequest:
+    """Approve an erasure awaiting approval (or retry a failed request). An active legal hold
+    refuses it with ``LegalHoldError`` naming the hold's reason; nothing changes then."""
+    alias = request._state.db
+    with transaction.atomic(using=alias):
+        request = _locked(request)
+        if request.status not in (Status.AWAITING_APPROVAL, Status.FAILED):
+            raise IllegalTransitionError(
+                f"only requests awaiting approval (or failed) can be approved; this one is "
+                f"'{request.status}'",
+                field="status",
+            )
+        if request.type == RequestType.ERASURE:
+            hold = active_hold(alias=alias, subject_ids=[request.subject_id])
+            if hold is not None:
+                raise LegalHoldError(f"a legal hold blocks this erasure: {hold.reason}")
+        _start(request=request, actor=actor, approved_by=f"{actor.kind}:{actor.id}")
+    return request
+
+
+def request_reject(*, request: PrivacyRequest, actor: Actor, reason: str) -> PrivacyRequest:
+    if not reason.strip():
+        raise RequestError("a rejection needs a reason", field="reason")
+    with transaction.atomic(using=request._state.db):
+        request = _locked(request)
+        return request_transition(
+            request=request, to=Status.REJECTED, actor=actor, reason=reason.strip()
+        )
+
+
+def request_cancel(*, request: PrivacyRequest, actor: Actor) -> PrivacyRequest:
+    with transaction.atomic(using=request._state.db):
+        request = _locked(request)
+        return request_transition(request=request, to=Status.CANCELLED, actor=actor)
+
+
+def request_extend(*, request: PrivacyRequest, actor: Actor, reason: str) -> PrivacyRequest:
+    """Extend the deadline once, by what the regulation allows (audited ``REQUEST_EXTENDED``)."""
+    if not reason.strip():
+        raise RequestError("an extension needs a reason", field="reason")
+    alias = request._state.db
+    with transaction.atomic(using=alias):
+        request = _locked(request)
+        if request.is_terminal:
+            raise IllegalTransitionError(
+                f"a request in status '{request.status}' cannot be extended", field="status"
+            )
+        if request.extended:
+            raise IllegalTransitionError("this request was already extended", field="extended")
+        previous = request.due_at
+        request.due_at = extended_due_at(regulation=request.regulation, due_at=previous)
+        request.extended = True
+        request.extension_reason = reason.strip()
+        request.due_flag = ""
+        request.save(
+            using=alias,
+            update_fields=["due_at", "extended", "extension_reason", "due_flag", "updated_at"],
+        )
+        audit_append(
+            using=alias,
+            entries=[
+                AuditEntry(
+                    code=AuditCode.REQUEST_EXTENDED,
+                    actor=actor,
+                    subject_token=request.subject_token,
+                    object_type="privacy_request",
+                    object_id=str(request.pk),
+                    payload={
+                        "request_type": request.type,
+                        "regulation": request.regulation,
+                        "from": previous.isoformat(),
+                        "to": request.due_at.isoformat(),
+                    },
+                )
+            ],
+        )
+    return request

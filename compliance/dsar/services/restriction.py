@@ -1,0 +1,60 @@
+"""Restriction of processing: the subject leaves every segment and may not enter any until the
+restriction is lifted (``restriction_enter_blocker`` is registered with ``compliance.hooks``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.audit.services.append import Actor
+from compliance.dsar.models import PrivacyRequest, Restriction
+from compliance.regions import region_alias
+
+
+def restriction_enter_blocker(*, region: str, subject_ids: Sequence[UUID]) -> dict[UUID, str]:
+    """Enter blocker: subjects under an active restriction (one query)."""
+    if not subject_ids:
+        return {}
+    rows = (
+        Restriction.objects.using(region_alias(region=region))
+        .filter(subject_id__in=list(subject_ids), active=True)
+        .values_list("subject_id", flat=True)
+    )
+    return {subject_id: "restriction" for subject_id in rows}
+
+
+def memberships_exit_all_if_available(
+    *, region: str, subject_id: UUID, reason: str, actor: Actor
+) -> int | None:
+    """``segments.services.memberships.memberships_exit_all`` when the segments app provides it;
+    ``None`` when it does not (then there are no memberships to exit)."""
+    try:
+        from segments.services.memberships import memberships_exit_all
+    except ImportError:
+        return None
+    return memberships_exit_all(region=region, subject_id=subject_id, reason=reason, actor=actor)
+
+
+def request_restrict_run(*, request: PrivacyRequest, actor: Actor) -> dict:
+    """Record the restriction and exit every membership (reason ``restriction``), atomically."""
+    alias = request._state.db
+    with transaction.atomic(using=alias):
+        restriction, _ = Restriction.objects.using(alias).get_or_create(
+            subject_id=request.subject_id, active=True, defaults={"request_id": request.pk}
+        )
+        exited = memberships_exit_all_if_available(
+            region=request.region, subject_id=request.subject_id, reason="restriction", actor=actor
+        )
+    return {"restriction_id": restriction.pk, "memberships_exited": exited or 0}
+
+
+def restriction_lift(*, region: str, subject_id: UUID) -> int:
+    """Lift active restrictions of a subject; returns how many were lifted."""
+    return (
+        Restriction.objects.using(region_alias(region=region))
+        .filter(subject_id=subject_id, active=True)
+        .update(active=False, lifted_at=timezone.now())
+    )

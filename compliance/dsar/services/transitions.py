@@ -1,0 +1,102 @@
+"""The status machine of a request; ``request_transition`` is the one way to change status.
+
+Every transition writes ``REQUEST_STATUS_CHANGED`` (payload ``request_type``, ``regulation``,
+``from``, ``to``; plus ``on_time`` and ``due_at`` at a terminal status) in the caller's region
+transaction, and queues the status callback to the client after commit.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.dsar.models import TERMINAL_STATUSES, PrivacyRequest, Status
+from compliance.dsar.services.errors import IllegalTransitionError
+
+S = Status
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.RECEIVED: frozenset({S.VERIFYING, S.COMPLETED, S.REJECTED, S.CANCELLED}),
+    S.VERIFYING: frozenset(
+        {S.AWAITING_APPROVAL, S.PROCESSING, S.COMPLETED, S.REJECTED, S.CANCELLED}
+    ),
+    S.AWAITING_APPROVAL: frozenset({S.PROCESSING, S.REJECTED, S.CANCELLED}),
+    # rejected from processing: a legal hold found when the job starts
+    S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.REJECTED}),
+    # a failed request may be retried by a privacy officer
+    S.FAILED: frozenset({S.PROCESSING}),
+    S.COMPLETED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+def transition_allowed(*, from_status: str, to_status: str) -> bool:
+    return to_status in TRANSITIONS.get(from_status, frozenset())
+
+
+def status_payload(*, request: PrivacyRequest, from_status: str, to_status: str) -> dict:
+    payload = {
+        "request_type": request.type,
+        "regulation": request.regulation,
+        "from": from_status,
+        "to": to_status,
+    }
+    if to_status in TERMINAL_STATUSES:
+        payload["on_time"] = timezone.now() <= request.due_at
+        payload["due_at"] = request.due_at.isoformat()
+    return payload
+
+
+def request_transition(
+    *,
+    request: PrivacyRequest,
+    to: str,
+    actor: Actor,
+    reason: str = "",
+    update_fields: dict | None = None,
+) -> PrivacyRequest:
+    """Move ``request`` to status ``to``, audited; raises ``IllegalTransitionError``.
+
+    ``request`` must be loaded from its region (``request._state.db``). ``reason`` is stored in
+    ``failure_reason`` for rejected/failed (never in the audit payload: it may be free text).
+    ``update_fields`` are further column values saved with the status.
+    """
+    alias = request._state.db
+    if not transition_allowed(from_status=request.status, to_status=to):
+        raise IllegalTransitionError(
+            f"a request in status '{request.status}' cannot become '{to}'", field="status"
+        )
+    from_status = request.status
+    with transaction.atomic(using=alias):
+        updates = dict(update_fields or {})
+        updates["status"] = to
+        if to in (S.REJECTED, S.FAILED) and reason:
+            updates["failure_reason"] = reason[:2000]
+        if to in TERMINAL_STATUSES:
+            updates.setdefault("completed_at", timezone.now())
+        for name, value in updates.items():
+            setattr(request, name, value)
+        request.save(using=alias, update_fields=[*updates, "updated_at"])
+        audit_append(
+            using=alias,
+            entries=[
+                AuditEntry(
+                    code=AuditCode.REQUEST_STATUS_CHANGED,
+                    actor=actor,
+                    subject_token=request.subject_token,
+                    object_type="privacy_request",
+                    object_id=str(request.pk),
+                    payload=status_payload(request=request, from_status=from_status, to_status=to),
+                )
+            ],
+        )
+        if request.callback_url and request.client_id:
+            from compliance.dsar.tasks import callback_send
+            from compliance.tasking import enqueue_on_commit
+
+            enqueue_on_commit(
+                callback_send, region=request.region, request_id=str(request.pk), status=to
+            )
+    return request

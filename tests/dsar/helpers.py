@@ -1,0 +1,122 @@
+"""Small helpers for the DSAR tests: API clients, officers, people with data."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connections
+from rest_framework.test import APIClient
+
+from compliance.api.auth import token_hash
+from compliance.audit.models import AuditEvent
+from compliance.audit.services.append import Actor
+from compliance.models import ApiClient
+from compliance.roles import PRIVACY_OFFICER, roles_sync
+from compliance.services.subjects import subject_resolve
+
+ACTOR = Actor.system("test")
+ALL_SCOPES = ["dsar:write", "dsar:read"]
+
+
+def api_client(*, scopes=ALL_SCOPES, user=None, name=None) -> tuple[ApiClient, APIClient]:
+    token = "ctk_" + secrets.token_urlsafe(16)
+    client = ApiClient.objects.create(
+        name=name or f"client-{uuid.uuid4().hex[:8]}",
+        token_prefix=token[:12],
+        token_hash=token_hash(token),
+        scopes=list(scopes),
+        user=user,
+        callback_secret=secrets.token_hex(32),
+    )
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client, http
+
+
+def officer_client() -> tuple[ApiClient, APIClient]:
+    roles_sync()
+    user = get_user_model().objects.create_user(
+        username=f"officer-{uuid.uuid4().hex[:6]}", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=PRIVACY_OFFICER))
+    return api_client(scopes=["dsar:approve", "dsar:read"], user=user)
+
+
+def person(email: str, jurisdiction: str = "FR", **extra_ids):
+    subject = subject_resolve(
+        identifier_type="email", value=email, jurisdiction=jurisdiction, actor=ACTOR
+    )
+    for kind, value in extra_ids.items():
+        from compliance.identifiers import identifier_normalize
+        from compliance.services.subjects import identifier_blind_index, identity_attach
+
+        identifier = identifier_normalize(identifier_type=kind, value=value)
+        identity_attach(
+            subject=subject,
+            identifier=identifier,
+            blind_index=identifier_blind_index(identifier=identifier),
+            actor=ACTOR,
+        )
+    return subject
+
+
+def open_body(email: str, type: str = "erasure", **extra) -> dict:
+    body = {
+        "type": type,
+        "regulation": "gdpr",
+        "identifiers": [{"type": "email", "value": email}],
+        "verification_method": "email_confirmation",
+        "jurisdiction": "FR",
+    }
+    body.update(extra)
+    return body
+
+
+def post_open(http: APIClient, body: dict, key: str | None = None):
+    return http.post(
+        "/api/v1/requests/",
+        body,
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key or uuid.uuid4().hex,
+    )
+
+
+def codes(alias: str, object_id: str | None = None) -> list[int]:
+    qs = AuditEvent.objects.using(alias).order_by("seq")
+    if object_id:
+        qs = qs.filter(object_id=object_id)
+    return list(qs.values_list("code", flat=True))
+
+
+def raw_count(alias: str, table: str, column: str, value) -> int:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = %s", [value])
+        return cursor.fetchone()[0]
+
+
+def verify_chain(alias: str) -> None:
+    """Recompute the audit chain of ``alias`` (what audit_verify does)."""
+    from compliance.audit.hashing import GENESIS, canonical, chain_hash, format_time
+
+    prev = GENESIS
+    for position, event in enumerate(AuditEvent.objects.using(alias).order_by("seq"), start=1):
+        assert event.seq == position, f"gap at {position}"
+        prev = chain_hash(
+            prev_hash=prev,
+            canonical_bytes=canonical(
+                chain_id=alias,
+                seq=event.seq,
+                occurred_at=format_time(event.occurred_at),
+                code=event.code,
+                actor_type=event.actor_type,
+                actor_id=event.actor_id,
+                subject_token=event.subject_token,
+                object_type=event.object_type,
+                object_id=event.object_id,
+                payload=event.payload,
+            ),
+        )
+        assert prev == event.hash, f"entry {event.seq} does not verify"
