@@ -193,3 +193,17 @@ def test_gpc_json_is_served(client):
     response = client.get("/.well-known/gpc.json")
     assert response.status_code == 200
     assert response.json()["gpc"] is True and "lastUpdate" in response.json()
+
+
+def test_lookup_by_post_keeps_identifier_out_of_the_url():
+    make_subject("FR", email="lookup.post@example.fr")
+    client = api_client("consent:read")
+    response = client.post(
+        "/api/v1/subjects/lookup",
+        {"type": "email", "value": "Lookup.Post@example.fr"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["region"] == "eu"
+    bad = client.post("/api/v1/subjects/lookup", {"type": "email"}, format="json")
+    assert bad.status_code == 400 and "value" in bad.json()["error"]["fields"]

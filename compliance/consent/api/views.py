@@ -217,7 +217,14 @@ class SubjectLookupView(APIView):
         responses={200: s.SubjectConsentOut},
     )
     def get(self, request):
-        data = _validated(s.LookupIn, request.query_params)
+        return self._lookup(request, _validated(s.LookupIn, request.query_params))
+
+    @extend_schema(request=s.LookupIn, responses={200: s.SubjectConsentOut})
+    def post(self, request):
+        """Same as GET, with the identifier in the body: keeps it out of URLs and access logs."""
+        return self._lookup(request, _validated(s.LookupIn, request.data))
+
+    def _lookup(self, request, data):
         try:
             subject = subject_resolve(
                 identifier_type=data["type"],
