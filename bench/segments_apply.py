@@ -1,6 +1,6 @@
 """100,000 consented enters into one segment: ``memberships_apply`` vs plain ``bulk_create``.
 
-``python -m bench segments_apply [N] [--pghistory]``
+``python -m bench segments_apply [N] [--no-pghistory]``
 
 * setup (not timed): N subjects in ``eu`` (subject rows and control directory rows) with
   consent granted to the segment's purposes (consent events and their state projection, written
@@ -11,7 +11,15 @@
 * audited: ``memberships_apply(segment=..., enters=[N subject ids], ...)`` - directory lookup,
   subject lookup, enter blockers, idempotence check, ``can_process_bulk``, membership rows
   (COPY), N MEMBERSHIP_ENTERED audit events (hash chain) in one transaction;
-* the table is truncated between the two, so both insert into the same empty table and indexes.
+* pghistory reference: ``bulk_create`` of the same N rows into a copy of the membership table
+  (same columns and indexes, ``bench/pghistory_app``) tracked by a django-pghistory
+  ``InsertEvent`` trigger (one event row per membership, written by the database; no consent
+  check, no hash chain). It needs django-pghistory installed; the bench then re-executes itself
+  with ``DJANGO_SETTINGS_MODULE=bench.pghistory_settings`` (the product settings plus pgtrigger,
+  pghistory and the bench app), so one command prints all three side by side;
+* the table is truncated between runs, so each inserts into the same empty table and indexes;
+* the time spent in the enter blockers (``compliance.hooks``; the DSAR restriction blocker) is
+  printed separately: it belongs to the audited path and is included in its figure.
 
 Target (issue 5): audited rows/s >= 2.0 x baseline rows/s on PostgreSQL.
 """
@@ -19,8 +27,11 @@ Target (issue 5): audited rows/s >= 2.0 x baseline rows/s on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import secrets
+import sys
 import time
 import uuid
 
@@ -143,11 +154,86 @@ def _truncate_memberships() -> None:
         cursor.execute("VACUUM ANALYZE segments_segmentmembership")
 
 
+PGHISTORY_SETTINGS = "bench.pghistory_settings"
+
+
+def _with_pghistory(argv) -> bool:
+    """True when this process runs with the pghistory bench settings; otherwise re-execute the
+    same command with them (when django-pghistory is installed) and never return."""
+    from django.conf import settings
+
+    if "bench.pghistory_app" in settings.INSTALLED_APPS:
+        return True
+    if importlib.util.find_spec("pghistory") is None:
+        print("django-pghistory is not installed: the pghistory reference is skipped")
+        return False
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": PGHISTORY_SETTINGS}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "bench", "segments_apply", *argv], env)
+
+
+class _BlockerClock:
+    """Wraps the registered enter blockers to time them (bench instrumentation only)."""
+
+    def __init__(self):
+        from compliance import hooks
+
+        self.seconds = 0.0
+        self._hooks = hooks
+        self._saved = list(hooks._ENTER_BLOCKERS)
+        hooks._ENTER_BLOCKERS[:] = [self._timed(b) for b in self._saved]
+
+    def _timed(self, blocker):
+        def timed(**kwargs):
+            started = time.perf_counter()
+            try:
+                return blocker(**kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+    def restore(self) -> None:
+        self._hooks._ENTER_BLOCKERS[:] = self._saved
+
+
+def _pghistory_run(ids, segment_key: str) -> float:
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from bench.pghistory_app.models import TrackedMembership
+
+    with connections["eu"].cursor() as cursor:
+        cursor.execute(f"TRUNCATE {TrackedMembership._meta.db_table}")
+        cursor.execute(f"TRUNCATE {TrackedMembership.pgh_event_model._meta.db_table}")
+    now = timezone.now()
+    rows = [
+        TrackedMembership(
+            subject_id=sid,
+            segment_key=segment_key,
+            entered_at=now,
+            entered_reason="criteria",
+            consent_event_ids=[],
+        )
+        for sid in ids
+    ]
+    started = time.perf_counter()
+    with transaction.atomic(using="eu"):
+        TrackedMembership.objects.using("eu").bulk_create(rows)
+    seconds = time.perf_counter() - started
+    events = TrackedMembership.pgh_event_model.objects.using("eu").count()
+    assert events == len(ids), f"pghistory wrote {events} events for {len(ids)} rows"
+    return seconds
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench segments_apply")
     parser.add_argument("n", nargs="?", type=int, default=100_000)
+    parser.add_argument("--no-pghistory", action="store_true", help="skip the pghistory run")
     args = parser.parse_args(argv)
     from django.db import connections
+
+    pghistory = not args.no_pghistory and _with_pghistory(argv)
 
     if connections["eu"].vendor != "postgresql":
         print("segments_apply measures COPY paths: run it with DATABASE_URL* on PostgreSQL")
@@ -215,16 +301,22 @@ def main(argv) -> int:
         from compliance.audit.models import AuditEvent
 
         audit_before = AuditEvent.objects.using("eu").count()
+        clock = _BlockerClock()
         started = time.perf_counter()
-        result = memberships_apply(
-            segment=segment, enters=ids, exits=[], actor=Actor.system("bench")
-        )
+        try:
+            result = memberships_apply(
+                segment=segment, enters=ids, exits=[], actor=Actor.system("bench")
+            )
+        finally:
+            clock.restore()
         audited = time.perf_counter() - started
         assert len(result.entered) == n, result.refused and list(result.refused.items())[:3]
         assert SegmentMembership.objects.using("eu").count() == n
         assert AuditEvent.objects.using("eu").count() - audit_before == n
         sample = SegmentMembership.objects.using("eu").first()
         assert len(sample.consent_event_ids) == len(segment.required_purposes)
+
+        tracked = _pghistory_run(ids, segment.key) if pghistory else None
 
         b_rate, a_rate = n / baseline, n / audited
         print(f"machine: {machine()}")
@@ -235,15 +327,30 @@ def main(argv) -> int:
         print(
             f"memberships_apply (consent+rows+audit):     {audited:7.2f}s {a_rate:>10,.0f} rows/s"
         )
+        if tracked is not None:
+            print(
+                f"pghistory InsertEvent trigger + bulk_create: {tracked:7.2f}s "
+                f"{n / tracked:>10,.0f} rows/s"
+            )
+        blockers = clock.seconds
+        print(
+            f"  of which enter blockers (DSAR restriction): {blockers:7.2f}s "
+            f"({blockers / audited:.0%} of the audited time)"
+        )
         ratio = a_rate / b_rate
         verdict = "MET" if ratio >= 2.0 else "NOT MET"
         print(f"ratio audited/baseline: {ratio:.2f}x (target >= 2.0x: {verdict})")
+        if tracked is not None:
+            print(f"ratio pghistory/baseline: {baseline / tracked:.2f}x")
+            print(f"ratio audited/pghistory: {tracked / audited:.2f}x")
         print(
             json.dumps(
                 {
                     "n": n,
                     "baseline_s": round(baseline, 3),
                     "audited_s": round(audited, 3),
+                    "enter_blockers_s": round(blockers, 3),
+                    "pghistory_s": round(tracked, 3) if tracked is not None else None,
                     "ratio": round(ratio, 2),
                 }
             )

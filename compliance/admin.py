@@ -58,6 +58,10 @@ class ApiClientAdmin(admin.ModelAdmin):
             messages.warning(request, f"Token for {obj.name} (shown once, store it now): {token}")
 
 
+admin.site.site_header = "Privacy & consent compliance"
+admin.site.site_title = "Compliance admin"
+
+
 @admin.register(SubjectDirectory)
 class SubjectDirectoryAdmin(admin.ModelAdmin):
     list_display = ("identifier_type", "region", "subject_id", "created_at")

@@ -4,7 +4,9 @@
   log stays read-only for everyone (export allowed).
 * ``Support agent``: reads, and opens and tracks requests (add/change/view of requests);
   never ``approve_*`` (no erasure or segment approvals), never deletes.
-* ``Auditor``: ``view_*`` and the export permission; never add, change or delete.
+* ``Auditor``: ``view_*`` and the export permission; never add, change or delete; and never
+  a person's decrypted data (identities, events, export packages): auditors check the
+  process, not the people in it.
 
 Groups are created by a migration and their permissions re-synced after every ``migrate``
 (permissions of later apps only exist once those apps migrated).
@@ -24,6 +26,12 @@ TOOLKIT_APPS = ("compliance", "audit", "consent", "dsar", "segments", "retention
 AUDIT_READ_ONLY_APP = "audit"
 EXPORT_PERMISSIONS = {("audit", "export_auditevent")}
 SUPPORT_WRITE_MODELS = {"privacyrequest"}
+#: views that show a person's decrypted data; auditors do not get them
+PERSONAL_DATA_VIEWS = {
+    ("compliance", "view_identity"),
+    ("events", "view_event"),
+    ("dsar", "view_package"),
+}
 
 
 def role_allows(*, role: str, app_label: str, codename: str) -> bool:
@@ -34,7 +42,7 @@ def role_allows(*, role: str, app_label: str, codename: str) -> bool:
     if (app_label, codename) in EXPORT_PERMISSIONS:
         return role in (PRIVACY_OFFICER, AUDITOR)
     if action == "view":
-        return True
+        return not (role == AUDITOR and (app_label, codename) in PERSONAL_DATA_VIEWS)
     if role == AUDITOR:
         return False
     if app_label == AUDIT_READ_ONLY_APP:

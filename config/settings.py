@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "compliance.consent",
     "compliance.events",
     "compliance.dsar",
+    "compliance.officer",
+    "compliance.retention",
+    "compliance.feed",
     "segments",
 ]
 
@@ -114,9 +117,31 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Residency -------------------------------------------------------------------------------
 #: Apps whose models are all global (third-party apps that cannot declare residency).
 COMPLIANCE_GLOBAL_APPS = [
-    "admin", "auth", "contenttypes", "sessions", "messages", "rest_framework", "drf_spectacular"
+    "admin",
+    "auth",
+    "contenttypes",
+    "sessions",
+    "messages",
+    "rest_framework",
+    "drf_spectacular",
 ]
 COMPLIANCE_DEFAULT_REGION = os.environ.get("COMPLIANCE_DEFAULT_REGION", "us")
+if os.environ.get("COMPLIANCE_COUNTRY_REGIONS"):
+    # "GB=eu,CH=eu": added to (or overriding) the default map, EU/EEA -> eu
+    from compliance.regions import EU_EEA_COUNTRIES
+
+    COMPLIANCE_COUNTRY_REGION_MAP = {code: "eu" for code in EU_EEA_COUNTRIES} | {
+        pair.split("=", 1)[0].strip().upper(): pair.split("=", 1)[1].strip()
+        for pair in _env_list("COMPLIANCE_COUNTRY_REGIONS", "")
+    }
+
+# --- Policy switches (documented in compliance/conf.py and the README) --------------------------
+COMPLIANCE_DSAR_AUTO_APPROVE_METHODS = _env_list("COMPLIANCE_DSAR_AUTO_APPROVE_METHODS", "")
+COMPLIANCE_SEGMENTS_PAUSE_OVERDUE = _env_bool("COMPLIANCE_SEGMENTS_PAUSE_OVERDUE", False)
+if os.environ.get("COMPLIANCE_GPC_BINDING_JURISDICTIONS"):
+    COMPLIANCE_GPC_BINDING_JURISDICTIONS = _env_list("COMPLIANCE_GPC_BINDING_JURISDICTIONS", "")
+if os.environ.get("COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"):
+    COMPLIANCE_RETENTION_AUDIT_MIN_DAYS = int(os.environ["COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"])
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -130,11 +155,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # the worker looks for new tasks this often (change feed: delivered within 2 seconds)
+        "polling_interval": 0.1,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Redis only: an unacknowledged task (worker killed) is redelivered after this long.
         "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+        # scan for unacknowledged tasks of dead workers every ~10 s (not every ~100 s)
+        "unacked_restore_throttle": 1,
     }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -175,6 +204,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "IdentifierTypeEnum": "compliance.models.subjects.IdentifierType",
+        "RequestTypeEnum": "compliance.dsar.models.RequestType",
+        "SignalTypeEnum": ["tcf"],
+    },
 }
 
 LANGUAGE_CODE = "en-us"

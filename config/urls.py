@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
+    path("admin/", include("compliance.officer.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("compliance.api.urls")),
@@ -10,5 +11,6 @@ urlpatterns = [
     path("api/v1/", include("compliance.events.urls")),
     path("api/v1/", include("compliance.dsar.urls")),
     path("api/v1/", include("segments.urls")),
+    path("api/v1/", include("compliance.feed.urls")),
     path("", include("compliance.consent.public_urls")),
 ]

@@ -183,3 +183,26 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, what: str
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(autouse=True)
+def _seeded_defaults_in_transactional_tests(request):
+    """Transactional tests flush every table afterwards, data migrations' seeds included;
+    put the seeded purposes and sources back before each one (roles come back by themselves:
+    flush re-emits post_migrate)."""
+    marker = request.node.get_closest_marker("django_db")
+    if not marker or not marker.kwargs.get("transaction"):
+        yield
+        return
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    request.getfixturevalue("transactional_db")
+    seed = importlib.import_module("compliance.consent.migrations.0002_seed_purposes_sources").seed
+
+    class _Editor:
+        connection = connections["default"]
+
+    seed(django_apps, _Editor())
+    yield

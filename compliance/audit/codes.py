@@ -1,7 +1,7 @@
 """Stable integer audit event codes, grouped in hundreds. Never renumber; only add.
 
 100 consent, 200 segment membership, 300 data subject requests, 400 admin access to personal
-data and evidence, 500 configuration, 600 key management, 700 identity.
+data and evidence, 500 configuration, 600 key management, 700 identity, 800 retention.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class AuditCode(enum.IntEnum):
     SUBJECTS_MERGED = 702
     SUBJECT_ERASED = 703
     SUPPRESSION_ADDED = 704
+    # 8xx retention
+    RETENTION_APPLIED = 801  # counts per rule; payload "pruned_through" when audit entries go
 
 
 GROUPS = {
@@ -68,6 +70,7 @@ GROUPS = {
     5: "configuration",
     6: "keys",
     7: "identity",
+    8: "retention",
 }
 
 

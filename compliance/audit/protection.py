@@ -2,7 +2,8 @@
 
 Triggers on ``audit_auditevent`` and ``audit_auditcheckpoint`` refuse every UPDATE and DELETE
 (row level) and every TRUNCATE (statement level). The only way to write is INSERT, which is
-what ``audit_append`` and ``checkpoint_sign`` do. A table owner can still disable the triggers;
+what ``audit_append`` and ``checkpoint_sign`` do; the one exception is DELETE of entries under
+the ``retention`` write path (a prefix up to a signed checkpoint, ``compliance.retention``). A table owner can still disable the triggers;
 that is why verification (``audit_verify``) against signed checkpoints is the real guarantee,
 and why the system check ``audit.W001`` warns when a trigger is missing or disabled.
 
@@ -27,6 +28,11 @@ MAINTENANCE_SETTING = "compliance.audit_maintenance"
 FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$
 BEGIN
+    -- retention may drop a prefix of the chain up to a signed checkpoint (see docs/retention.md)
+    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_auditevent'
+       AND coalesce(current_setting('compliance.write_path', true), '') = 'retention' THEN
+        RETURN OLD;
+    END IF;
     IF TG_OP = 'TRUNCATE'
        AND coalesce(current_setting('{MAINTENANCE_SETTING}', true), '') = 'on' THEN
         RETURN NULL;

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from compliance.admin_regional import RegionalModelAdmin
 from compliance.audit.services.append import Actor
@@ -26,6 +28,7 @@ from compliance.dsar.services.requests import request_approve
 class PrivacyRequestAdmin(RegionalModelAdmin):
     list_display = (
         "id",
+        "officer_page",
         "type",
         "regulation",
         "status",
@@ -39,6 +42,11 @@ class PrivacyRequestAdmin(RegionalModelAdmin):
     readonly_fields = [f.name for f in PrivacyRequest._meta.fields]
     exclude = ("identifier_indexes", "subject_token", "erasure_subjects")
     actions = ["approve_selected", "download_package"]
+
+    @admin.display(description="request page")
+    def officer_page(self, obj) -> str:
+        """The officer's request page (dry run, receipt, approve/reject/extend by permission)."""
+        return format_html('<a href="{}">open</a>', reverse("officer:request", args=[obj.pk]))
 
     @admin.display(description="progress")
     def progress(self, obj) -> str:
@@ -56,10 +64,15 @@ class PrivacyRequestAdmin(RegionalModelAdmin):
             else:
                 self.message_user(request, f"{privacy_request.pk}: approved")
 
+    def has_handle_permission(self, request) -> bool:
+        return request.user.has_perm("dsar.change_privacyrequest")
+
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("dsar.approve_privacyrequest")
 
-    @admin.action(description="Download the package (one request)", permissions=["view"])
+    # the package holds the person's data: those who handle requests (officers, support agents
+    # hold change_privacyrequest), not auditors, who only read the queue and the audit trail
+    @admin.action(description="Download the package (one request)", permissions=["handle"])
     def download_package(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "select exactly one request", messages.ERROR)

@@ -7,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from compliance.dsar.services import callbacks, export, maintenance, processing
+from compliance.dsar.services import bulk, callbacks, export, maintenance, processing
 from compliance.tasking import RegionalTask
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,28 @@ def request_process(self, *, region: str, request_id: str) -> None:
             )
             return
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1))
+
+
+@shared_task(base=RegionalTask, bind=True, name="dsar.requests_erase_bulk", max_retries=MAX_RETRIES)
+def requests_erase_bulk(self, *, region: str, request_ids: list[str] | None = None) -> dict:
+    """Erase many approved erasure requests in one job (``bulk.requests_erase_bulk``); without
+    ``request_ids``, every approved erasure no job has started yet. A redelivered or retried
+    job skips the batches already committed. After the retries, the requests left in
+    ``processing`` are picked up one by one by ``dsar.requests_resume_stuck``."""
+    ids = request_ids if request_ids is not None else bulk.requests_erase_pending(region=region)
+    try:
+        result = bulk.requests_erase_bulk(region=region, request_ids=ids)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            logger.exception("bulk erasure of %s requests failed", len(ids))
+            raise
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1))
+    return {
+        "completed": len(result.completed),
+        "rejected": len(result.rejected),
+        "skipped": len(result.skipped),
+        "batches": result.batches,
+    }
 
 
 @shared_task(

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+import psycopg
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.db_guards import SETTING as WRITE_PATH_SETTING
 from compliance.db_guards import write_path
+from compliance.feed.services.outbox import membership_changes_record, membership_stays_exited
 from compliance.models import Subject, SubjectDirectory
 from compliance.regions import region_alias, regions
 from segments.models import ENTER_REASONS, ExitReason, Segment, SegmentMembership, Status
@@ -81,19 +83,41 @@ def _is_pg(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
 
 
+def _pg_rows(alias: str, sql: str, params) -> list[tuple]:
+    """Rows of ``sql`` run with binary parameters on the raw connection: a list of 100,000
+    UUIDs travels as ONE binary ``uuid[]`` instead of a quoted literal."""
+    connection = connections[alias]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall()
+
+
+#: ``unnest ... WITH ORDINALITY``: rows name the caller's subjects by position (1-based), so
+#: no UUID is parsed back into Python
+_IDS = "unnest(%(ids)s::text::uuid[]) WITH ORDINALITY AS t(id, i)"
+
+
+def uuid_array(ids: Sequence[UUID]) -> str:
+    """A PostgreSQL array literal of ``ids``: one text parameter (psycopg's per-element array
+    dumper costs several microseconds per UUID)."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 def _regions_of(subject_ids: Sequence[UUID]) -> dict[UUID, str]:
     """subject id -> region, from the control directory (one query per 10,000 on SQLite)."""
     found: dict[UUID, str] = {}
     if not subject_ids:
         return found
     if _is_pg("default"):
-        with connections["default"].cursor() as cursor:
-            cursor.execute(
-                f"SELECT DISTINCT subject_id, region FROM {SubjectDirectory._meta.db_table} "
-                "WHERE subject_id = ANY(%s)",
-                [list(subject_ids)],
-            )
-            return {_as_uuid(sid): region for sid, region in cursor.fetchall()}
+        ids = list(subject_ids)
+        rows = _pg_rows(
+            "default",
+            f"SELECT DISTINCT t.i, d.region FROM {_IDS} "
+            f"JOIN {SubjectDirectory._meta.db_table} d ON d.subject_id = t.id",
+            {"ids": uuid_array(ids)},
+        )
+        return {ids[i - 1]: region for i, region in rows}
     for chunk in _chunks(subject_ids):
         rows = SubjectDirectory.objects.filter(subject_id__in=chunk).values_list(
             "subject_id", "region"
@@ -102,31 +126,48 @@ def _regions_of(subject_ids: Sequence[UUID]) -> dict[UUID, str]:
     return found
 
 
-def _subjects(alias: str, subject_ids: Sequence[UUID]) -> dict[UUID, tuple[str, UUID | None]]:
-    """subject id -> (audit token, merged_into) for the subjects present in ``alias``."""
-    out: dict[UUID, tuple[str, UUID | None]] = {}
+def _subjects(
+    alias: str, subject_ids: Sequence[UUID], segment_key: str | None = None
+) -> tuple[dict[UUID, tuple[str, bool]], set[UUID]]:
+    """(subject id -> (audit token, merged?) for the subjects present in ``alias``, the ones
+    with an active stay in ``segment_key``), in one query on PostgreSQL."""
+    out: dict[UUID, tuple[str, bool]] = {}
     if not subject_ids:
-        return out
+        return out, set()
     if _is_pg(alias):
-        with connections[alias].cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, audit_token, merged_into FROM {Subject._meta.db_table} "
-                "WHERE id = ANY(%s)",
-                [list(subject_ids)],
+        ids = list(subject_ids)
+        member = "false"
+        if segment_key is not None:
+            member = (
+                f"EXISTS (SELECT 1 FROM {TABLE} m WHERE m.segment_key = %(key)s "
+                "AND m.exited_at IS NULL AND m.subject_id = t.id)"
             )
-            return {_as_uuid(sid): (token, merged) for sid, token, merged in cursor.fetchall()}
+        rows = _pg_rows(
+            alias,
+            f"SELECT t.i, s.audit_token, s.merged_into IS NOT NULL, {member} FROM {_IDS} "
+            f"JOIN {Subject._meta.db_table} s ON s.id = t.id",
+            {"ids": uuid_array(ids), "key": segment_key},
+        )
+        members = set()
+        for i, token, merged, is_member in rows:
+            sid = ids[i - 1]
+            out[sid] = (token, merged)
+            if is_member:
+                members.add(sid)
+        return out, members
     for chunk in _chunks(subject_ids):
         for sid, token, merged in (
             Subject.objects.using(alias)
             .filter(pk__in=chunk)
             .values_list("id", "audit_token", "merged_into")
         ):
-            out[sid] = (token, merged)
-    return out
+            out[sid] = (token, merged is not None)
+    members = _active_members(alias, segment_key, list(out)) if segment_key else set()
+    return out, members
 
 
 def _tokens(alias: str, subject_ids) -> dict[UUID, str]:
-    return {sid: token for sid, (token, _) in _subjects(alias, list(subject_ids)).items()}
+    return {sid: token for sid, (token, _) in _subjects(alias, list(subject_ids))[0].items()}
 
 
 @contextlib.contextmanager
@@ -182,22 +223,10 @@ def _consent_refusals(
     """(refused subject -> reason, allowed subject -> consent event ids), in one bulk call."""
     if not purposes or not subject_ids:
         return {}, {sid: [] for sid in subject_ids}
-    from compliance.consent.selectors.evaluation import can_process_bulk
+    from compliance.consent.selectors.evaluation import consent_gate
 
-    decisions = can_process_bulk(region=region, subject_ids=subject_ids, purposes=purposes)
-    refused: dict[UUID, str] = {}
-    allowed: dict[UUID, list[int]] = {}
-    for sid in subject_ids:
-        events: set[int] = set()
-        for purpose in purposes:
-            decision = decisions.get((sid, purpose))
-            if decision is None or not decision.allowed:
-                refused[sid] = f"no_consent:{purpose}"
-                break
-            events.update(decision.event_ids)
-        else:
-            allowed[sid] = sorted(events)
-    return refused, allowed
+    refused, allowed = consent_gate(region=region, subject_ids=subject_ids, purposes=purposes)
+    return {sid: f"no_consent:{purpose}" for sid, purpose in refused.items()}, allowed
 
 
 def _insert(alias: str, rows: list[tuple[UUID, str, datetime, str, list[int]]]) -> list[int]:
@@ -219,15 +248,19 @@ def _insert(alias: str, rows: list[tuple[UUID, str, datetime, str, list[int]]]) 
             # every value is an int, a UUID, a slug, an ISO time or a JSON list of ints: no
             # character needs escaping in COPY's text format
             stamps: dict[datetime, str] = {}
-            lines = [
-                f"{pk}\t{sid}\t{key}\t"
-                f"{stamps.get(at) or stamps.setdefault(at, at.isoformat())}\t{reason}\t\\N\t\t"
-                f"[{','.join(map(str, events))}]\n"
-                for pk, (sid, key, at, reason, events) in zip(ids, rows, strict=True)
-            ]
             with cursor.cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN") as copy:
-                for chunk in _chunks(lines, 5000):
-                    copy.write("".join(chunk))
+                # sent in chunks as built: the database stores one while the next is built
+                for start in range(0, len(rows), 2000):
+                    copy.write(
+                        "".join(
+                            f"{pk}\t{sid}\t{key}\t"
+                            f"{stamps.get(at) or stamps.setdefault(at, at.isoformat())}\t"
+                            f"{reason}\t\\N\t\t[{','.join(map(str, events))}]\n"
+                            for pk, (sid, key, at, reason, events) in zip(
+                                ids[start : start + 2000], rows[start : start + 2000], strict=True
+                            )
+                        )
+                    )
         return ids
     objs = [
         SegmentMembership(
@@ -359,20 +392,22 @@ def _apply_region(
     key = segment.key
     with transaction.atomic(using=alias), membership_write_path(using=alias):
         _lock_segment(alias, key)
-        subjects = _subjects(alias, enters + exits)
+        subjects, members = _subjects(alias, enters + exits, key)
         candidates = []
         for sid in enters:
             known = subjects.get(sid)
             if known is None:
                 result.refused[sid] = "unknown_subject"
-            elif known[1] is not None:
+            elif known[1]:
                 result.refused[sid] = "merged_subject"
             else:
                 candidates.append(sid)
-        for sid, why in hooks.enter_blocked(region=region, subject_ids=candidates).items():
-            result.refused[_as_uuid(sid)] = why
-        candidates = [sid for sid in candidates if sid not in result.refused]
-        members = _active_members(alias, key, candidates)
+        blocked = hooks.enter_blocked(region=region, subject_ids=candidates)
+        if blocked:
+            for sid, why in blocked.items():
+                result.refused[_as_uuid(sid)] = why
+            candidates = [sid for sid in candidates if sid not in result.refused]
+        members = members.intersection(candidates)
         for sid in members:
             result.unchanged[sid] = "already_member"
         candidates = [sid for sid in candidates if sid not in members]
@@ -413,6 +448,15 @@ def _apply_region(
         )
         result.exited.extend(sid for _, sid in closed)
         audit_append(using=alias, entries=entries, at=now)
+        # the change feed's outbox (COPY on PostgreSQL), after the audit entries
+        membership_changes_record(
+            using=alias,
+            segment_key=key,
+            entered=[(pk, row[0]) for pk, row in zip(new_ids, new_rows, strict=True)],
+            exited=closed,
+            reason=reason,
+            at=now,
+        )
 
 
 def _exit_stays(
@@ -451,6 +495,7 @@ def _exit_stays(
         ],
         at=now,
     )
+    membership_stays_exited(using=alias, stays=locked, reason=reason, at=now)
     return len(locked)
 
 

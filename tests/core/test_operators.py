@@ -34,10 +34,14 @@ def perms(group: str) -> set[str]:
 def test_groups_exist_with_only_their_permissions():
     auditor, support, officer = perms(AUDITOR), perms(SUPPORT_AGENT), perms(PRIVACY_OFFICER)
     assert auditor and support and officer
-    assert all(p.split(".")[1].startswith("view_") or p == "audit.export_auditevent" for p in auditor)
+    assert all(
+        p.split(".")[1].startswith("view_") or p == "audit.export_auditevent" for p in auditor
+    )
     assert "audit.export_auditevent" in auditor
     assert not any(p.split(".")[1].startswith(("approve_", "delete_")) for p in support)
-    assert not any(p.startswith("audit.") and not p.split(".")[1].startswith("view_") for p in support)
+    assert not any(
+        p.startswith("audit.") and not p.split(".")[1].startswith("view_") for p in support
+    )
     assert "compliance.change_apiclient" in officer
     assert not any(p.startswith(("audit.add_", "audit.change_", "audit.delete_")) for p in officer)
 
@@ -50,6 +54,9 @@ def test_groups_exist_with_only_their_permissions():
         (SUPPORT_AGENT, "segments", "approve_segment", False),
         (SUPPORT_AGENT, "segments", "change_segment", False),
         (AUDITOR, "dsar", "view_privacyrequest", True),
+        (AUDITOR, "compliance", "view_identity", False),
+        (AUDITOR, "events", "view_event", False),
+        (SUPPORT_AGENT, "compliance", "view_identity", True),
         (AUDITOR, "dsar", "change_privacyrequest", False),
         (AUDITOR, "audit", "export_auditevent", True),
         (PRIVACY_OFFICER, "dsar", "approve_privacyrequest", True),
@@ -115,8 +122,9 @@ class UnscopedView(APIView):
 
 def make_client(*, scopes) -> str:
     token = token_generate()
-    ApiClient.objects.create(name=f"c-{token[-6:]}", token_prefix=token[:12],
-                             token_hash=token_hash(token), scopes=scopes)
+    ApiClient.objects.create(
+        name=f"c-{token[-6:]}", token_prefix=token[:12], token_hash=token_hash(token), scopes=scopes
+    )
     return token
 
 
@@ -158,17 +166,22 @@ def test_openapi_schema_is_served(client):
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DJANGO_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings_production",
-        "DJANGO_SECRET_KEY": "x" * 30 + "Y7#kq!" + "z" * 30,
-        "COMPLIANCE_ROOT_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        "COMPLIANCE_SIGNING_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        "COMPLIANCE_VAR_DIR": str(tmp_path),
-        "DJANGO_ALLOWED_HOSTS": "compliance.example.org",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings_production",
+            "DJANGO_SECRET_KEY": "x" * 30 + "Y7#kq!" + "z" * 30,
+            "COMPLIANCE_ROOT_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            "COMPLIANCE_SIGNING_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            "COMPLIANCE_VAR_DIR": str(tmp_path),
+            "DJANGO_ALLOWED_HOSTS": "compliance.example.org",
+        }
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -176,11 +189,40 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
 
 
 def test_production_settings_refuse_missing_secret(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "COMPLIANCE_"))}
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings_production",
-                "COMPLIANCE_VAR_DIR": str(tmp_path)})
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "COMPLIANCE_"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings_production",
+            "COMPLIANCE_VAR_DIR": str(tmp_path),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_policy_settings_come_from_the_environment(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLIANCE_")}
+    env.update(
+        {
+            "COMPLIANCE_VAR_DIR": str(tmp_path),
+            "COMPLIANCE_COUNTRY_REGIONS": "GB=eu, CH=eu",
+            "COMPLIANCE_DSAR_AUTO_APPROVE_METHODS": "bank_id,eid",
+            "COMPLIANCE_SEGMENTS_PAUSE_OVERDUE": "true",
+        }
+    )
+    code = (
+        "import django; django.setup();"
+        "from compliance.regions import region_for_country as r;"
+        "from compliance.conf import compliance_settings as c;"
+        "print(r(country='GB'), r(country='CH'), r(country='DE'), r(country='JP'),"
+        " c.DSAR_AUTO_APPROVE_METHODS, c.SEGMENTS_PAUSE_OVERDUE)"
+    )
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "eu eu eu us ['bank_id', 'eid'] True"

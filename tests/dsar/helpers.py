@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from compliance.api.auth import token_hash
 from compliance.audit.models import AuditEvent
 from compliance.audit.services.append import Actor
-from compliance.models import ApiClient
+from compliance.models import ApiClient, Subject
 from compliance.roles import PRIVACY_OFFICER, roles_sync
 from compliance.services.subjects import subject_resolve
 
@@ -120,3 +120,118 @@ def verify_chain(alias: str) -> None:
             ),
         )
         assert prev == event.hash, f"entry {event.seq} does not verify"
+
+
+# --- a person with every kind of personal data --------------------------------------------
+
+
+def active_segment(key: str | None = None, layers=("behavioral",)):
+    """An active segment (requires audience_segmentation + measurement), owned by an officer."""
+    from tests.segments.factories import segment, staff
+
+    roles_sync()
+    officer = staff(f"seg-owner-{uuid.uuid4().hex[:6]}")
+    return segment(officer=officer, key=key, layers=layers)
+
+
+def event_body(email: str, *, name: str = "page_view", properties=None) -> dict:
+    from datetime import UTC, datetime, timedelta
+
+    when = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    return {
+        "source": "web",
+        "identifiers": [{"type": "email", "value": email}],
+        "event": name,
+        "properties": properties if properties is not None else {"path": "/pricing"},
+        "time": when,
+        "purpose": "measurement",
+        "jurisdiction": "FR",
+    }
+
+
+def rich_person(email: str, anonymous_id: str, *, segments=(), events: int = 2):
+    """An EU person with everything the toolkit can hold about them:
+
+    * two subjects stitched into one: first seen by ``anonymous_id`` (with a consent record),
+      then by ``email``; a call carrying both merges the newer one into the older;
+    * consent events and state (audience_segmentation, measurement granted on the web);
+    * ``events`` behavioral events ingested through ``events_ingest`` (encrypted properties);
+    * a membership in each of ``segments`` (``memberships_apply``).
+
+    Returns ``(survivor, merged)``.
+    """
+    from compliance.consent.services.record import consent_record
+    from compliance.consent.services.stitching import subject_resolve_many
+    from compliance.events.parsing import event_batch_parse
+    from compliance.events.services.ingest import events_ingest
+    from segments.services.memberships import memberships_apply
+
+    anonymous = subject_resolve(
+        identifier_type="anonymous_id", value=anonymous_id, jurisdiction="FR", actor=ACTOR
+    )
+    consent_record(
+        subject=anonymous,
+        purpose="storage",
+        decision="granted",
+        source="web",
+        actor=ACTOR,
+        jurisdiction="FR",
+    )
+    known = subject_resolve(identifier_type="email", value=email, jurisdiction="FR", actor=ACTOR)
+    survivor = subject_resolve_many(
+        identifiers=[("email", email), ("anonymous_id", anonymous_id)],
+        jurisdiction="FR",
+        actor=ACTOR,
+    )
+    merged_id = known.pk if survivor.pk == anonymous.pk else anonymous.pk
+    assert Subject.objects.using("eu").get(pk=merged_id).merged_into == survivor.pk
+    for purpose in ("audience_segmentation", "measurement"):
+        consent_record(
+            subject=survivor,
+            purpose=purpose,
+            decision="granted",
+            source="web",
+            actor=ACTOR,
+            jurisdiction="FR",
+        )
+    if events:
+        batch = [
+            event_body(email, name=f"view_{i}", properties={"path": f"/p/{i}", "plan": "pro"})
+            for i in range(events)
+        ]
+        result = events_ingest(events=event_batch_parse(data={"events": batch}), actor=ACTOR)
+        assert [o.status for o in result.outcomes] == ["accepted"] * events, result.outcomes
+    for seg in segments:
+        applied = memberships_apply(segment=seg, enters=[survivor.pk], exits=[], actor=ACTOR)
+        assert applied.entered == [survivor.pk], applied.refused
+    return survivor, Subject.objects.using("eu").get(pk=merged_id)
+
+
+def occurrences(needles) -> dict:
+    """Where any of ``needles`` (subject ids, e-mails, ...) still appears: raw SQL over every
+    column of every table of EVERY database, each value cast to text (UUIDs are looked for
+    both as stored by SQLite, 32 hex digits, and in their canonical form).
+    Returns ``{(alias, table, column): rows}``."""
+    patterns = set()
+    for needle in needles:
+        if isinstance(needle, uuid.UUID):
+            patterns.update({needle.hex, str(needle)})
+        else:
+            patterns.add(str(needle))
+    found = {}
+    for alias in connections:
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            for table in connection.introspection.table_names(cursor):
+                for column in connection.introspection.get_table_description(cursor, table):
+                    for pattern in patterns:
+                        cursor.execute(
+                            f'SELECT COUNT(*) FROM "{table}" '
+                            f'WHERE CAST("{column.name}" AS TEXT) LIKE %s',
+                            [f"%{pattern}%"],
+                        )
+                        count = cursor.fetchone()[0]
+                        if count:
+                            key = (alias, table, column.name)
+                            found[key] = found.get(key, 0) + count
+    return found

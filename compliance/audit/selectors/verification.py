@@ -23,6 +23,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from django.db import connections
+
 from compliance import crypto
 from compliance.audit.hashing import GENESIS
 from compliance.audit.models import AuditChainHead, AuditCheckpoint
@@ -133,10 +135,15 @@ def chain_verify(*, using: str, incremental: bool = False) -> ChainVerification:
     result.last_checkpoint = valid[-1] if valid else None
 
     prev_hex, expected = GENESIS, 1
+    pruned = _pruned_anchor(using=using, valid=valid)
+    if pruned is not None:
+        prev_hex, expected = pruned.head_hash, pruned.size + 1
     if incremental and valid:
         anchor = valid[-1]
         prev_hex, expected = anchor.head_hash, anchor.size + 1
         anchor_rows = list(iter_rows(using=using, start_seq=anchor.size, end_seq=anchor.size))
+        if anchor is pruned:  # its entry was pruned; the signature vouches for its head
+            anchor_rows = [(anchor.size, *([None] * 8), anchor.head_hash)]
         if not anchor_rows or anchor_rows[0][9] != anchor.head_hash:
             result.findings.append(
                 Finding(
@@ -158,9 +165,31 @@ def chain_verify(*, using: str, incremental: bool = False) -> ChainVerification:
     return result
 
 
+def _pruned_anchor(*, using: str, valid: list) -> AuditCheckpoint | None:
+    """When retention dropped entries ``#1..#N``: the signed checkpoint of size ``N`` that
+    anchors the rest, provided the chain records the prune (code 801, ``pruned_through`` N).
+    ``None`` when nothing was pruned or the gap is not covered (then the walk reports it)."""
+    from compliance.audit.codes import AuditCode
+    from compliance.audit.models import AuditEvent
+
+    first = AuditEvent.objects.using(using).order_by("seq").values_list("seq", flat=True).first()
+    if first is None or first <= 1:
+        return None
+    anchor = next((c for c in valid if c.size == first - 1), None)
+    if anchor is None:
+        return None
+    recorded = AuditEvent.objects.using(using).filter(
+        code=AuditCode.RETENTION_APPLIED, seq__gt=anchor.size, payload__pruned_through=anchor.size
+    )
+    return anchor if recorded.exists() else None
+
+
 def _walk(
     result: ChainVerification, *, using: str, prev_hex: str, expected: int, by_size: dict
 ) -> None:
+    if connections[using].vendor == "postgresql":
+        _walk_postgresql(result, using=using, prev_hex=prev_hex, expected=expected, by_size=by_size)
+        return
     chain_id = result.chain_id
     prev = bytes.fromhex(prev_hex)
     count = 0
@@ -203,6 +232,70 @@ def _walk(
     result.entries = count
     result.last_seq = expected - 1
     result.last_hash = prev.hex()
+
+
+def _walk_postgresql(
+    result: ChainVerification, *, using: str, prev_hex: str, expected: int, by_size: dict
+) -> None:
+    """``_walk`` on PostgreSQL: COPY, chunks in parallel processes (``verification_fast``);
+    the first chunk that reports anything holds the first finding."""
+    from compliance.audit.selectors.verification_fast import walk_ranges
+
+    chain_id = result.chain_id
+    heads = {size: checkpoint.head_hash for size, checkpoint in by_size.items()}
+    ranges, outcomes = walk_ranges(
+        using=using, chain_id=chain_id, prev_hex=prev_hex, expected=expected, heads=heads
+    )
+    count, last_seq, last_hash = 0, expected - 1, prev_hex
+    for (_lo, hi), outcome in zip(ranges, outcomes, strict=True):
+        kind = outcome[0]
+        count += outcome[1]
+        if kind == "gap":
+            missing, seq = outcome[2], outcome[3]
+            result.findings.append(_removed(missing, seq))
+            last_seq, last_hash = missing - 1, outcome[4]
+            break
+        if kind == "hash":
+            seq, before = outcome[2], outcome[3]
+            row = next(iter_rows(using=using, start_seq=seq, end_seq=seq))
+            result.findings.append(
+                _classify(using=using, chain_id=chain_id, prev=bytes.fromhex(before), row=row)
+            )
+            last_seq, last_hash = seq - 1, before
+            break
+        if kind == "checkpoint":
+            seq = outcome[2]
+            result.findings.append(
+                Finding(
+                    "checkpoint_mismatch",
+                    seq,
+                    f"recomputed head at size {seq} differs from checkpoint {by_size[seq].pk} "
+                    "signed for that size: entries up to here were rewritten",
+                )
+            )
+            last_seq, last_hash = seq - 1, outcome[3]
+            break
+        if kind == "no_start":  # only after a chunk that ended early, which stops the loop
+            raise RuntimeError(f"audit chain {chain_id}: chunk results out of order")
+        last_seq, last_hash = outcome[2], outcome[3]
+        if last_seq < hi:  # entries missing at the end of this chunk
+            following = next(iter_rows(using=using, start_seq=last_seq + 1, limit=1), None)
+            if following is not None:
+                result.findings.append(_removed(last_seq + 1, following[0]))
+            break
+    result.entries = count
+    result.last_seq = last_seq
+    result.last_hash = last_hash
+
+
+def _removed(expected: int, seq: int) -> Finding:
+    return Finding(
+        "removed",
+        expected,
+        f"entries #{expected}..#{seq - 1} are missing (next present entry is #{seq})"
+        if seq - 1 > expected
+        else f"entry #{expected} is missing (next present entry is #{seq})",
+    )
 
 
 def _classify(*, using: str, chain_id: str, prev: bytes, row: tuple) -> Finding:

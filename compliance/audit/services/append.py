@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import c_encode_basestring, c_make_encoder
+from typing import NamedTuple
 
 from django.db import connections, transaction
 from django.db.models import F
@@ -73,112 +75,314 @@ def _check_payload(value, path: str = "payload") -> None:
     elif isinstance(value, bool | int) or value is None:
         return
     elif isinstance(value, str):
-        if _EMAIL_LIKE.search(value):
+        if "@" in value and _EMAIL_LIKE.search(value):
             raise AuditPayloadError(f"{path} looks like an e-mail address: no personal data")
     else:
         raise AuditPayloadError(f"{path}: only str, int, bool, null, lists and objects")
 
 
+def _check_flat(payload: dict) -> None:
+    """``_check_payload`` for the common flat payload of str/int/bool/None values, without a
+    call per value; anything else (nested, subclasses, bad types) takes the full check."""
+    for key, item in payload.items():
+        kind = type(item)
+        if type(key) is not str:
+            raise AuditPayloadError("payload: keys must be strings")
+        if kind is str:
+            if "@" in item and _EMAIL_LIKE.search(item):
+                raise AuditPayloadError(
+                    f"payload.{key} looks like an e-mail address: no personal data"
+                )
+        elif kind is not int and kind is not bool and item is not None:
+            _check_payload(item, f"payload.{key}")
+
+
+def _default(value):
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: the canonical encoder (compact, sorted keys, UTF-8), built once: ``_canon(obj)`` == ``_encode``
+_c_encoder = (
+    c_make_encoder(None, _default, c_encode_basestring, None, ":", ",", True, False, True)
+    if c_make_encoder is not None and c_encode_basestring is not None
+    else None
+)
+
+
+def _canon(value) -> str:
+    if _c_encoder is None:
+        return _encode(value)
+    return "".join(_c_encoder(value, 0))
+
+
+class _Row(NamedTuple):
+    seq: int
+    code: int
+    actor_type: str
+    actor_id: str
+    subject_token: str
+    object_type: str
+    object_id: str
+    payload_json: str
+    hash: str
+
+
+class AppendedEvents(Sequence):
+    """The events an ``audit_append`` call wrote, as unsaved-looking ``AuditEvent`` instances
+    built on access (building 100,000 model instances costs more than hashing them)."""
+
+    def __init__(self, rows: list[_Row], occurred_at: datetime, payloads: list):
+        self._rows, self._at, self._payloads = rows, occurred_at, payloads
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._rows)))]
+        row = self._rows[index]
+        return AuditEvent(
+            seq=row.seq,
+            occurred_at=self._at,
+            code=row.code,
+            actor_type=row.actor_type,
+            actor_id=row.actor_id,
+            subject_token=row.subject_token,
+            object_type=row.object_type,
+            object_id=row.object_id,
+            payload=self._payloads[index],
+            hash=row.hash,
+        )
+
+
 def audit_append(
     *, using: str, entries: Sequence[AuditEntry], at: datetime | None = None
-) -> list[AuditEvent]:
+) -> Sequence[AuditEvent]:
     """Append ``entries`` to the chain of database ``using``, in the caller's transaction.
 
     Locks the chain head row first, so concurrent writers queue instead of forking the chain;
     sequence numbers are gapless because the head moves in the same transaction as the rows.
-    Opens a transaction on ``using`` if the caller has none. Returns the saved events; on
-    PostgreSQL, calls with ``COPY_THRESHOLD`` or more entries are written with COPY and the
-    returned events have no ``pk`` (``seq`` identifies them).
+    Opens a transaction on ``using`` if the caller has none. Returns the saved events (a
+    sequence of ``AuditEvent``); on PostgreSQL, calls with ``COPY_THRESHOLD`` or more entries
+    are written with COPY and the returned events have no ``pk`` (``seq`` identifies them).
     """
     if not entries:
         return []
+    payloads = []
     for entry in entries:
-        _check_payload(dict(entry.payload))
+        payload = dict(entry.payload)
+        _check_flat(payload)
+        payloads.append(payload)
     chain_id = chain_id_for(using=using)
     with transaction.atomic(using=using):
         head = _lock_head(using=using, chain_id=chain_id)
         # The time is taken under the lock, so that times never go backwards along the chain.
         now = at or timezone.now()
         occurred = format_time(now)
-        seq, prev = head.size, bytes.fromhex(head.head_hash)
-        rows = []
-        append_row = rows.append
-        encode, sha256 = _encode, hashlib.sha256
-        for entry in entries:
-            seq += 1
-            payload = dict(entry.payload)
-            code = int(entry.code)
-            actor = entry.actor
-            digest = sha256(
-                prev
-                + encode(
-                    [
-                        chain_id,
-                        seq,
-                        occurred,
-                        code,
-                        actor.kind,
-                        actor.id,
-                        entry.subject_token,
-                        entry.object_type,
-                        entry.object_id,
-                        payload,
-                    ]
-                ).encode()
-            ).digest()
-            prev = digest
-            append_row(
-                AuditEvent(
-                    seq=seq,
-                    occurred_at=now,
-                    code=code,
-                    actor_type=actor.kind,
-                    actor_id=actor.id,
-                    subject_token=entry.subject_token,
-                    object_type=entry.object_type,
-                    object_id=entry.object_id,
-                    payload=payload,
-                    hash=digest.hex(),
-                )
-            )
-        connection = connections[using]
-        if connection.vendor == "postgresql" and len(rows) >= COPY_THRESHOLD:
-            _copy_rows(using=using, rows=rows)
-        else:
-            AuditEvent.objects.using(using).bulk_create(rows, batch_size=2000)
-        AuditChainHead.objects.using(using).filter(chain_id=chain_id).update(
-            size=seq, head_hash=prev.hex()
+        rows: list[_Row] = []
+        hashed = _hashed(
+            chain_id=chain_id,
+            occurred=occurred,
+            seq=head.size,
+            prev=bytes.fromhex(head.head_hash),
+            entries=entries,
+            payloads=payloads,
+            into=rows,
         )
-    return rows
+        events: Sequence[AuditEvent] = AppendedEvents(rows, now, payloads)
+        if connections[using].vendor == "postgresql" and len(entries) >= COPY_THRESHOLD:
+            # streamed: the database stores one chunk while the next one is hashed
+            _copy_rows(using=using, rows=hashed, occurred_at=now)
+        else:
+            for _ in hashed:
+                pass
+            events = list(events)
+            AuditEvent.objects.using(using).bulk_create(events, batch_size=2000)
+        AuditChainHead.objects.using(using).filter(chain_id=chain_id).update(
+            size=rows[-1].seq, head_hash=rows[-1].hash
+        )
+    return events
+
+
+def audit_append_uniform(
+    *,
+    using: str,
+    code: int,
+    actor: Actor,
+    object_type: str,
+    items: Sequence[tuple[str, str, Mapping]],
+    at: datetime | None = None,
+) -> Sequence[AuditEvent]:
+    """``audit_append`` for many events sharing ``code``, ``actor`` and ``object_type``: each
+    item is ``(subject_token, object_id, payload)``. Same checks, chain, hashes and rows as
+    ``audit_append`` with the equivalent ``AuditEntry`` list, without building one object per
+    event (the bulk writers, e.g. ``memberships_apply``, append 100,000 at a time)."""
+    if not items:
+        return []
+    payloads = []
+    add_payload = payloads.append
+    for item in items:
+        payload = dict(item[2])
+        _check_flat(payload)
+        add_payload(payload)
+    code = int(code)
+    chain_id = chain_id_for(using=using)
+    with transaction.atomic(using=using):
+        head = _lock_head(using=using, chain_id=chain_id)
+        now = at or timezone.now()
+        occurred = format_time(now)
+        rows: list[_Row] = []
+        hashed = _hashed_uniform(
+            chain_id=chain_id,
+            occurred=occurred,
+            seq=head.size,
+            prev=bytes.fromhex(head.head_hash),
+            code=code,
+            actor=actor,
+            object_type=object_type,
+            items=items,
+            payloads=payloads,
+            into=rows,
+        )
+        events: Sequence[AuditEvent] = AppendedEvents(rows, now, payloads)
+        if connections[using].vendor == "postgresql" and len(items) >= COPY_THRESHOLD:
+            _copy_rows(using=using, rows=hashed, occurred_at=now)
+        else:
+            for _ in hashed:
+                pass
+            events = list(events)
+            AuditEvent.objects.using(using).bulk_create(events, batch_size=2000)
+        AuditChainHead.objects.using(using).filter(chain_id=chain_id).update(
+            size=rows[-1].seq, head_hash=rows[-1].hash
+        )
+    return events
+
+
+def _hashed_uniform(
+    *, chain_id, occurred, seq, prev, code, actor, object_type, items, payloads, into: list
+) -> Iterator[_Row]:
+    """``_hashed`` for entries sharing code, actor and object type: the canonical JSON is
+    assembled from pre-encoded constant parts and C-encoded strings (byte-identical to
+    ``_canon`` of the full list: compact separators, no ASCII escaping, list order kept)."""
+    enc = c_encode_basestring or (lambda value: _encode(value))
+    if type(chain_id) is not str or type(actor.kind) is not str or type(actor.id) is not str:
+        raise AuditPayloadError("chain id and actor must be strings")
+    prefix_a = f"[{enc(chain_id)},"
+    prefix_b = f",{enc(occurred)},{code},{enc(actor.kind)},{enc(actor.id)},"
+    middle = f",{enc(object_type)},"
+    append_row = into.append
+    canon, sha256 = _canon, hashlib.sha256
+    kind, actor_id = actor.kind, actor.id
+    for (token, object_id, _), payload in zip(items, payloads, strict=True):
+        seq += 1
+        if type(token) is not str or type(object_id) is not str:
+            # anything unusual takes the generic encoder (same bytes for the same values)
+            head_json = canon(
+                [chain_id, seq, occurred, code, kind, actor_id, token, object_type, object_id]
+            )[:-1]
+        else:
+            head_json = f"{prefix_a}{seq}{prefix_b}{enc(token)}{middle}{enc(object_id)}"
+        payload_json = canon(payload)
+        prev = sha256(prev + f"{head_json},{payload_json}]".encode()).digest()
+        row = _Row(
+            seq, code, kind, actor_id, token, object_type, object_id, payload_json, prev.hex()
+        )
+        append_row(row)
+        yield row
+
+
+def _hashed(*, chain_id, occurred, seq, prev, entries, payloads, into: list) -> Iterator[_Row]:
+    """Sequence and hash ``entries`` (after ``seq`` and hash ``prev``); each row is appended to
+    ``into`` and yielded."""
+    append_row = into.append
+    canon, sha256 = _canon, hashlib.sha256
+    # canonical(entry) == canon([chain_id, seq, ..., object_id])[:-1] + "," + payload + "]"
+    for entry, payload in zip(entries, payloads, strict=True):
+        seq += 1
+        code = int(entry.code)
+        actor = entry.actor
+        payload_json = canon(payload)
+        head_json = canon(
+            [
+                chain_id,
+                seq,
+                occurred,
+                code,
+                actor.kind,
+                actor.id,
+                entry.subject_token,
+                entry.object_type,
+                entry.object_id,
+            ]
+        )
+        prev = sha256(prev + f"{head_json[:-1]},{payload_json}]".encode()).digest()
+        row = _Row(
+            seq,
+            code,
+            actor.kind,
+            actor.id,
+            entry.subject_token,
+            entry.object_type,
+            entry.object_id,
+            payload_json,
+            prev.hex(),
+        )
+        append_row(row)
+        yield row
 
 
 _COPY_SQL = (
     "COPY audit_auditevent (seq, occurred_at, code, actor_type, actor_id, subject_token, "
     "object_type, object_id, payload, hash) FROM STDIN"
 )
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
-def _copy_rows(*, using: str, rows: list[AuditEvent]) -> None:
-    """Write ``rows`` with PostgreSQL COPY (psycopg 3); their ``pk`` stays ``None``."""
-    dumps = json.dumps
+def _copy_field(value: str) -> str:
+    """A text value in COPY's text format (backslash, tab, newline, CR escaped)."""
+    if _COPY_SPECIAL.search(value) is None:
+        return value
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _copy_rows(*, using: str, rows: Iterable[_Row], occurred_at: datetime) -> None:
+    """Write ``rows`` with PostgreSQL COPY in text format, built from the tuples directly and
+    sent in chunks as they come."""
+    occurred = occurred_at.isoformat()
     with connections[using].cursor() as cursor:
         with cursor.cursor.copy(_COPY_SQL) as copy:
-            write_row = copy.write_row
+            lines: list[str] = []
+            add = lines.append
             for row in rows:
-                write_row(
-                    (
-                        row.seq,
-                        row.occurred_at,
-                        row.code,
-                        row.actor_type,
-                        row.actor_id,
-                        row.subject_token,
-                        row.object_type,
-                        row.object_id,
-                        dumps(row.payload),
-                        row.hash,
-                    )
+                line = (
+                    f"{row.seq}\t{occurred}\t{row.code}\t{row.actor_type}\t{row.actor_id}\t"
+                    f"{row.subject_token}\t{row.object_type}\t{row.object_id}\t"
+                    f"{row.payload_json}\t{row.hash}"
                 )
+                if "\\" in line or "\n" in line or "\r" in line or line.count("\t") != 9:
+                    line = "\t".join(
+                        _copy_field(str(value))
+                        for value in (
+                            row.seq,
+                            occurred,
+                            row.code,
+                            row.actor_type,
+                            row.actor_id,
+                            row.subject_token,
+                            row.object_type,
+                            row.object_id,
+                            row.payload_json,
+                            row.hash,
+                        )
+                    )
+                add(line)
+                if len(lines) == 2000:
+                    copy.write("\n".join(lines) + "\n")
+                    lines.clear()
+            if lines:
+                copy.write("\n".join(lines) + "\n")
 
 
 def _lock_head(*, using: str, chain_id: str) -> AuditChainHead:

@@ -107,7 +107,16 @@ def audit_export(
         first, last = span
         anchor = GENESIS
         if first > 1:
-            anchor = AuditEvent.objects.using(alias).get(seq=first - 1).hash
+            before = AuditEvent.objects.using(alias).filter(seq=first - 1).first()
+            if before is not None:
+                anchor = before.hash
+            else:  # pruned by retention: the signed checkpoint at that size anchors the rest
+                anchor = (
+                    AuditCheckpoint.objects.using(alias)
+                    .filter(chain_id=alias, size=first - 1)
+                    .values_list("head_hash", flat=True)
+                    .first()
+                ) or GENESIS
         last_hash = AuditEvent.objects.using(alias).get(seq=last).hash
         chains[alias] = {
             "first_seq": first,

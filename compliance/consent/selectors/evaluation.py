@@ -179,6 +179,164 @@ def can_process_bulk(
     return out
 
 
+def consent_gate(
+    *, region: str, subject_ids: Sequence[UUID], purposes: Sequence[str], at: datetime | None = None
+) -> tuple[dict[UUID, str], dict[UUID, list[int]]]:
+    """Which subjects may be processed for EVERY purpose (global scope, no source, jurisdiction
+    from the records): ``(refused, allowed)`` where ``refused`` maps a subject to the first
+    purpose (in the given order) it is not allowed for and ``allowed`` maps a subject to the
+    sorted deciding event ids of all purposes. Same rules and answers as ``can_process_bulk``.
+
+    On PostgreSQL the state rows are grouped in SQL by what decides the answer (purpose,
+    decision, jurisdiction, whether a grant is live at ``at``): the rules run once per group
+    and Python only spreads each group's verdict over its subjects (two arrays per group)."""
+    ids = [s if isinstance(s, UUID) else UUID(str(s)) for s in subject_ids]
+    refused_at, allowed_at = consent_gate_positions(
+        region=region, subject_ids=ids, purposes=purposes, at=at
+    )
+    refused = {ids[i]: key for i, key in refused_at.items()}
+    allowed = {ids[i]: events for i, events in enumerate(allowed_at) if events is not None}
+    return refused, allowed
+
+
+def consent_gate_positions(
+    *,
+    region: str,
+    subject_ids: Sequence[UUID],
+    purposes: Sequence[str],
+    at: datetime | None = None,
+    id_array: str | None = None,
+) -> tuple[dict[int, str], list[list[int] | None]]:
+    """``consent_gate`` by position (0-based indexes into ``subject_ids``): ``(refused, events)``
+    where ``refused`` maps a position to the first purpose not allowed and ``events[i]`` is the
+    sorted deciding event ids of an allowed subject (``None`` when refused). Bulk callers use it
+    to avoid hashing 100,000 UUIDs; ``id_array`` is the ids' PostgreSQL array text when the
+    caller already built it (see ``segments.services.memberships.uuid_array``)."""
+    ids = subject_ids
+    keys = list(dict.fromkeys(purposes))
+    if not ids or not keys:
+        return {}, [[] for _ in ids]
+    alias = region_alias(region=region)
+    if connections[alias].vendor != "postgresql":
+        ids = [s if isinstance(s, UUID) else UUID(str(s)) for s in ids]
+        decisions = can_process_bulk(region=region, subject_ids=ids, purposes=keys, at=at)
+        refused_by, allowed_by = _fold(ids, keys, lambda sid, key: decisions.get((sid, key)))
+        return _positions(ids, refused_by, allowed_by)
+    at = at or timezone.now()
+    at_ts = at.timestamp()
+    config = purposes_by_key(keys=keys)
+    known = [k for k in keys if k in config]
+    allowed_at: dict[str, dict[int, int]] = {k: {} for k in keys}  # position -> event id
+    denied_at: dict[str, set[int]] = {k: set() for k in keys}
+    stale: set[int] = set()
+    cache: dict = {}
+    for purpose, decision, jur, live, is_stale, positions, event_ids in _state_groups(
+        alias=alias, subject_ids=ids, purposes=known, at=at, id_array=id_array
+    ):
+        if is_stale:
+            stale.update(positions)
+            continue
+        record = (0, decision, jur, 0.0, None if live else float("-inf"))
+        verdict = _evaluate(config[purpose], record, None, None, at_ts, cache)
+        if verdict.allowed:
+            allowed_at[purpose].update(zip(positions, event_ids, strict=True))
+        else:
+            denied_at[purpose].update(positions)
+    # the answer without any record, per purpose (e.g. a contract basis needs none)
+    bare = {
+        k: k in config and _evaluate(config[k], None, None, None, at_ts, cache).allowed
+        for k in keys
+    }
+    refused: dict[int, str] = {}
+    out: list[list[int] | None] = [None] * len(ids)
+    plan = [(k, allowed_at[k].get, denied_at[k], bare[k]) for k in keys]
+    for position in range(1, len(ids) + 1):
+        if position in stale:
+            continue
+        events = []
+        for key, granted, denied, bare_ok in plan:
+            event_id = granted(position)
+            if event_id is not None:
+                events.append(event_id)
+            elif not bare_ok or position in denied:
+                refused[position - 1] = key
+                break
+        else:
+            out[position - 1] = sorted(set(events)) if len(events) > 1 else events
+    if stale:
+        # ``at`` lies before the latest state of these subjects: the full path folds history
+        late_at = sorted(stale)
+        late = [ids[p - 1] for p in late_at]
+        late = [s if isinstance(s, UUID) else UUID(str(s)) for s in late]
+        decisions = can_process_bulk(
+            region=region, subject_ids=list(dict.fromkeys(late)), purposes=keys, at=at
+        )
+        more_refused, more_allowed = _fold(late, keys, lambda sid, key: decisions.get((sid, key)))
+        for position, sid in zip(late_at, late, strict=True):
+            if sid in more_refused:
+                refused[position - 1] = more_refused[sid]
+            else:
+                out[position - 1] = more_allowed[sid]
+    return refused, out
+
+
+def _positions(ids, refused_by, allowed_by) -> tuple[dict[int, str], list[list[int] | None]]:
+    refused = {i: refused_by[sid] for i, sid in enumerate(ids) if sid in refused_by}
+    return refused, [allowed_by.get(sid) for sid in ids]
+
+
+def _fold(ids, keys, decision_of) -> tuple[dict[UUID, str], dict[UUID, list[int]]]:
+    refused: dict[UUID, str] = {}
+    allowed: dict[UUID, list[int]] = {}
+    for sid in ids:
+        events: set[int] = set()
+        for key in keys:
+            decision = decision_of(sid, key)
+            if decision is None or not decision.allowed:
+                refused[sid] = key
+                break
+            events.update(decision.event_ids)
+        else:
+            allowed[sid] = sorted(events)
+    return refused, allowed
+
+
+def _state_groups(
+    *,
+    alias: str,
+    subject_ids: Sequence[UUID],
+    purposes: list[str],
+    at: datetime,
+    id_array: str | None = None,
+):
+    """Global-scope state rows grouped by what decides: ``(purpose, decision, jurisdiction,
+    live, stale, [positions], [event ids])``; positions are 1-based indexes into the ids."""
+    if not purposes:
+        return []
+    sql = (
+        "SELECT cs.purpose, cs.decision, cs.jurisdiction, "
+        "(cs.expires_at IS NULL OR cs.expires_at > %(at)s), cs.captured_at > %(at)s, "
+        "array_agg(t.i), array_agg(cs.event_id) "
+        "FROM unnest(%(ids)s::text::uuid[]) WITH ORDINALITY AS t(id, i) "
+        f"JOIN {ConsentState._meta.db_table} cs ON cs.subject_id = t.id "
+        "WHERE cs.purpose = ANY(%(purposes)s::text[]) AND cs.source = '' "
+        "GROUP BY 1, 2, 3, 4, 5"
+    )
+    connection = connections[alias]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            sql,
+            {
+                "at": at,
+                "ids": id_array or "{" + ",".join(map(str, subject_ids)) + "}",
+                "purposes": purposes,
+            },
+            binary=True,
+        )
+        return cursor.fetchall()
+
+
 # Hot-path records are plain tuples (event_id, decision, jurisdiction, captured, expires) with
 # times as POSIX timestamps: 100,000 of them are built and compared per bulk call.
 _EID, _DEC, _JUR, _CAP, _EXP = range(5)

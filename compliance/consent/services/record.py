@@ -308,6 +308,10 @@ def consent_record_prepared(
                 for e in events
             ],
         )
+        # the change feed's outbox rows, in the same region transaction
+        from compliance.feed.services.outbox import consent_changes_record
+
+        consent_changes_record(using=alias, events=events)
         if negative:
             after = _allowed(locked, negative, context_source, prepared.jurisdiction)
             lost: dict[str, list[str]] = {}

@@ -291,6 +291,10 @@ def subjects_merge(*, survivor: Subject, merged: Subject, actor: Actor) -> Merge
                 ),
             ],
         )
+        # the change feed: the survivor's copied and restated decisions, same transaction
+        from compliance.feed.services.outbox import consent_changes_record
+
+        consent_changes_record(using=alias, events=[*copies, *restated])
         lost = sorted(allowed_before - _allowed(survivor, purposes_before))
         if lost:
             hooks.consent_basis_lost(

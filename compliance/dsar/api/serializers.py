@@ -100,3 +100,5 @@ class DsarPreviewOutput(serializers.Serializer):
     directory_rows = serializers.IntegerField()
     identifiers_to_suppress = serializers.IntegerField()
     legal_hold = serializers.BooleanField(required=False)
+    #: rows erasure keeps on purpose, per table: {"rows": n, "why": "..."}
+    retained = serializers.DictField(required=False)

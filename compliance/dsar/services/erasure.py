@@ -13,6 +13,12 @@
    kept but lose their subject), and the ``sweep``;
 3. *receipt*: per-table counts, times and the sweep, signed with Ed25519, and ``completed``.
 
+Rows a registry entry declares ``retained`` are kept on purpose and listed in the receipt
+(``retained``: rows and why) instead of the sweep: the change feed's *erasure notices* (the
+``retract`` changes with reason ``erasure`` that ``memberships_exit`` just wrote: random subject
+id and segment key only), so webhooks and pull consumers learn of the erasure (GDPR Art.
+17(2)/19); the feed's sweep removes them once delivered.
+
 Each batch commits together with the step's row count, and a step is marked done (with its
 ``ERASURE_STEP_COMPLETED`` event) in the transaction of its last write: a worker killed at any
 point resumes at the first unfinished step, redoes at most an uncommitted batch, and never
@@ -102,12 +108,27 @@ def subjects_reached(*, alias: str, subject_id: UUID) -> list[Subject]:
 
 
 def _filter(entry: PersonalDataModel, alias: str, ids: list[UUID]):
-    return entry.model._default_manager.using(alias).filter(**{f"{entry.subject_field}__in": ids})
+    """The rows of ``ids`` that erasure removes (``retained`` rows excluded)."""
+    return entry.erasable(using=alias, subject_ids=ids)
 
 
 def erasure_counts(*, alias: str, subject_ids: list[UUID]) -> dict[str, int]:
-    """Rows per registered model held for ``subject_ids`` (the preview and the sweep)."""
+    """Rows per registered model held for ``subject_ids`` that erasure removes (the preview
+    and the sweep); rows the registry declares ``retained`` are not counted."""
     return {e.label: _filter(e, alias, subject_ids).count() for e in personal_data_models()}
+
+
+def erasure_retained(*, alias: str, subject_ids: list[UUID]) -> dict[str, dict]:
+    """Rows of ``subject_ids`` that erasure deliberately keeps, per registered model that
+    declares ``retained``: ``{label: {"rows": n, "why": text}}`` (preview and receipt)."""
+    return {
+        e.label: {
+            "rows": e.kept(using=alias, subject_ids=subject_ids).count(),
+            "why": e.retained_why,
+        }
+        for e in personal_data_models()
+        if e.retained
+    }
 
 
 def erasure_preview(*, request: PrivacyRequest) -> dict:
@@ -116,11 +137,18 @@ def erasure_preview(*, request: PrivacyRequest) -> dict:
         raise RequestError("the preview is for erasure requests", field="type")
     alias = request._state.db
     if request.subject_id is None:
-        return {"subjects": 0, "tables": {}, "directory_rows": 0, "identifiers_to_suppress": 0}
+        return {
+            "subjects": 0,
+            "tables": {},
+            "retained": {},
+            "directory_rows": 0,
+            "identifiers_to_suppress": 0,
+        }
     ids = [s.pk for s in subjects_reached(alias=alias, subject_id=request.subject_id)]
     return {
         "subjects": len(ids),
         "tables": erasure_counts(alias=alias, subject_ids=ids),
+        "retained": erasure_retained(alias=alias, subject_ids=ids),
         "directory_rows": SubjectDirectory.objects.filter(subject_id__in=ids).count(),
         "identifiers_to_suppress": Identity.objects.using(alias).filter(subject_id__in=ids).count(),
         "legal_hold": bool(active_hold(alias=alias, subject_ids=ids)),
@@ -467,6 +495,8 @@ def _complete(*, run: _Run, steps: list[Step]) -> PrivacyRequest:
             "identifiers_suppressed": rows["suppression"].rows,
             "directory_rows_removed": rows["directory"].rows,
             "sweep": {**sweep, "compliance.SubjectDirectory": directory_left},
+            # kept on purpose (e.g. the feed's erasure notices until delivered), with why
+            "retained": erasure_retained(alias=alias, subject_ids=run.ids),
             "signing_key_id": crypto.key_id(),
         }
         signature = receipt_sign(receipt)

@@ -18,8 +18,10 @@ from compliance.dsar.services.transitions import request_transition
 from compliance.models import Subject
 
 SYSTEM = Actor.system("dsar")
-#: the event source recorded for objections received through a support tool
-OBJECTION_SOURCE = "crm"
+#: preferred event source for objections received through a support tool. An objection (GDPR
+#: Art. 21) is to the processing as a whole, so it is recorded at a source whose decisions apply
+#: everywhere (``consent_scope`` global); a source-scoped one (e.g. ``crm``) would bind only there.
+OBJECTION_SOURCE = "web"
 
 
 def request_process(*, region: str, request_id: UUID | str) -> PrivacyRequest:
@@ -61,17 +63,32 @@ def _object(*, request: PrivacyRequest) -> dict:
     except ImportError:
         raise RequestError("objections need the consent app (compliance.consent)")
     subject = Subject.objects.using(request._state.db).get(pk=request.subject_id)
+    source = _objection_source()
     for purpose in request.purposes:
         consent_record(
             subject=subject,
             purpose=purpose,
             decision="objected",
-            source=OBJECTION_SOURCE,
+            source=source,
             actor=SYSTEM,
             method="api",
             jurisdiction=request.jurisdiction or None,
         )
     return {"purposes_objected": len(request.purposes)}
+
+
+def _objection_source() -> str:
+    """``OBJECTION_SOURCE`` if its decisions apply globally, else the first global source."""
+    from compliance.consent.models import EventSource
+
+    keys = list(
+        EventSource.objects.filter(consent_scope="global", is_active=True)
+        .order_by("key")
+        .values_list("key", flat=True)
+    )
+    if not keys:
+        raise RequestError("no event source with global consent scope to record objections")
+    return OBJECTION_SOURCE if OBJECTION_SOURCE in keys else keys[0]
 
 
 def request_fail(*, region: str, request_id: UUID | str, reason: str) -> PrivacyRequest:

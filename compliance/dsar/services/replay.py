@@ -99,9 +99,8 @@ def _replay_one(*, alias: str, subject_id: UUID, entry: dict, actor: Actor) -> d
         )
         rows = 0
         for model_entry in personal_data_models():
-            qs = model_entry.model._default_manager.using(alias).filter(
-                **{model_entry.subject_field: subject_id}
-            )
+            # erasure notices (rows the registry retains) are kept, as the first erasure did
+            qs = model_entry.erasable(using=alias, subject_ids=[subject_id])
             if model_entry.model is PrivacyRequest:
                 rows += qs.update(subject_id=None, identifier_indexes=[])
             else:

@@ -15,14 +15,20 @@ from compliance.regions import region_alias
 
 
 def restriction_enter_blocker(*, region: str, subject_ids: Sequence[UUID]) -> dict[UUID, str]:
-    """Enter blocker: subjects under an active restriction (one query)."""
+    """Enter blocker: subjects under an active restriction (one or two queries).
+
+    Active restrictions are few; for large batches it is cheaper to read them all and
+    intersect than to send a 100,000-id ``IN`` list."""
     if not subject_ids:
         return {}
-    rows = (
-        Restriction.objects.using(region_alias(region=region))
-        .filter(subject_id__in=list(subject_ids), active=True)
-        .values_list("subject_id", flat=True)
-    )
+    active = Restriction.objects.using(region_alias(region=region)).filter(active=True)
+    if len(subject_ids) > 500 and active.count() <= len(subject_ids):
+        wanted = {s if isinstance(s, UUID) else UUID(str(s)) for s in subject_ids}
+        rows = [s for s in active.values_list("subject_id", flat=True) if s in wanted]
+    else:
+        rows = active.filter(subject_id__in=list(subject_ids)).values_list(
+            "subject_id", flat=True
+        )
     return {subject_id: "restriction" for subject_id in rows}
 
 

@@ -1,0 +1,71 @@
+"""Pull feed: ``GET /api/v1/changes/?region=eu&after=CURSOR``."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from compliance.api.errors import ApiError
+from compliance.feed.api.serializers import ChangesInput, ChangesPageOutput
+from compliance.feed.selectors.changes import (
+    CursorError,
+    change_payload,
+    changes_after,
+    cursor_decode,
+    cursor_encode,
+)
+
+
+class ChangesView(APIView):
+    required_scopes = "changes:read"
+
+    @extend_schema(
+        summary="Read the change feed of a region (membership enters, exits, retracts; consent)",
+        parameters=[
+            OpenApiParameter("region", OpenApiTypes.STR, required=True),
+            OpenApiParameter("after", OpenApiTypes.STR, description="opaque cursor"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 100"),
+            OpenApiParameter(
+                "type", OpenApiTypes.STR, many=True, description="enter, exit, retract, consent"
+            ),
+        ],
+        responses=ChangesPageOutput,
+    )
+    def get(self, request):
+        params = ChangesInput(
+            data={
+                **{k: v for k, v in request.query_params.items() if k != "type"},
+                **(
+                    {"type": request.query_params.getlist("type")}
+                    if "type" in request.query_params
+                    else {}
+                ),
+            }
+        )
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        region = data["region"]
+        after = 0
+        if data["after"]:
+            try:
+                after = cursor_decode(cursor=data["after"], region=region)
+            except CursorError as exc:
+                raise ApiError(str(exc), code="invalid", fields={"after": [str(exc)]}) from exc
+        limit = data["limit"]
+        rows = changes_after(
+            region=region,
+            after=after,
+            limit=limit + 1,
+            kinds=sorted(data["type"]) if data.get("type") else None,
+        )
+        page = rows[:limit]
+        last = page[-1].pk if page else after
+        return Response(
+            {
+                "changes": [change_payload(change=c, region=region) for c in page],
+                "next_cursor": cursor_encode(region=region, change_pk=last),
+                "has_more": len(rows) > limit,
+            }
+        )

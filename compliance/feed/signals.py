@@ -1,0 +1,31 @@
+"""When a worker starts, sweep the feed of its regions: deliveries a killed worker left behind
+are picked up at once instead of at the next beat sweep."""
+
+from __future__ import annotations
+
+import os
+
+from celery.signals import worker_ready
+
+
+def _consumed_queues(sender) -> set[str]:
+    try:
+        return {queue.name for queue in sender.consumer.task_consumer.queues}
+    except AttributeError:
+        return set()
+
+
+@worker_ready.connect
+def _sweep_on_start(sender=None, **kwargs) -> None:
+    from django.conf import settings
+
+    from compliance.feed.tasks import deliver
+
+    queues = _consumed_queues(sender)
+    allowed = [r.strip() for r in os.environ.get("COMPLIANCE_WORKER_REGIONS", "").split(",")]
+    for region in settings.COMPLIANCE_REGIONS:
+        if any(allowed) and region not in allowed:
+            continue
+        if queues and f"compliance.{region}" not in queues:
+            continue
+        deliver.apply_async(kwargs={"region": region, "sweep": True})
