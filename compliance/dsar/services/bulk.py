@@ -60,8 +60,9 @@ from compliance.db_guards import write_path
 from compliance.dsar.models import DestroyedKey, PrivacyRequest, RequestType, Status
 from compliance.dsar.services.erasure import ErasureIncompleteError, erasure_counts
 from compliance.dsar.services.receipts import receipt_sign
+from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.services.transitions import request_transition, status_payload
-from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, Suppression
+from compliance.models import Subject, SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 from compliance.regions import region_alias
 
@@ -256,31 +257,12 @@ class _Batch:
             memberships_closed_publish(alias=self.alias, closed=self.closed)
 
     def _suppress(self, ids: list[UUID]) -> None:
-        identities = list(
-            Identity.objects.using(self.alias)
-            .filter(subject_id__in=ids)
-            .order_by("id")
-            .values_list("blind_index", "identifier_type", "subject_id")
+        added = suppressions_add(
+            alias=self.alias,
+            subject_ids=ids,
+            request_of={sid: self.subjects[sid][1] for sid in ids},
         )
-        known = set(
-            Suppression.objects.using(self.alias)
-            .filter(blind_index__in=[i[0] for i in identities])
-            .values_list("blind_index", flat=True)
-        )
-        new = [i for i in identities if i[0] not in known]
-        Suppression.objects.using(self.alias).bulk_create(
-            [
-                Suppression(
-                    blind_index=index,
-                    identifier_type=kind,
-                    reason="erasure",
-                    request_id=self.subjects[sid][1],
-                )
-                for index, kind, sid in new
-            ],
-            ignore_conflicts=True,
-        )
-        for _, kind, sid in new:
+        for kind, sid in added:
             token, owner = self.subjects[sid]
             self.extra[owner]["identifiers_suppressed"] += 1
             self.entries.append(

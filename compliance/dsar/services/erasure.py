@@ -54,8 +54,9 @@ from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.receipts import receipt_sign
 from compliance.dsar.services.requests import active_hold
 from compliance.dsar.services.restriction import memberships_exit_all_if_available
+from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.services.transitions import request_transition
-from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, Suppression
+from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 
 BATCH_SIZE = 1000
@@ -343,27 +344,10 @@ def _run_memberships_exit(run: _Run, step: Step, row: ErasureStep, position: int
 
 def _run_suppression(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
     with transaction.atomic(using=run.alias):
-        identities = list(
-            Identity.objects.using(run.alias)
-            .filter(subject_id__in=run.ids)
-            .values_list("blind_index", "identifier_type", "subject_id")
-        )
-        known = set(
-            Suppression.objects.using(run.alias)
-            .filter(blind_index__in=[i[0] for i in identities])
-            .values_list("blind_index", flat=True)
-        )
-        new = [i for i in identities if i[0] not in known]
-        Suppression.objects.using(run.alias).bulk_create(
-            [
-                Suppression(
-                    blind_index=index,
-                    identifier_type=kind,
-                    reason="erasure",
-                    request_id=run.request.pk,
-                )
-                for index, kind, _ in new
-            ]
+        added = suppressions_add(
+            alias=run.alias,
+            subject_ids=run.ids,
+            request_of={subject_id: run.request.pk for subject_id in run.ids},
         )
         audit_append(
             using=run.alias,
@@ -376,10 +360,10 @@ def _run_suppression(run: _Run, step: Step, row: ErasureStep, position: int) -> 
                     object_id=str(run.request.pk),
                     payload={"identifier_type": kind, "reason": "erasure"},
                 )
-                for _, kind, subject_id in new
+                for kind, subject_id in added
             ],
         )
-        _advance(run, row, added=len(new), done=True)
+        _advance(run, row, added=len(added), done=True)
 
 
 def _run_directory(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
