@@ -27,9 +27,11 @@ Target (issue 5): audited rows/s >= 2.0 x baseline rows/s on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib.util
 import json
 import os
+import pstats
 import secrets
 import sys
 import time
@@ -226,10 +228,41 @@ def _pghistory_run(ids, segment_key: str) -> float:
     return seconds
 
 
+#: phase -> the function whose cumulative time measures it (``--profile``)
+PHASES = {
+    "directory lookup (control DB)": "_regions_of",
+    "subject + active-stay lookup": "_subject_columns",
+    "enter blockers": "enter_blocked",
+    "consent (consent_gate_positions)": "consent_gate_positions",
+    "membership rows (ids + COPY)": "_insert_enters",
+    "audit (hash + COPY)": "audit_append_uniform",
+    "outbox (INSERT ... SELECT)": "membership_changes_record",
+    "whole call": "memberships_apply",
+}
+
+
+def _print_phases(profiler) -> None:
+    stats = pstats.Stats(profiler).stats
+    cumulative: dict[str, float] = {}
+    for (_, _, name), (_, _, _, cum, _) in stats.items():
+        cumulative[name] = max(cumulative.get(name, 0.0), cum)
+    print("phases under cProfile (cumulative seconds, profiler overhead included):")
+    for label, name in PHASES.items():
+        print(f"  {label:<36} {cumulative.get(name, 0.0):6.2f}s")
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench segments_apply")
     parser.add_argument("n", nargs="?", type=int, default=100_000)
     parser.add_argument("--no-pghistory", action="store_true", help="skip the pghistory run")
+    parser.add_argument(
+        "--uuid",
+        action="store_true",
+        help="pass bare subject ids (adds the control-directory lookup) instead of SubjectRef",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="run the audited call under cProfile (phases)"
+    )
     args = parser.parse_args(argv)
     from django.db import connections
 
@@ -253,7 +286,7 @@ def main(argv) -> int:
         segment_approve,
         segment_create,
     )
-    from segments.services.memberships import memberships_apply
+    from segments.services.memberships import SubjectRef, memberships_apply
 
     n = args.n
     with bench_databases():
@@ -301,15 +334,24 @@ def main(argv) -> int:
         from compliance.audit.models import AuditEvent
 
         audit_before = AuditEvent.objects.using("eu").count()
+        # the caller knows the region (the API's natural shape); --uuid adds the directory lookup
+        enters = ids if args.uuid else [SubjectRef(sid, "eu") for sid in ids]
         clock = _BlockerClock()
+        profiler = cProfile.Profile() if args.profile else None
         started = time.perf_counter()
         try:
+            if profiler:
+                profiler.enable()
             result = memberships_apply(
-                segment=segment, enters=ids, exits=[], actor=Actor.system("bench")
+                segment=segment, enters=enters, exits=[], actor=Actor.system("bench")
             )
         finally:
+            if profiler:
+                profiler.disable()
             clock.restore()
         audited = time.perf_counter() - started
+        if profiler:
+            _print_phases(profiler)
         assert len(result.entered) == n, result.refused and list(result.refused.items())[:3]
         assert SegmentMembership.objects.using("eu").count() == n
         assert AuditEvent.objects.using("eu").count() - audit_before == n
@@ -321,6 +363,9 @@ def main(argv) -> int:
         b_rate, a_rate = n / baseline, n / audited
         print(f"machine: {machine()}")
         print(f"rows: {n:,} into one segment (purposes: {', '.join(segment.required_purposes)})")
+        print(
+            f"enters passed as: {'bare UUIDs' if args.uuid else 'SubjectRef(subject_id, region)'}"
+        )
         print(
             f"baseline bulk_create (no checks, no audit): {baseline:7.2f}s {b_rate:>10,.0f} rows/s"
         )

@@ -7,7 +7,8 @@ transaction of that region's database:
    ``membership_service`` write path (the trigger refuses any other writer);
 2. looks up the subjects (unknown or merged ones are refused), asks the enter blockers
    (``compliance.hooks.enter_blocked``, e.g. a DSAR restriction) and checks consent for all of
-   them at once (``can_process_bulk`` against the segment's required purposes; fail closed);
+   them at once (``consent_gate_positions``: the rules of ``can_process_bulk`` against the segment's
+   required purposes, grouped in SQL; fail closed);
 3. skips enters of current members and exits of non-members (reported as ``unchanged``);
 4. writes the new membership rows (``COPY`` on PostgreSQL, ``bulk_create`` elsewhere), closes
    exited stays (one ``UPDATE ... RETURNING``), and appends one MEMBERSHIP_ENTERED or
@@ -34,7 +35,12 @@ from django.utils import timezone
 
 from compliance import hooks
 from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.audit.services.append import (
+    Actor,
+    AuditEntry,
+    audit_append,
+    audit_append_uniform,
+)
 from compliance.db_guards import SETTING as WRITE_PATH_SETTING
 from compliance.db_guards import write_path
 from compliance.feed.services.outbox import membership_changes_record, membership_stays_exited
@@ -217,51 +223,8 @@ def _active_members(alias: str, segment_key: str, subject_ids: Sequence[UUID]) -
     return members
 
 
-def _consent_refusals(
-    *, region: str, subject_ids: Sequence[UUID], purposes: Sequence[str]
-) -> tuple[dict[UUID, str], dict[UUID, list[int]]]:
-    """(refused subject -> reason, allowed subject -> consent event ids), in one bulk call."""
-    if not purposes or not subject_ids:
-        return {}, {sid: [] for sid in subject_ids}
-    from compliance.consent.selectors.evaluation import consent_gate
-
-    refused, allowed = consent_gate(region=region, subject_ids=subject_ids, purposes=purposes)
-    return {sid: f"no_consent:{purpose}" for sid, purpose in refused.items()}, allowed
-
-
 def _insert(alias: str, rows: list[tuple[UUID, str, datetime, str, list[int]]]) -> list[int]:
-    """Insert new stays; returns their ids in order. COPY on PostgreSQL."""
-    if not rows:
-        return []
-    if _is_pg(alias):
-        connection = connections[alias]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [TABLE, len(rows)],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-            columns = (
-                "id, subject_id, segment_key, entered_at, entered_reason, exited_at, "
-                "exited_reason, consent_event_ids"
-            )
-            # every value is an int, a UUID, a slug, an ISO time or a JSON list of ints: no
-            # character needs escaping in COPY's text format
-            stamps: dict[datetime, str] = {}
-            with cursor.cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN") as copy:
-                # sent in chunks as built: the database stores one while the next is built
-                for start in range(0, len(rows), 2000):
-                    copy.write(
-                        "".join(
-                            f"{pk}\t{sid}\t{key}\t"
-                            f"{stamps.get(at) or stamps.setdefault(at, at.isoformat())}\t"
-                            f"{reason}\t\\N\t\t[{','.join(map(str, events))}]\n"
-                            for pk, (sid, key, at, reason, events) in zip(
-                                ids[start : start + 2000], rows[start : start + 2000], strict=True
-                            )
-                        )
-                    )
-        return ids
+    """Insert new stays with ``bulk_create`` (databases without COPY); ids in order."""
     objs = [
         SegmentMembership(
             subject_id=sid,
@@ -335,7 +298,7 @@ def memberships_apply(
         raise MembershipInputError(f"unknown exit reason {reason!r}")
     enter_refs = _normalise(enters)
     exit_refs = _normalise(exits)
-    both = set(enter_refs) & set(exit_refs)
+    both = [sid for sid in exit_refs if sid in enter_refs]
     if both:
         raise MembershipInputError(f"{len(both)} subject(s) both enter and exit")
     result = ApplyResult()
@@ -347,10 +310,11 @@ def memberships_apply(
     unknown = [sid for sid, region in {**enter_refs, **exit_refs}.items() if region is None]
     directory = _regions_of(unknown)
     by_region: dict[str, tuple[list[UUID], list[UUID]]] = {}
+    known_regions = frozenset(regions())
     for refs, slot in ((enter_refs, 0), (exit_refs, 1)):
         for sid, region in refs.items():
             region = region or directory.get(sid)
-            if region is None or region not in regions():
+            if region is None or region not in known_regions:
                 result.refused[sid] = "unknown_subject"
                 continue
             by_region.setdefault(region, ([], []))[slot].append(sid)
@@ -378,6 +342,42 @@ def _normalise(items: Sequence[UUID | SubjectRef]) -> dict[UUID, str | None]:
     return out
 
 
+def _subject_columns(
+    alias: str, ids: Sequence[UUID], segment_key: str, id_array: str | None
+) -> tuple[list[str | None], list[bool], list[bool]]:
+    """Per position of ``ids``: audit token (``None`` when the subject is not in ``alias``),
+    merged?, active member of ``segment_key``? One query on PostgreSQL."""
+    n = len(ids)
+    tokens: list[str | None] = [None] * n
+    merged = [False] * n
+    member = [False] * n
+    if not n:
+        return tokens, merged, member
+    if id_array is not None:
+        rows = _pg_rows(
+            alias,
+            f"SELECT t.i, s.audit_token, s.merged_into IS NOT NULL, EXISTS (SELECT 1 FROM "
+            f"{TABLE} m WHERE m.segment_key = %(key)s AND m.exited_at IS NULL "
+            f"AND m.subject_id = t.id) FROM {_IDS} "
+            f"JOIN {Subject._meta.db_table} s ON s.id = t.id",
+            {"ids": id_array, "key": segment_key},
+        )
+        for i, token, is_merged, is_member in rows:
+            tokens[i - 1] = token
+            if is_merged:
+                merged[i - 1] = True
+            if is_member:
+                member[i - 1] = True
+        return tokens, merged, member
+    found, members = _subjects(alias, ids, segment_key)
+    for i, sid in enumerate(ids):
+        known = found.get(sid)
+        if known is not None:
+            tokens[i], merged[i] = known
+            member[i] = sid in members
+    return tokens, merged, member
+
+
 def _apply_region(
     *,
     region: str,
@@ -388,75 +388,155 @@ def _apply_region(
     reason: str,
     result: ApplyResult,
 ) -> None:
+    """One region, one transaction. The hot loop works by position in ``enters`` (no UUID is
+    hashed or formatted twice for the 100,000-subject case)."""
     alias = region_alias(region=region)
     key = segment.key
+    pg = _is_pg(alias)
+    refused = result.refused
     with transaction.atomic(using=alias), membership_write_path(using=alias):
         _lock_segment(alias, key)
-        subjects, members = _subjects(alias, enters + exits, key)
-        candidates = []
-        for sid in enters:
-            known = subjects.get(sid)
-            if known is None:
-                result.refused[sid] = "unknown_subject"
-            elif known[1]:
-                result.refused[sid] = "merged_subject"
+        ids = enters + exits
+        texts = list(map(str, ids)) if pg else None
+        tokens, merged, member = _subject_columns(
+            alias, ids, key, "{" + ",".join(texts) + "}" if pg else None
+        )
+        candidates: list[int] = []  # positions in ``enters``
+        add = candidates.append
+        for i in range(len(enters)):
+            if tokens[i] is None:
+                refused[enters[i]] = "unknown_subject"
+            elif merged[i]:
+                refused[enters[i]] = "merged_subject"
             else:
-                candidates.append(sid)
-        blocked = hooks.enter_blocked(region=region, subject_ids=candidates)
+                add(i)
+        blocked = hooks.enter_blocked(region=region, subject_ids=[enters[i] for i in candidates])
         if blocked:
+            blocked = {_as_uuid(sid): why for sid, why in blocked.items()}
             for sid, why in blocked.items():
-                result.refused[_as_uuid(sid)] = why
-            candidates = [sid for sid in candidates if sid not in result.refused]
-        members = members.intersection(candidates)
-        for sid in members:
-            result.unchanged[sid] = "already_member"
-        candidates = [sid for sid in candidates if sid not in members]
-        refused, allowed = _consent_refusals(
-            region=region, subject_ids=candidates, purposes=list(segment.required_purposes)
-        )
-        result.refused.update(refused)
+                refused[sid] = why
+            candidates = [i for i in candidates if enters[i] not in blocked]
+        if any(member[i] for i in candidates):
+            for i in candidates:
+                if member[i]:
+                    result.unchanged[enters[i]] = "already_member"
+            candidates = [i for i in candidates if not member[i]]
+        purposes = list(segment.required_purposes)
+        if purposes and candidates:
+            from compliance.consent.selectors.evaluation import consent_gate_positions
+
+            gate_refused, events = consent_gate_positions(
+                region=region,
+                subject_ids=[enters[i] for i in candidates],
+                purposes=purposes,
+                id_array="{" + ",".join([texts[i] for i in candidates]) + "}" if pg else None,
+            )
+            for j, purpose in gate_refused.items():
+                refused[enters[candidates[j]]] = f"no_consent:{purpose}"
+            if gate_refused:
+                kept = [j for j, ev in enumerate(events) if ev is not None]
+                candidates = [candidates[j] for j in kept]
+                events = [events[j] for j in kept]
+        else:
+            events = [[] for _ in candidates]
         now = timezone.now()
-        new_rows = [(sid, key, now, reason, allowed[sid]) for sid in candidates if sid in allowed]
-        new_ids = _insert(alias, new_rows)
-        entries = [
-            _entry(
-                AuditCode.MEMBERSHIP_ENTERED,
-                actor=actor,
-                token=subjects[row[0]][0],
-                segment_key=key,
-                reason=reason,
-                membership_id=pk,
-            )
-            for pk, row in zip(new_ids, new_rows, strict=True)
-        ]
-        result.entered.extend(row[0] for row in new_rows)
-        closed = _close(alias, key, exits, now, reason)
-        closed_ids = {sid for _, sid in closed}
-        for sid in exits:
-            if sid not in closed_ids:
-                result.unchanged[sid] = "not_a_member"
-        entries.extend(
-            _entry(
-                AuditCode.MEMBERSHIP_EXITED,
-                actor=actor,
-                token=subjects.get(sid, ("",))[0],
-                segment_key=key,
-                reason=reason,
-                membership_id=pk,
-            )
-            for pk, sid in closed
+        new_ids = _insert_enters(
+            alias,
+            key=key,
+            at=now,
+            reason=reason,
+            subject_ids=[enters[i] for i in candidates],
+            texts=[texts[i] for i in candidates] if pg else None,
+            events=events,
         )
-        result.exited.extend(sid for _, sid in closed)
-        audit_append(using=alias, entries=entries, at=now)
-        # the change feed's outbox (COPY on PostgreSQL), after the audit entries
+        entered = [enters[i] for i in candidates]
+        result.entered.extend(entered)
+        audit_append_uniform(
+            using=alias,
+            code=AuditCode.MEMBERSHIP_ENTERED,
+            actor=actor,
+            object_type="segment",
+            items=[
+                (tokens[i], key, {"reason": reason, "membership_id": pk})
+                for i, pk in zip(candidates, new_ids, strict=True)
+            ],
+            at=now,
+        )
+        closed = _close(alias, key, exits, now, reason)
+        if exits:
+            closed_ids = {sid for _, sid in closed}
+            for sid in exits:
+                if sid not in closed_ids:
+                    result.unchanged[sid] = "not_a_member"
+            exit_tokens = dict(zip(exits, tokens[len(enters) :], strict=True))
+            audit_append_uniform(
+                using=alias,
+                code=AuditCode.MEMBERSHIP_EXITED,
+                actor=actor,
+                object_type="segment",
+                items=[
+                    (exit_tokens.get(sid) or "", key, {"reason": reason, "membership_id": pk})
+                    for pk, sid in closed
+                ],
+                at=now,
+            )
+            result.exited.extend(sid for _, sid in closed)
+        # the change feed's outbox, after the audit entries
         membership_changes_record(
             using=alias,
             segment_key=key,
-            entered=[(pk, row[0]) for pk, row in zip(new_ids, new_rows, strict=True)],
+            entered=list(zip(new_ids, entered, strict=True)),
             exited=closed,
             reason=reason,
             at=now,
         )
+
+
+def _insert_enters(
+    alias: str,
+    *,
+    key: str,
+    at: datetime,
+    reason: str,
+    subject_ids: list[UUID],
+    texts: list[str] | None,
+    events: list[list[int]],
+) -> list[int]:
+    """Insert new stays; returns their ids in order. PostgreSQL: ids drawn in one query, rows
+    streamed with COPY (text format; ``texts`` are the subject ids already formatted)."""
+    if not subject_ids:
+        return []
+    if texts is None:
+        return _insert(
+            alias,
+            [(sid, key, at, reason, ev) for sid, ev in zip(subject_ids, events, strict=True)],
+        )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [TABLE, len(subject_ids)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        columns = (
+            "id, subject_id, segment_key, entered_at, entered_reason, exited_at, "
+            "exited_reason, consent_event_ids"
+        )
+        # ints, UUIDs, a slug key and reason, an ISO time, JSON lists of ints: nothing to escape
+        middle = f"\t{key}\t{at.isoformat()}\t{reason}\t\\N\t\t["
+        with cursor.cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN") as copy:
+            for start in range(0, len(ids), 5000):
+                stop = start + 5000
+                copy.write(
+                    "".join(
+                        [
+                            f"{pk}\t{text}{middle}{','.join(map(str, ev))}]\n"
+                            for pk, text, ev in zip(
+                                ids[start:stop], texts[start:stop], events[start:stop], strict=True
+                            )
+                        ]
+                    )
+                )
+    return ids
 
 
 def _exit_stays(

@@ -26,9 +26,7 @@ def restriction_enter_blocker(*, region: str, subject_ids: Sequence[UUID]) -> di
         wanted = {s if isinstance(s, UUID) else UUID(str(s)) for s in subject_ids}
         rows = [s for s in active.values_list("subject_id", flat=True) if s in wanted]
     else:
-        rows = active.filter(subject_id__in=list(subject_ids)).values_list(
-            "subject_id", flat=True
-        )
+        rows = active.filter(subject_id__in=list(subject_ids)).values_list("subject_id", flat=True)
     return {subject_id: "restriction" for subject_id in rows}
 
 
