@@ -55,7 +55,11 @@ class ApiClientAdmin(admin.ModelAdmin):
             obj.callback_secret = secrets.token_hex(32)
         api_client_save(client=obj, actor_user=request.user, created=not change)
         if token:
-            messages.warning(request, f"Token for {obj.name} (shown once, store it now): {token}")
+            messages.warning(
+                request,
+                f"Token for {obj.name} (shown once, store it now): {token} - callback signing "
+                f"secret (shown once): {obj.callback_secret}",
+            )
 
 
 admin.site.site_header = "Privacy & consent compliance"

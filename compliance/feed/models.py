@@ -6,6 +6,7 @@ import uuid
 
 from django.db import models
 
+from compliance.fields import SealedTextField
 from compliance.residency import GlobalModel, RegionalModel
 
 
@@ -70,7 +71,7 @@ class Subscription(GlobalModel):
     segments = models.JSONField(default=list, blank=True)
     #: regions whose changes are sent; empty = every region
     regions = models.JSONField(default=list, blank=True)
-    secret = models.CharField(max_length=64, editable=False)
+    secret = SealedTextField(editable=False)  # encrypted at rest
     secret_hint = models.CharField(max_length=12, editable=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from compliance.fields import SealedTextField
 from compliance.residency import GlobalModel
 
 
@@ -20,7 +21,7 @@ class ApiClient(GlobalModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
     #: secret for signing status callbacks and webhooks to this client (HMAC-SHA256)
-    callback_secret = models.CharField(max_length=64, editable=False, default="")
+    callback_secret = SealedTextField(editable=False, default="")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

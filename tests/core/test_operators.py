@@ -87,8 +87,10 @@ def test_create_staff_refuses_missing_env_and_weak_password(monkeypatch):
 
 def test_create_api_client_prints_token_once_and_stores_hash(capsys):
     call_command("create_api_client", "helpdesk", "--scopes", "dsar:write,dsar:read")
-    token = capsys.readouterr().out.strip().splitlines()[-1]
+    out = capsys.readouterr().out.strip().splitlines()
+    token = out[-1]
     client = ApiClient.objects.get(name="helpdesk")
+    assert f"shown once): {client.callback_secret}" in "\n".join(out)
     assert client.token_hash == token_hash(token) and token not in client.token_hash
     assert client.scopes == ["dsar:write", "dsar:read"]
     with pytest.raises(CommandError, match="unknown scopes dsar:everything"):

@@ -35,14 +35,19 @@ class Command(BaseCommand):
         if ApiClient.objects.filter(name=name).exists():
             raise CommandError(f"an API client named {name!r} exists already")
         token = token_generate()
+        callback_secret = secrets.token_hex(32)
         ApiClient.objects.create(
             name=name,
             token_prefix=token[:12],
             token_hash=token_hash(token),
             scopes=wanted,
             user=staff,
-            callback_secret=secrets.token_hex(32),
+            callback_secret=callback_secret,
         )
         self.stdout.write(f"API client {name!r} created with scopes {', '.join(wanted)}.")
+        self.stdout.write(
+            "Callback signing secret (HMAC-SHA256 of status callbacks; shown once): "
+            f"{callback_secret}"
+        )
         self.stdout.write("Token (shown once, store it now):")
         self.stdout.write(token)
