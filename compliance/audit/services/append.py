@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from json.encoder import c_encode_basestring, c_make_encoder
 from typing import NamedTuple
 
@@ -173,35 +174,13 @@ def audit_append(
         payload = dict(entry.payload)
         _check_flat(payload)
         payloads.append(payload)
-    chain_id = chain_id_for(using=using)
-    with transaction.atomic(using=using):
-        head = _lock_head(using=using, chain_id=chain_id)
-        # The time is taken under the lock, so that times never go backwards along the chain.
-        now = at or timezone.now()
-        occurred = format_time(now)
-        rows: list[_Row] = []
-        hashed = _hashed(
-            chain_id=chain_id,
-            occurred=occurred,
-            seq=head.size,
-            prev=bytes.fromhex(head.head_hash),
-            entries=entries,
-            payloads=payloads,
-            into=rows,
-        )
-        events: Sequence[AuditEvent] = AppendedEvents(rows, now, payloads)
-        if connections[using].vendor == "postgresql" and len(entries) >= COPY_THRESHOLD:
-            # streamed: the database stores one chunk while the next one is hashed
-            _copy_rows(using=using, rows=hashed, occurred_at=now)
-        else:
-            for _ in hashed:
-                pass
-            events = list(events)
-            AuditEvent.objects.using(using).bulk_create(events, batch_size=2000)
-        AuditChainHead.objects.using(using).filter(chain_id=chain_id).update(
-            size=rows[-1].seq, head_hash=rows[-1].hash
-        )
-    return events
+    return _append_locked(
+        using=using,
+        at=at,
+        count=len(entries),
+        payloads=payloads,
+        hasher=partial(_hashed, entries=entries, payloads=payloads),
+    )
 
 
 def audit_append_uniform(
@@ -225,27 +204,44 @@ def audit_append_uniform(
         payload = dict(item[2])
         _check_flat(payload)
         add_payload(payload)
-    code = int(code)
-    chain_id = chain_id_for(using=using)
-    with transaction.atomic(using=using):
-        head = _lock_head(using=using, chain_id=chain_id)
-        now = at or timezone.now()
-        occurred = format_time(now)
-        rows: list[_Row] = []
-        hashed = _hashed_uniform(
-            chain_id=chain_id,
-            occurred=occurred,
-            seq=head.size,
-            prev=bytes.fromhex(head.head_hash),
-            code=code,
+    return _append_locked(
+        using=using,
+        at=at,
+        count=len(items),
+        payloads=payloads,
+        hasher=partial(
+            _hashed_uniform,
+            code=int(code),
             actor=actor,
             object_type=object_type,
             items=items,
             payloads=payloads,
+        ),
+    )
+
+
+def _append_locked(
+    *, using: str, at: datetime | None, count: int, payloads: list, hasher
+) -> Sequence[AuditEvent]:
+    """Lock the chain head, hash with ``hasher(chain_id=, occurred=, seq=, prev=, into=)``
+    (a generator of rows), store the rows (COPY on PostgreSQL for large batches, streamed: the
+    database stores one chunk while the next one is hashed) and move the head, in one
+    transaction on ``using``."""
+    chain_id = chain_id_for(using=using)
+    with transaction.atomic(using=using):
+        head = _lock_head(using=using, chain_id=chain_id)
+        # The time is taken under the lock, so that times never go backwards along the chain.
+        now = at or timezone.now()
+        rows: list[_Row] = []
+        hashed = hasher(
+            chain_id=chain_id,
+            occurred=format_time(now),
+            seq=head.size,
+            prev=bytes.fromhex(head.head_hash),
             into=rows,
         )
         events: Sequence[AuditEvent] = AppendedEvents(rows, now, payloads)
-        if connections[using].vendor == "postgresql" and len(items) >= COPY_THRESHOLD:
+        if connections[using].vendor == "postgresql" and count >= COPY_THRESHOLD:
             _copy_rows(using=using, rows=hashed, occurred_at=now)
         else:
             for _ in hashed:
