@@ -14,6 +14,7 @@ class Category(models.TextChoices):
     EXPORT_PACKAGES = "export_packages", "access/portability export packages"
     REQUEST_RECORDS = "request_records", "request records after closure"
     AUDIT_ENTRIES = "audit_entries", "audit entries beyond the legal minimum"
+    FEED_CHANGES = "feed_changes", "change-feed outbox rows every subscriber has received"
 
 
 class RetentionRule(GlobalModel):

@@ -326,3 +326,49 @@ def test_task_runs_the_region_rules():
     rule("behavioral_events")
     assert enforce(region="eu") == {"behavioral_events": 1}
     assert uuid.UUID(str(person.pk))
+
+
+def test_feed_outbox_rows_go_once_every_subscriber_has_them():
+    from compliance.feed.models import Change, DeliveryState
+    from compliance.feed.services.outbox import ChangeInput, changes_record
+    from compliance.feed.services.subscriptions import subscription_create
+
+    now = timezone.now()
+    person = uuid.uuid4()
+
+    def change(age: timedelta, **extra) -> int:
+        changes_record(
+            using="eu",
+            changes=[
+                ChangeInput(
+                    kind=extra.pop("kind", "exit"),
+                    subject_id=person,
+                    occurred_at=now - age,
+                    segment_key="s",
+                    **extra,
+                )
+            ],
+        )
+        return Change.objects.using("eu").latest("id").pk
+
+    delivered_old = change(OLD)
+    notice = change(OLD, kind="retract", reason="erasure")
+    pending_old = change(OLD)
+    fresh = change(NEW)
+    subscription, _ = subscription_create(
+        name="crm", url="http://127.0.0.1:9/hook", event_types=["exit", "retract"], actor=ACTOR
+    )
+    DeliveryState.objects.using("eu").create(subscription_id=subscription.pk, cursor_id=notice)
+    rule("feed_changes")
+
+    dry = retention_enforce(region="eu", dry_run=True)
+    assert {o.category: o.total for o in dry} == {"feed_changes": 1}
+    outcomes = retention_enforce(region="eu")
+    assert {o.category: o.total for o in outcomes} == {"feed_changes": 1}
+    left = set(Change.objects.using("eu").values_list("pk", flat=True))
+    # delivered and old: gone; the erasure notice is the feed's to purge; not yet delivered
+    # and recent rows stay
+    assert left == {notice, pending_old, fresh} and delivered_old not in left
+    audited = {e.payload["category"]: e.payload for e in retention_events()}
+    assert audited["feed_changes"]["removed"] == {"feed.Change": 1}
+    assert chain_verify(using="eu").ok

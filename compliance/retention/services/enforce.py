@@ -19,6 +19,10 @@ What each category removes (subjects under an active DSAR legal hold are always 
 * ``request_records`` - closed DSAR requests (completed, rejected, cancelled, failed) closed
   before the cut-off, with their erasure steps, packages and control directory rows (the
   destroyed-key ledger is kept: it must survive to replay erasures after a restore);
+* ``feed_changes`` - change-feed outbox rows that occurred before the cut-off and that every
+  active webhook subscription of the region has passed (id at or below the lowest delivery
+  cursor); pull consumers have the rule's age as their window. Erasure notices are left to the
+  feed's own purge (``compliance.feed.services.notices``);
 * ``audit_entries`` - the prefix of the chain up to the newest signed checkpoint whose entry is
   older than the cut-off, in one transaction together with the ``RETENTION_APPLIED`` event
   that records ``pruned_through``; the checkpoints stay, so ``audit_verify`` starts the walk at
@@ -274,6 +278,24 @@ def _audit(alias: str, cutoff: datetime, dry_run: bool, batch: int, held: set, *
     return {"audit.AuditEvent": removed}, {**extra, "audited": True}
 
 
+def _feed_changes(alias: str, cutoff: datetime, dry_run: bool, batch: int, held: set):
+    from compliance.feed.models import ERASURE_NOTICE, Change, DeliveryState
+    from compliance.feed.selectors.subscriptions import subscriptions_for_region
+
+    rows = Change.objects.using(alias).filter(occurred_at__lt=cutoff).exclude(**ERASURE_NOTICE)
+    active = [s.pk for s in subscriptions_for_region(region=alias)]
+    if active:
+        cursors = dict(
+            DeliveryState.objects.using(alias)
+            .filter(subscription_id__in=active)
+            .values_list("subscription_id", "cursor_id")
+        )
+        rows = rows.filter(id__lte=min(cursors.get(pk, 0) for pk in active))
+    if held:
+        rows = rows.exclude(subject_id__in=held)
+    return {Change._meta.label: _remove(alias, rows, dry_run=dry_run, batch=batch)}, {}
+
+
 Handler = Callable[..., tuple[dict[str, int], dict]]
 HANDLERS: dict[str, Handler] = {
     Category.BEHAVIORAL_EVENTS: _events,
@@ -281,6 +303,7 @@ HANDLERS: dict[str, Handler] = {
     Category.CONSENT_EVENTS: _consent,
     Category.EXPORT_PACKAGES: _packages,
     Category.REQUEST_RECORDS: _requests,
+    Category.FEED_CHANGES: _feed_changes,
 }
 
 
