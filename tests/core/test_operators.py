@@ -228,3 +228,23 @@ def test_policy_settings_come_from_the_environment(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0] == "eu eu eu us ['bank_id', 'eid'] True"
+
+
+def test_throttling_is_per_client_with_the_error_body(monkeypatch):
+    from django.core.cache import cache
+
+    from compliance.api.throttling import ClientRateThrottle
+
+    monkeypatch.setattr(ClientRateThrottle, "THROTTLE_RATES", {"client": "2/min"})
+    cache.clear()
+    factory = APIRequestFactory()
+    busy, calm = make_client(scopes=["dsar:read"]), make_client(scopes=["dsar:read"])
+
+    def call(token):
+        return ScopedView.as_view()(factory.get("/x", HTTP_AUTHORIZATION=f"Bearer {token}"))
+
+    assert [call(busy).status_code for _ in range(3)] == [200, 200, 429]
+    limited = call(busy)
+    assert limited.data["error"]["code"] == "throttled"
+    assert call(calm).status_code == 200  # another client has its own budget
+    cache.clear()

@@ -35,6 +35,7 @@ from compliance.dsar.services.errors import ExpiredError, NotAvailableError
 from compliance.dsar.services.transitions import request_transition
 from compliance.models import Identity, Subject, SubjectKey
 from compliance.personal_data import personal_data_models
+from compliance.regions import region_alias
 
 PACKAGE_TTL = timedelta(days=7)
 SYSTEM = Actor.system("export")
@@ -303,7 +304,7 @@ def package_read(*, request: PrivacyRequest, actor: Actor) -> tuple[bytes, Packa
 
 def packages_expire(*, region: str, actor: Actor = SYSTEM, now=None) -> int:
     """Delete expired packages (``PACKAGE_EXPIRED`` each); returns how many."""
-    alias = region
+    alias = region_alias(region=region)
     now = now or timezone.now()
     removed = 0
     for package in (
