@@ -42,7 +42,6 @@ amount of data makes a big transaction: use the per-request job (step by step) f
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,13 +52,12 @@ from django.db import connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from compliance import crypto
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.db_guards import write_path
 from compliance.dsar.models import DestroyedKey, PrivacyRequest, RequestType, Status
 from compliance.dsar.services.erasure import ErasureIncompleteError, erasure_counts
-from compliance.dsar.services.receipts import receipt_sign
+from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.services.transitions import request_transition, status_payload
 from compliance.models import Subject, SubjectDirectory, SubjectKey
@@ -399,29 +397,18 @@ class _Batch:
         for request in requests:
             tokens = by_owner.get(request.pk, [])
             extra = self.extra[request.pk]
-            receipt = receipts[request.pk] = {
-                "receipt_version": 1,
-                "mode": "bulk",
-                "receipt_id": str(uuid.uuid4()),
-                "request_id": str(request.pk),
-                "region": request.region,
-                "request_type": request.type,
-                "regulation": request.regulation,
-                "received_at": request.received_at.isoformat(),
-                "approved_at": request.approved_at.isoformat() if request.approved_at else None,
-                "started_at": request.started_at.isoformat() if request.started_at else None,
-                "completed_at": now.isoformat(),
-                "due_at": request.due_at.isoformat(),
-                "on_time": now <= request.due_at,
-                "subjects": len(tokens),
-                "tables": {label: self.tables[request.pk][label] for label in labels},
-                "memberships_exited": extra["memberships_exited"],
-                "identifiers_suppressed": extra["identifiers_suppressed"],
-                "directory_rows_removed": extra["directory_rows_removed"],
-                "sweep": {**sweep, "compliance.SubjectDirectory": directory_left},
-                "retained": {},
-                "signing_key_id": crypto.key_id(),
-            }
+            receipt = receipts[request.pk] = receipt_body(
+                request=request,
+                now=now,
+                subjects=len(tokens),
+                tables={label: self.tables[request.pk][label] for label in labels},
+                memberships_exited=extra["memberships_exited"],
+                identifiers_suppressed=extra["identifiers_suppressed"],
+                directory_rows_removed=extra["directory_rows_removed"],
+                sweep={**sweep, "compliance.SubjectDirectory": directory_left},
+                retained={},
+                mode="bulk",
+            )
             self.entries.extend(
                 AuditEntry(
                     code=AuditCode.SUBJECT_ERASED,

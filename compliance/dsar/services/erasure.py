@@ -28,7 +28,6 @@ writes an audit event twice.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
@@ -37,7 +36,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from compliance import crypto
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.conf import compliance_settings
@@ -51,7 +49,7 @@ from compliance.dsar.models import (
     StepStatus,
 )
 from compliance.dsar.services.errors import RequestError
-from compliance.dsar.services.receipts import receipt_sign
+from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.requests import active_hold
 from compliance.dsar.services.restriction import memberships_exit_all_if_available
 from compliance.dsar.services.suppression import suppressions_add
@@ -460,29 +458,17 @@ def _complete(*, run: _Run, steps: list[Step]) -> PrivacyRequest:
         if any(sweep.values()) or directory_left:
             raise ErasureIncompleteError("the sweep found rows of the subject")
         now = timezone.now()
-        receipt = {
-            "receipt_version": 1,
-            "receipt_id": str(uuid.uuid4()),
-            "request_id": str(request.pk),
-            "region": request.region,
-            "request_type": request.type,
-            "regulation": request.regulation,
-            "received_at": request.received_at.isoformat(),
-            "approved_at": request.approved_at.isoformat() if request.approved_at else None,
-            "started_at": request.started_at.isoformat() if request.started_at else None,
-            "completed_at": now.isoformat(),
-            "due_at": request.due_at.isoformat(),
-            "on_time": now <= request.due_at,
-            "subjects": len(run.ids),
-            "tables": {s.entry.label: rows[s.name].rows for s in steps if s.entry is not None},
-            "memberships_exited": rows["memberships_exit"].rows,
-            "identifiers_suppressed": rows["suppression"].rows,
-            "directory_rows_removed": rows["directory"].rows,
-            "sweep": {**sweep, "compliance.SubjectDirectory": directory_left},
-            # kept on purpose (e.g. the feed's erasure notices until delivered), with why
-            "retained": erasure_retained(alias=alias, subject_ids=run.ids),
-            "signing_key_id": crypto.key_id(),
-        }
+        receipt = receipt_body(
+            request=request,
+            now=now,
+            subjects=len(run.ids),
+            tables={s.entry.label: rows[s.name].rows for s in steps if s.entry is not None},
+            memberships_exited=rows["memberships_exit"].rows,
+            identifiers_suppressed=rows["suppression"].rows,
+            directory_rows_removed=rows["directory"].rows,
+            sweep={**sweep, "compliance.SubjectDirectory": directory_left},
+            retained=erasure_retained(alias=alias, subject_ids=run.ids),
+        )
         signature = receipt_sign(receipt)
         audit_append(
             using=alias,

@@ -8,12 +8,57 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from compliance import crypto
+
+
+def receipt_body(
+    *,
+    request,
+    now: datetime,
+    subjects: int,
+    tables: dict[str, int],
+    memberships_exited: int,
+    identifiers_suppressed: int,
+    directory_rows_removed: int,
+    sweep: dict[str, int],
+    retained: dict,
+    mode: str | None = None,
+) -> dict:
+    """The receipt of a finished erasure (``receipt_version`` 1), ready to be signed. ``mode``
+    is set by the bulk path only (``"bulk"``)."""
+    receipt = {
+        "receipt_version": 1,
+        "receipt_id": str(uuid.uuid4()),
+        "request_id": str(request.pk),
+        "region": request.region,
+        "request_type": request.type,
+        "regulation": request.regulation,
+        "received_at": request.received_at.isoformat(),
+        "approved_at": request.approved_at.isoformat() if request.approved_at else None,
+        "started_at": request.started_at.isoformat() if request.started_at else None,
+        "completed_at": now.isoformat(),
+        "due_at": request.due_at.isoformat(),
+        "on_time": now <= request.due_at,
+        "subjects": subjects,
+        "tables": tables,
+        "memberships_exited": memberships_exited,
+        "identifiers_suppressed": identifiers_suppressed,
+        "directory_rows_removed": directory_rows_removed,
+        "sweep": sweep,
+        # kept on purpose (e.g. the feed's erasure notices until delivered), with why
+        "retained": retained,
+        "signing_key_id": crypto.key_id(),
+    }
+    if mode is not None:
+        receipt["mode"] = mode
+    return receipt
 
 
 def receipt_canonical(receipt: dict) -> bytes:
