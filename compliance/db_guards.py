@@ -45,3 +45,14 @@ def write_path(*, using: str, path: str) -> Iterator[None]:
 def current_path_sql() -> str:
     """SQL expression for triggers: the open path, '' if none."""
     return f"coalesce(current_setting('{SETTING}', true), '')"
+
+
+def postgresql_only(sql: str):
+    """A ``RunPython`` function running ``sql`` on PostgreSQL aliases only (the guards' triggers
+    do not exist on SQLite)."""
+
+    def run(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(sql, None)
+
+    return run

@@ -8,6 +8,8 @@ unless the transaction opened the write path ``membership_service``, ``erasure``
 
 from django.db import migrations
 
+from compliance.db_guards import postgresql_only
+
 TABLE = "segments_segmentmembership"
 
 CREATE = f"""
@@ -33,17 +35,9 @@ DROP FUNCTION IF EXISTS segments_membership_guard();
 """
 
 
-def _run(sql):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql, None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("segments", "0001_initial")]
 
     operations = [
-        migrations.RunPython(_run(CREATE), _run(DROP), hints={"residency": "regional"}),
+        migrations.RunPython(postgresql_only(CREATE), postgresql_only(DROP), hints={"residency": "regional"}),
     ]

@@ -8,6 +8,8 @@ table owner's privilege anyway (the application role should not own the tables).
 
 from django.db import migrations
 
+from compliance.db_guards import postgresql_only
+
 CREATE = """
 CREATE OR REPLACE FUNCTION consent_event_guard() RETURNS trigger AS $$
 BEGIN
@@ -30,17 +32,9 @@ DROP FUNCTION IF EXISTS consent_event_guard();
 """
 
 
-def _run(sql):
-    def apply(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql, params=None)
-
-    return apply
-
-
 class Migration(migrations.Migration):
     dependencies = [("consent", "0002_seed_purposes_sources")]
 
     operations = [
-        migrations.RunPython(_run(CREATE), _run(DROP), hints={"residency": "regional"}),
+        migrations.RunPython(postgresql_only(CREATE), postgresql_only(DROP), hints={"residency": "regional"}),
     ]

@@ -8,6 +8,8 @@ left to the table owner (test database flushes use it). On SQLite the model's ``
 
 from django.db import migrations
 
+from compliance.db_guards import postgresql_only
+
 TABLE = "dsar_destroyedkey"
 
 CREATE = f"""
@@ -29,17 +31,9 @@ DROP FUNCTION IF EXISTS dsar_destroyedkey_append_only();
 """
 
 
-def _run(sql):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql, None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("dsar", "0001_initial")]
 
     operations = [
-        migrations.RunPython(_run(CREATE), _run(DROP), hints={"residency": "regional"}),
+        migrations.RunPython(postgresql_only(CREATE), postgresql_only(DROP), hints={"residency": "regional"}),
     ]
