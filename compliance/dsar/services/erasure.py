@@ -51,11 +51,11 @@ from compliance.dsar.models import (
 from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.requests import active_hold
-from compliance.dsar.services.restriction import memberships_exit_all_if_available
 from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.services.transitions import request_transition
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
+from segments.services.memberships import memberships_exit_all
 
 BATCH_SIZE = 1000
 SWEEP_ROUNDS = 3
@@ -331,10 +331,10 @@ def _pause() -> None:
 def _run_memberships_exit(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
     for subject_id in run.ids:
         with transaction.atomic(using=run.alias), write_path(using=run.alias, path="erasure"):
-            exited = memberships_exit_all_if_available(
+            exited = memberships_exit_all(
                 region=run.request.region, subject_id=subject_id, reason="erasure", actor=run.actor
             )
-            _advance(run, row, added=exited or 0, done=False)
+            _advance(run, row, added=exited, done=False)
         _pause()
     with transaction.atomic(using=run.alias):
         _advance(run, row, added=0, done=True)

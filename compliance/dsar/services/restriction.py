@@ -12,6 +12,7 @@ from django.utils import timezone
 from compliance.audit.services.append import Actor
 from compliance.dsar.models import PrivacyRequest, Restriction
 from compliance.regions import region_alias
+from segments.services.memberships import memberships_exit_all
 
 
 def restriction_enter_blocker(*, region: str, subject_ids: Sequence[UUID]) -> dict[UUID, str]:
@@ -30,18 +31,6 @@ def restriction_enter_blocker(*, region: str, subject_ids: Sequence[UUID]) -> di
     return {subject_id: "restriction" for subject_id in rows}
 
 
-def memberships_exit_all_if_available(
-    *, region: str, subject_id: UUID, reason: str, actor: Actor
-) -> int | None:
-    """``segments.services.memberships.memberships_exit_all`` when the segments app provides it;
-    ``None`` when it does not (then there are no memberships to exit)."""
-    try:
-        from segments.services.memberships import memberships_exit_all
-    except ImportError:
-        return None
-    return memberships_exit_all(region=region, subject_id=subject_id, reason=reason, actor=actor)
-
-
 def request_restrict_run(*, request: PrivacyRequest, actor: Actor) -> dict:
     """Record the restriction and exit every membership (reason ``restriction``), atomically."""
     alias = request._state.db
@@ -49,10 +38,10 @@ def request_restrict_run(*, request: PrivacyRequest, actor: Actor) -> dict:
         restriction, _ = Restriction.objects.using(alias).get_or_create(
             subject_id=request.subject_id, active=True, defaults={"request_id": request.pk}
         )
-        exited = memberships_exit_all_if_available(
+        exited = memberships_exit_all(
             region=request.region, subject_id=request.subject_id, reason="restriction", actor=actor
         )
-    return {"restriction_id": restriction.pk, "memberships_exited": exited or 0}
+    return {"restriction_id": restriction.pk, "memberships_exited": exited}
 
 
 def restriction_lift(*, region: str, subject_id: UUID) -> int:
