@@ -248,3 +248,18 @@ def test_throttling_is_per_client_with_the_error_body(monkeypatch):
     assert limited.data["error"]["code"] == "throttled"
     assert call(calm).status_code == 200  # another client has its own budget
     cache.clear()
+
+
+def test_last_used_is_recorded_without_a_write_on_every_request(django_assert_num_queries):
+    token = make_client(scopes=["dsar:read"])
+    factory = APIRequestFactory()
+
+    def call():
+        return ScopedView.as_view()(factory.get("/x", HTTP_AUTHORIZATION=f"Bearer {token}"))
+
+    assert call().status_code == 200
+    first = ApiClient.objects.get(token_hash=token_hash(token)).last_used_at
+    assert first is not None
+    with django_assert_num_queries(1):  # the token lookup only
+        assert call().status_code == 200
+    assert ApiClient.objects.get(token_hash=token_hash(token)).last_used_at == first
