@@ -82,14 +82,6 @@ class Record(NamedTuple):
     def order_key(self) -> tuple[datetime, int]:
         return (self.captured_at, self.event_id)
 
-    def live_grant(self, at: datetime) -> bool:
-        return self.decision == "granted" and (self.expires_at is None or self.expires_at > at)
-
-    def lapsed(self, at: datetime) -> bool:
-        return self.decision == "expired" or (
-            self.decision == "granted" and self.expires_at is not None and self.expires_at <= at
-        )
-
 
 class _Rules(NamedTuple):
     has_consent: bool
