@@ -42,11 +42,6 @@ def write_path(*, using: str, path: str) -> Iterator[None]:
             cursor.execute("SELECT set_config(%s, '', true)", [SETTING])
 
 
-def current_path_sql() -> str:
-    """SQL expression for triggers: the open path, '' if none."""
-    return f"coalesce(current_setting('{SETTING}', true), '')"
-
-
 def postgresql_only(sql: str):
     """A ``RunPython`` function running ``sql`` on PostgreSQL aliases only (the guards' triggers
     do not exist on SQLite)."""

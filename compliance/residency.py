@@ -73,7 +73,3 @@ def residency_of(model: type[models.Model]) -> Residency | None:
     if model._meta.app_label in settings.COMPLIANCE_GLOBAL_APPS:
         return GLOBAL
     return None
-
-
-def is_regional(model: type[models.Model]) -> bool:
-    return residency_of(model) is REGIONAL

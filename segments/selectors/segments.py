@@ -15,10 +15,6 @@ from segments.models import Segment, SegmentMembership, Status
 REVIEWED_STATUSES = (Status.APPROVED, Status.ACTIVE, Status.PAUSED)
 
 
-def segment_get(*, key: str) -> Segment | None:
-    return Segment.objects.select_related("owner").filter(key=key).first()
-
-
 def segment_review_due(*, segment: Segment, now: datetime | None = None) -> bool:
     """True when ``segment`` (approved, active or paused) is past its review date."""
     if segment.status not in REVIEWED_STATUSES:

@@ -10,8 +10,7 @@ Each closed stay is also written to the change feed's outbox (``exit``, or ``ret
 reasons such as ``erasure``: downstream recipients must drop the person), AFTER the audit
 append, as the feed requires (lock order: audit chain head, then outbox).
 
-``memberships_close`` (and its older form ``memberships_close_subjects``, which returns only the
-entries) is the same without the audit and outbox writes: it returns the closed stays and their
+``memberships_close`` is the same without the audit and outbox writes: it returns the closed stays and their
 audit entries so that a caller that writes many kinds of events (bulk erasure) can append them
 all in one call, then call ``memberships_closed_publish`` to write the outbox rows. It must run
 inside the caller's region transaction with a write path open that may change memberships
@@ -139,22 +138,6 @@ def memberships_closed_publish(*, alias: str, closed: ClosedStays) -> int:
     return membership_stays_exited(
         using=alias, stays=closed.stays, reason=closed.reason, at=closed.at
     )
-
-
-def memberships_close_subjects(
-    *,
-    alias: str,
-    subject_ids: Sequence[UUID],
-    reason: str,
-    actor: Actor,
-    at: datetime | None = None,
-    tokens: dict[UUID, str] | None = None,
-) -> list[AuditEntry]:
-    """``memberships_close`` returning only the audit entries. The caller must then write the
-    outbox rows itself (``membership_stays_exited``); prefer ``memberships_close``."""
-    return memberships_close(
-        alias=alias, subject_ids=subject_ids, reason=reason, actor=actor, at=at, tokens=tokens
-    ).entries
 
 
 def memberships_exit_subjects(

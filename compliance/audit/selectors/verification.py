@@ -377,9 +377,3 @@ def _check_end(result: ChainVerification, *, valid: list, head) -> None:
         result.findings.append(
             Finding("modified", last, "the chain head's hash differs from the last entry's")
         )
-
-
-def chains_verify(*, aliases: list[str] | None = None) -> list[ChainVerification]:
-    from django.conf import settings
-
-    return [chain_verify(using=alias) for alias in (aliases or list(settings.DATABASES))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from compliance.consent.models import EventSource, NoticeVersion, Purpose
+from compliance.consent.models import Purpose
 from compliance.regions import country_of
 
 
@@ -14,14 +14,6 @@ def purposes_by_key(*, keys: Iterable[str] | None = None) -> dict[str, Purpose]:
     if keys is not None:
         qs = qs.filter(key__in=list(keys))
     return {p.key: p for p in qs}
-
-
-def source_get(*, key: str) -> EventSource | None:
-    return EventSource.objects.filter(key=key, is_active=True).first()
-
-
-def notice_get(*, notice_version_id: int) -> NoticeVersion | None:
-    return NoticeVersion.objects.filter(pk=notice_version_id).first()
 
 
 def jurisdiction_matches(*, jurisdiction: str, codes: Iterable[str]) -> bool:

@@ -171,26 +171,6 @@ def can_process_bulk(
     return out
 
 
-def consent_gate(
-    *, region: str, subject_ids: Sequence[UUID], purposes: Sequence[str], at: datetime | None = None
-) -> tuple[dict[UUID, str], dict[UUID, list[int]]]:
-    """Which subjects may be processed for EVERY purpose (global scope, no source, jurisdiction
-    from the records): ``(refused, allowed)`` where ``refused`` maps a subject to the first
-    purpose (in the given order) it is not allowed for and ``allowed`` maps a subject to the
-    sorted deciding event ids of all purposes. Same rules and answers as ``can_process_bulk``.
-
-    On PostgreSQL the state rows are grouped in SQL by what decides the answer (purpose,
-    decision, jurisdiction, whether a grant is live at ``at``): the rules run once per group
-    and Python only spreads each group's verdict over its subjects (two arrays per group)."""
-    ids = [s if isinstance(s, UUID) else UUID(str(s)) for s in subject_ids]
-    refused_at, allowed_at = consent_gate_positions(
-        region=region, subject_ids=ids, purposes=purposes, at=at
-    )
-    refused = {ids[i]: key for i, key in refused_at.items()}
-    allowed = {ids[i]: events for i, events in enumerate(allowed_at) if events is not None}
-    return refused, allowed
-
-
 def consent_gate_positions(
     *,
     region: str,
@@ -199,7 +179,8 @@ def consent_gate_positions(
     at: datetime | None = None,
     id_array: str | None = None,
 ) -> tuple[dict[int, str], list[list[int] | None]]:
-    """``consent_gate`` by position (0-based indexes into ``subject_ids``): ``(refused, events)``
+    """Which subjects may be processed for EVERY purpose (global scope, no source, jurisdiction
+    from the records), by position (0-based indexes into ``subject_ids``): ``(refused, events)``
     where ``refused`` maps a position to the first purpose not allowed and ``events[i]`` is the
     sorted deciding event ids of an allowed subject (``None`` when refused). Bulk callers use it
     to avoid hashing 100,000 UUIDs; ``id_array`` is the ids' PostgreSQL array text when the

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from uuid import UUID
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Sum
 
 from compliance import crypto
 from compliance.events.models import Event, RejectionCount
 from compliance.events.services.ingest import properties_aad
 from compliance.regions import region_alias
-
-
-def events_of_subject(*, region: str, subject_id: UUID) -> QuerySet[Event]:
-    """A subject's events in its region, oldest first (properties still encrypted)."""
-    return Event.objects.using(region_alias(region=region)).filter(subject_id=subject_id)
 
 
 def event_properties(*, event: Event, data_key: bytes) -> dict:
