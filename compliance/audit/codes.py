@@ -35,6 +35,7 @@ class AuditCode(enum.IntEnum):
     LEGAL_HOLD_RELEASED = 310
     REQUEST_DUE_FLAGGED = 311
     CALLBACK_SENT = 312
+    RESTRICTION_LIFTED = 313
     # 4xx admin access to personal data, evidence
     PERSONAL_DATA_VIEWED = 401
     AUDIT_EXPORTED = 402

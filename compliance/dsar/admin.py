@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from compliance.admin_regional import RegionalModelAdmin
+from compliance.admin_regional import RegionalModelAdmin, request_region
 from compliance.audit.services.append import Actor
 from compliance.dsar.models import (
     DestroyedKey,
@@ -22,6 +22,7 @@ from compliance.dsar.models import (
 from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.export import package_read
 from compliance.dsar.services.requests import request_approve
+from compliance.dsar.services.restriction import restriction_lift
 
 
 @admin.register(PrivacyRequest)
@@ -96,6 +97,26 @@ class LegalHoldAdmin(RegionalModelAdmin):
 @admin.register(Restriction)
 class RestrictionAdmin(RegionalModelAdmin):
     list_display = ("subject_id", "active", "request_id", "created_at", "lifted_at")
+    list_filter = ("active",)
+    actions = ["lift"]
+
+    def has_lift_permission(self, request) -> bool:
+        return request.user.has_perm("dsar.change_restriction")
+
+    @admin.action(
+        description="Lift the restriction (the person may enter segments again)",
+        permissions=["lift"],
+    )
+    def lift(self, request, queryset):
+        lifted = sum(
+            restriction_lift(
+                region=request_region(request),
+                subject_id=subject_id,
+                actor=Actor.user(request.user),
+            )
+            for subject_id in {r.subject_id for r in queryset if r.active}
+        )
+        messages.success(request, f"Lifted {lifted} restriction(s); each is in the audit log.")
 
 
 @admin.register(DestroyedKey)

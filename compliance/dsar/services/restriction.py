@@ -9,8 +9,10 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.audit.services.append import Actor
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import PrivacyRequest, Restriction
+from compliance.models import Subject
 from compliance.regions import region_alias
 from segments.services.memberships import memberships_exit_all
 
@@ -44,10 +46,34 @@ def request_restrict_run(*, request: PrivacyRequest, actor: Actor) -> dict:
     return {"restriction_id": restriction.pk, "memberships_exited": exited}
 
 
-def restriction_lift(*, region: str, subject_id: UUID) -> int:
-    """Lift active restrictions of a subject; returns how many were lifted."""
-    return (
-        Restriction.objects.using(region_alias(region=region))
-        .filter(subject_id=subject_id, active=True)
-        .update(active=False, lifted_at=timezone.now())
-    )
+def restriction_lift(*, region: str, subject_id: UUID, actor: Actor) -> int:
+    """Lift the subject's active restrictions (audited ``RESTRICTION_LIFTED`` each): from now
+    on it may enter segments again. Returns how many were lifted."""
+    alias = region_alias(region=region)
+    with transaction.atomic(using=alias):
+        lifted = list(
+            Restriction.objects.using(alias)
+            .select_for_update()
+            .filter(subject_id=subject_id, active=True)
+        )
+        if not lifted:
+            return 0
+        Restriction.objects.using(alias).filter(pk__in=[r.pk for r in lifted]).update(
+            active=False, lifted_at=timezone.now()
+        )
+        subject = Subject.objects.using(alias).filter(pk=subject_id).first()
+        audit_append(
+            using=alias,
+            entries=[
+                AuditEntry(
+                    code=AuditCode.RESTRICTION_LIFTED,
+                    actor=actor,
+                    subject_token=subject.audit_token if subject else "",
+                    object_type="privacy_request",
+                    object_id=str(r.request_id or ""),
+                    payload={"restriction_id": r.pk},
+                )
+                for r in lifted
+            ],
+        )
+    return len(lifted)
