@@ -14,6 +14,7 @@ from compliance.identifiers import identifier_normalize
 from compliance.models import Subject, SubjectDirectory, SubjectKey, Suppression
 from compliance.services.subjects import identifier_blind_index, subject_data_key
 from tests.events.conftest import (
+    ACTOR,
     api_client,
     batch_audits,
     count,
@@ -206,15 +207,62 @@ def test_erased_subject_key_rejects(client):
     assert count("eu") == 0
 
 
-def test_two_known_people_in_one_event_is_a_conflict(client):
+def test_an_event_with_a_new_identifier_links_it_to_the_known_subject(client):
+    email = new_email()
+    subject = make_subject("FR", email=email)
+    grant(subject)
+    body = event(email)
+    body["identifiers"].append({"type": "anonymous_id", "value": "anon-7731"})
+    response = post(client, [body])
+    assert response.json()["results"][0]["status"] == "accepted"
+    anon = identifier_blind_index(
+        identifier=identifier_normalize(identifier_type="anonymous_id", value="anon-7731")
+    )
+    assert SubjectDirectory.objects.get(blind_index=anon).subject_id == subject.pk
+    assert Subject.objects.using("eu").count() == 1
+    # the next event carrying only the anonymous id is the same person
+    response = post(
+        client, [{**event(email), "identifiers": [{"type": "anonymous_id", "value": "anon-7731"}]}]
+    )
+    assert response.json()["results"][0]["status"] == "accepted"
+    assert set(Event.objects.using("eu").values_list("subject_id", flat=True)) == {subject.pk}
+
+
+def test_two_known_people_in_one_event_are_merged_and_a_denial_stays_a_denial(client):
+    from compliance.consent.services.record import consent_record
+
+    first, second = new_email(), new_email()
+    one, two = make_subject("FR", email=first), make_subject("FR", email=second)
+    grant(one)
+    consent_record(
+        subject=two,
+        purpose="measurement",
+        decision="withdrawn",
+        source="web",
+        actor=ACTOR,
+        jurisdiction="FR",
+    )
+    body = event(first)
+    body["identifiers"].append({"type": "email", "value": second})
+    response = post(client, [body])
+    # one person now; the later withdrawal of the merged subject is not turned into a grant
+    assert response.json()["results"][0]["status"] == "rejected"
+    merged = {s.pk: s.merged_into for s in Subject.objects.using("eu").all()}
+    assert sorted(merged.values(), key=str).count(None) == 1
+    survivor = next(pk for pk, into in merged.items() if into is None)
+    assert {e.subject_id for e in SubjectDirectory.objects.all()} == {survivor}
+    assert count("eu") == 0
+
+
+def test_known_people_in_two_regions_are_a_conflict(client):
     first, second = new_email(), new_email()
     grant(make_subject("FR", email=first))
-    grant(make_subject("FR", email=second))
+    grant(make_subject("US-CA", email=second), jurisdiction="US-CA")
     body = event(first)
     body["identifiers"].append({"type": "email", "value": second})
     response = post(client, [body])
     assert response.json()["results"][0]["reason"] == "identity_conflict"
-    assert count("eu") == 0
+    assert count("eu") == 0 and count("us") == 0
 
 
 def test_properties_are_encrypted_at_rest(client):

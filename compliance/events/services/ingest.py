@@ -17,6 +17,12 @@ record in its jurisdiction's region (so it fails closed wherever consent is requ
 that allows it, or if the event carries a consent signal to record, is the subject created
 (``subject_resolve``); a rejected event of an unknown person creates nothing.
 
+Stitching: an event of a known subject that carries identifiers not linked yet links them to
+that subject, and an event whose identifiers belong to two known subjects of one region merges
+them (``compliance.consent.services.stitching.subject_resolve_many``: a merge never turns a
+withdrawal into a grant); identifiers of subjects in different regions are refused
+(``identity_conflict``). A new subject is created with all the event's identifiers.
+
 Consent is evaluated when the event is stored (after the batch's signals are recorded), not at
 the event's own time: storing it is the processing being gated.
 """
@@ -39,6 +45,7 @@ from compliance import crypto
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.consent.selectors.evaluation import can_process_bulk
+from compliance.consent.services.stitching import CrossRegionMergeError, subject_resolve_many
 from compliance.events.models import Event, RejectionCount
 from compliance.events.parsing import EventInput
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
@@ -136,6 +143,7 @@ def events_ingest(
     all_indexes = sorted({bi for item in items for bi in item.indexes})
     directory = _directory(indexes=all_indexes)
     _assign_subjects(items=items, suppressed=_suppressed(indexes=all_indexes), directory=directory)
+    _stitch_known(items=items, directory=directory, actor=actor)
     recorder = SignalRecorder(actor=actor)
     _create_signalled_subjects(
         items=items, directory=directory, recorder=recorder, at=now, actor=actor
@@ -195,14 +203,44 @@ def _assign_subjects(
             item.reject(REASON_SUPPRESSED)
             continue
         known = sorted({directory[bi] for bi in item.indexes if bi in directory}, key=str)
-        if len(known) > 1:
-            # two known people in one event: linking them is a merge, not an ingest decision
-            item.region = known[0][0]
-            item.reject(REASON_IDENTITY_CONFLICT)
-        elif known:
+        if known:
+            # with two known people, the first is provisional: _stitch_known merges them
             item.region, item.subject_id = known[0]
         else:
             item.region = region_for_country(country=item.event.jurisdiction)
+
+
+def _stitch_known(
+    *, items: list[_Item], directory: dict[str, tuple[str, UUID]], actor: Actor
+) -> None:
+    """Link unlinked identifiers of known subjects and merge known subjects that one event
+    shows to be one person (a few queries per such event; none for the common case)."""
+    for item in items:
+        if item.outcome is not None or item.subject_id is None:
+            continue
+        if all(directory.get(bi) == (item.region, item.subject_id) for bi in item.indexes):
+            continue
+        _stitch(item=item, directory=directory, actor=actor)
+
+
+def _stitch(*, item: _Item, directory: dict[str, tuple[str, UUID]], actor: Actor) -> None:
+    """Resolve all of the event's identifiers to one subject (linking, merging, creating)."""
+    try:
+        subject = subject_resolve_many(
+            identifiers=[(x.type, x.value) for x in item.event.identifiers],
+            jurisdiction=item.event.jurisdiction,
+            actor=actor,
+        )
+    except SubjectSuppressedError:
+        item.reject(REASON_SUPPRESSED)
+        return
+    except CrossRegionMergeError:
+        item.reject(REASON_IDENTITY_CONFLICT)
+        return
+    subject_id = subject.merged_into or subject.pk
+    for index in item.indexes:
+        directory[index] = (subject.region, subject_id)
+    item.region, item.subject_id = subject.region, subject_id
 
 
 def _resolve_new(*, item: _Item, directory: dict[str, tuple[str, UUID]], actor: Actor) -> None:
@@ -210,6 +248,9 @@ def _resolve_new(*, item: _Item, directory: dict[str, tuple[str, UUID]], actor: 
     known = next((directory[bi] for bi in item.indexes if bi in directory), None)
     if known is not None:
         item.region, item.subject_id = known
+        return
+    if len(item.event.identifiers) > 1:
+        _stitch(item=item, directory=directory, actor=actor)
         return
     first = item.event.identifiers[0]
     try:
