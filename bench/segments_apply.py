@@ -18,6 +18,13 @@
   with ``DJANGO_SETTINGS_MODULE=bench.pghistory_settings`` (the product settings plus pgtrigger,
   pghistory and the bench app), so one command prints all three side by side;
 * the table is truncated between runs, so each inserts into the same empty table and indexes;
+* database floor: COPY of ready-made text buffers of exactly the rows the audited path writes per
+  enter (a membership row, an audit entry, an outbox row) into the same three tables and indexes,
+  timed with no Python work inside, in one transaction that is rolled back. Whatever the code
+  around it, an implementation that writes these rows cannot be faster than this, so
+  ``baseline / floor`` is the best ratio this schema allows on this machine. The same buffers
+  also go into scratch twins of the tables with only their primary keys and unique indexes, the
+  ceiling even if every lookup index were dropped;
 * the time spent in the enter blockers (``compliance.hooks``; the DSAR restriction blocker) is
   printed separately: it belongs to the audited path and is included in its figure.
 
@@ -154,6 +161,76 @@ def _truncate_memberships() -> None:
     with connections["eu"].cursor() as cursor:
         cursor.execute("TRUNCATE segments_segmentmembership")
         cursor.execute("VACUUM ANALYZE segments_segmentmembership")
+
+
+def _database_floor(ids: list[uuid.UUID], segment_key: str) -> dict[str, float]:
+    """Seconds to COPY ready buffers of one membership row, one audit entry and one outbox row
+    per id into the real tables (same indexes and triggers), rolled back afterwards."""
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from compliance.db_guards import write_path
+
+    _truncate_memberships()
+    now = timezone.now().isoformat()
+    with connections["eu"].cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(seq), 0) FROM audit_auditevent")
+        seq = cursor.fetchone()[0]
+    first = 1  # the membership table is empty (truncated)
+    buffers = {
+        "memberships": (
+            "segments_segmentmembership (id, subject_id, segment_key, entered_at, "
+            "entered_reason, exited_at, exited_reason, consent_event_ids)",
+            "".join(
+                f"{first + i}\t{sid}\t{segment_key}\t{now}\tcriteria\t\\N\t\t[1, 2]\n"
+                for i, sid in enumerate(ids)
+            ),
+        ),
+        "audit": (
+            "audit_auditevent (seq, occurred_at, code, actor_type, actor_id, subject_token, "
+            "object_type, object_id, payload, hash)",
+            "".join(
+                f"{seq + 1 + i}\t{now}\t201\tsystem\tbench\t{secrets.token_hex(16)}\tsegment\t"
+                f'{segment_key}\t{{"reason": "criteria", "membership_id": {first + i}}}\t'
+                f"{secrets.token_hex(32)}\n"
+                for i in range(len(ids))
+            ),
+        ),
+        "outbox": (
+            "feed_change (change_id, kind, subject_id, segment_key, purpose, source, decision, "
+            "reason, ref_id, occurred_at)",
+            "".join(
+                f"{uuid.uuid4()}\tenter\t{sid}\t{segment_key}\t\t\t\tcriteria\t"
+                f"{first + i}\t{now}\n"
+                for i, sid in enumerate(ids)
+            ),
+        ),
+    }
+    seconds: dict[str, float] = {}
+    with transaction.atomic(using="eu"):
+        with write_path(using="eu", path="membership_service"), connections["eu"].cursor() as cur:
+            for name, (target, text) in buffers.items():
+                data = text.encode()
+                table, columns = target.split(" ", 1)
+                # a scratch twin with only the primary key and unique indexes: what the rows
+                # cost with no lookup index at all (dropped with the rollback)
+                cur.execute(f"CREATE TABLE lean_{table} (LIKE {table} INCLUDING ALL)")
+                cur.execute(
+                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE i.indrelid = %s::regclass AND NOT i.indisunique",
+                    [f"lean_{table}"],
+                )
+                for (index,) in cur.fetchall():
+                    cur.execute(f'DROP INDEX "{index}"')
+                for key, into in ((name, table), (f"{name}_lean", f"lean_{table}")):
+                    started = time.perf_counter()
+                    with cur.cursor.copy(f"COPY {into} {columns} FROM STDIN") as copy:
+                        copy.write(data)
+                    seconds[key] = time.perf_counter() - started
+        transaction.set_rollback(True, using="eu")  # measured only: nothing stays
+    seconds["total"] = sum(seconds[name] for name in buffers)
+    seconds["total_lean"] = sum(seconds[f"{name}_lean"] for name in buffers)
+    return seconds
 
 
 PGHISTORY_SETTINGS = "bench.pghistory_settings"
@@ -358,6 +435,7 @@ def main(argv) -> int:
         sample = SegmentMembership.objects.using("eu").first()
         assert len(sample.consent_event_ids) == len(segment.required_purposes)
 
+        floor = _database_floor(ids, segment.key)
         tracked = _pghistory_run(ids, segment.key) if pghistory else None
 
         b_rate, a_rate = n / baseline, n / audited
@@ -382,9 +460,24 @@ def main(argv) -> int:
             f"  of which enter blockers (DSAR restriction): {blockers:7.2f}s "
             f"({blockers / audited:.0%} of the audited time)"
         )
+        print(
+            f"database floor, COPY of ready buffers (no Python, rolled back): "
+            f"{floor['total']:.2f}s = memberships {floor['memberships']:.2f}s + audit "
+            f"{floor['audit']:.2f}s + outbox {floor['outbox']:.2f}s"
+        )
         ratio = a_rate / b_rate
         verdict = "MET" if ratio >= 2.0 else "NOT MET"
         print(f"ratio audited/baseline: {ratio:.2f}x (target >= 2.0x: {verdict})")
+        print(
+            f"  same rows, tables with only primary keys and unique indexes: "
+            f"{floor['total_lean']:.2f}s = memberships {floor['memberships_lean']:.2f}s + audit "
+            f"{floor['audit_lean']:.2f}s + outbox {floor['outbox_lean']:.2f}s"
+        )
+        print(
+            f"best ratio these rows allow (baseline / database floor): "
+            f"{baseline / floor['total']:.2f}x with the schema's indexes, "
+            f"{baseline / floor['total_lean']:.2f}x with no lookup index at all"
+        )
         if tracked is not None:
             print(f"ratio pghistory/baseline: {baseline / tracked:.2f}x")
             print(f"ratio audited/pghistory: {tracked / audited:.2f}x")
@@ -396,6 +489,7 @@ def main(argv) -> int:
                     "audited_s": round(audited, 3),
                     "enter_blockers_s": round(blockers, 3),
                     "pghistory_s": round(tracked, 3) if tracked is not None else None,
+                    "floor_s": {k: round(v, 3) for k, v in floor.items()},
                     "ratio": round(ratio, 2),
                 }
             )

@@ -162,8 +162,9 @@ class SegmentMembership(RegionalModel):
 
     class Meta:
         ordering = ["entered_at", "id"]
+        # lookups by segment always ask for active stays (the partial unique index below);
+        # lookups by subject (history, erasure, consent exits) use ``seg_member_subj_time``
         indexes = [
-            models.Index(fields=["segment_key", "subject_id"], name="seg_member_seg_subj"),
             models.Index(fields=["subject_id", "entered_at"], name="seg_member_subj_time"),
         ]
         constraints = [

@@ -28,7 +28,6 @@ class TrackedMembership(RegionalModel):
 
     class Meta:
         indexes = [
-            models.Index(fields=["segment_key", "subject_id"], name="pgh_member_seg_subj"),
             models.Index(fields=["subject_id", "entered_at"], name="pgh_member_subj_time"),
         ]
         constraints = [

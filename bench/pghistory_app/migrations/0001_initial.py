@@ -49,7 +49,6 @@ class Migration(migrations.Migration):
             ],
             options={
                 "indexes": [
-                    models.Index(fields=["segment_key", "subject_id"], name="pgh_member_seg_subj"),
                     models.Index(fields=["subject_id", "entered_at"], name="pgh_member_subj_time"),
                 ],
                 "constraints": [
