@@ -10,7 +10,7 @@ from django.utils import timezone
 from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.consent.models import ConsentEvent
-from compliance.consent.selectors.evaluation import can_process
+from compliance.consent.selectors.evaluation import can_process, can_process_bulk
 from compliance.consent.services.stitching import (
     CrossRegionMergeError,
     subject_resolve_many,
@@ -83,6 +83,16 @@ def test_merge_copies_consent_and_never_turns_a_withdrawal_into_a_grant():
     assert can_process(subject=other, purpose="measurement").allowed is False
     copies = ConsentEvent.objects.using("eu").filter(subject_id=survivor.pk, method="merge")
     assert copies.count() == 5 and all(c.copied_from for c in copies)
+    # ... in bulk too: the merged id is answered with its survivor's consent, keyed as asked
+    # (its own records still say "granted" for measurement)
+    bulk = can_process_bulk(
+        region="eu",
+        subject_ids=[other.pk, survivor.pk],
+        purposes=["measurement", "content_personalisation"],
+    )
+    assert bulk[(other.pk, "measurement")].reason == "withdrawn"
+    assert bulk[(other.pk, "measurement")] == bulk[(survivor.pk, "measurement")]
+    assert bulk[(other.pk, "content_personalisation")].allowed is True
     # the originals stay on the merged subject
     assert ConsentEvent.objects.using("eu").filter(subject_id=other.pk).count() == 3
 

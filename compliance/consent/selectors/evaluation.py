@@ -5,8 +5,10 @@ Contract (relied on by segments and events):
 * ``can_process(subject=, purpose=, source=None, jurisdiction=None, at=None) -> Decision``
 * ``can_process_bulk(region=, subject_ids=, purposes=, source=None, jurisdiction=None, at=None)``
   answers ``{(subject_id, purpose): Decision}`` with a constant number of queries (one for the
-  purposes, one for the state projection, and one more for history only when ``at`` lies before
-  some state row); on SQLite the id list is chunked to stay under its variable limit.
+  purposes, one for merged subjects, one for the state projection, and one more for history only
+  when ``at`` lies before some state row); on SQLite the id list is chunked to stay under its
+  variable limit. A merged subject is answered with its survivor's consent, as by
+  ``can_process``.
 
 Rules, in order (each has a test in ``tests/consent/test_evaluation.py``):
 
@@ -143,7 +145,12 @@ def can_process_bulk(
     purpose_keys = list(dict.fromkeys(purposes))
     config = purposes_by_key(keys=purpose_keys)
     known = [k for k in purpose_keys if k in config]
-    records = _records(alias=alias, subject_ids=ids, purposes=known, source=source, at=at)
+    # a merged subject is evaluated as its survivor (like ``can_process``); answers stay keyed
+    # by the ids asked for
+    survivors = _survivors(alias=alias, subject_ids=ids)
+    numbers = [survivors.get(s, s).int for s in ids] if survivors else [s.int for s in ids]
+    wanted = list(dict.fromkeys([*ids, *survivors.values()])) if survivors else ids
+    records = _records(alias=alias, subject_ids=wanted, purposes=known, source=source, at=at)
     out: dict[tuple[UUID, str], Decision] = {}
     cache: dict = {}
     unknown = Decision(False, None, (), "unknown_purpose")
@@ -155,9 +162,8 @@ def can_process_bulk(
                 out[(subject_id, key)] = unknown
             continue
         nothing = None  # the answer for a subject without records is the same for all of them
-        for subject_id in ids:
-            # records are keyed by the id's int: UUID.__hash__ is Python code, int's is not
-            number = subject_id.int
+        # records are keyed by the id's int: UUID.__hash__ is Python code, int's is not
+        for subject_id, number in zip(ids, numbers, strict=True):
             global_record = get((number, key, ""))
             source_record = get((number, key, source)) if source else None
             if global_record is None and source_record is None:
@@ -432,6 +438,33 @@ def _records(
         )
         records.update({(k[0].int, k[1], k[2]): _fast(r) for k, r in history.items()})
     return records
+
+
+def _survivors(*, alias: str, subject_ids: list[UUID]) -> dict[UUID, UUID]:
+    """``{merged subject id: survivor id}`` for the merged ones among ``subject_ids``."""
+    from compliance.models import Subject
+
+    out: dict[UUID, UUID] = {}
+    if not subject_ids:
+        return out
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                f"SELECT id, merged_into FROM {Subject._meta.db_table} "
+                "WHERE merged_into IS NOT NULL AND id = ANY(%b)",
+                [list(subject_ids)],
+                binary=True,
+            )
+            return dict(cursor.fetchall())
+    for chunk in _chunks(alias, subject_ids):
+        out.update(
+            Subject.objects.using(alias)
+            .filter(id__in=chunk, merged_into__isnull=False)
+            .values_list("id", "merged_into")
+        )
+    return out
 
 
 def _state_rows(*, alias: str, subject_ids: list[UUID], purposes: list[str], scopes: list[str]):
