@@ -35,6 +35,14 @@ class Subject(RegionalModel):
 
     class Meta:
         ordering = ["created_at"]
+        # "who was merged into X" (consent follow-through, erasure, re-merges); few rows
+        indexes = [
+            models.Index(
+                fields=["merged_into"],
+                condition=models.Q(merged_into__isnull=False),
+                name="subject_merged_into",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"subject {self.id} ({self.region})"

@@ -31,6 +31,7 @@ from uuid import UUID
 
 import psycopg
 from django.db import connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from compliance import hooks
@@ -608,8 +609,9 @@ def memberships_exit_for_purposes(
     *, region: str, subject_id: UUID, purposes: Sequence[str], reason: str, actor: Actor
 ) -> int:
     """Consent follow-through (``compliance.hooks.on_consent_basis_lost`` handler): close every
-    active stay of ``subject_id`` in segments requiring any of ``purposes``, in the caller's
-    transaction, one audited exit each. Returns the number of exits."""
+    active stay of ``subject_id`` - and of the subjects merged into it, whose consent is now
+    the survivor's - in segments requiring any of ``purposes``, in the caller's transaction,
+    one audited exit each. Returns the number of exits."""
     from segments.selectors.segments import segments_requiring
 
     exit_reason = CONSENT_EXIT_REASONS.get(reason, ExitReason.CONSENT_WITHDRAWN)
@@ -618,9 +620,11 @@ def memberships_exit_for_purposes(
         return 0
     alias = region_alias(region=region)
     with transaction.atomic(using=alias), membership_write_path(using=alias):
+        merged = Subject.objects.using(alias).filter(merged_into=subject_id).values("pk")
         stays = list(
             SegmentMembership.objects.using(alias)
-            .filter(subject_id=subject_id, exited_at__isnull=True, segment_key__in=keys)
+            .filter(Q(subject_id=subject_id) | Q(subject_id__in=merged))
+            .filter(exited_at__isnull=True, segment_key__in=keys)
             .values_list("id", "subject_id", "segment_key")
         )
         return _exit_stays(alias=alias, stays=stays, reason=exit_reason, actor=actor)

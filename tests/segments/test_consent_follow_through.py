@@ -117,3 +117,53 @@ def test_withdrawn_subject_cannot_re_enter(officer):
     )
     result = memberships_apply(segment=needs, enters=[person.pk], exits=[], actor=ACTOR)
     assert result.refused == {person.pk: "no_consent:audience_segmentation"}
+
+
+def test_merge_into_a_withdrawn_survivor_exits_the_merged_subjects_stays(officer):
+    """The merged duplicate was a member on its own grant; the person (the survivor) had
+    withdrawn. After the merge the person's consent is the survivor's: the stay ends."""
+    from compliance.consent.services.stitching import subjects_merge
+
+    person, needs, other = _member_of_two(officer)
+    survivor = factories.subject("FR")
+    consent_record(
+        subject=survivor,
+        purpose="measurement",
+        decision="withdrawn",
+        source="web",
+        actor=ACTOR,
+        jurisdiction="FR",
+    )
+    subjects_merge(survivor=survivor, merged=person, actor=ACTOR)
+    stays = _stays(person)
+    assert (stays[needs.key].exited_at is not None, stays[needs.key].exited_reason) == (
+        True,
+        "consent_withdrawn",
+    )
+    assert stays[other.key].exited_at is None  # email_marketing: granted by the merged side
+    [exit_event] = events("eu", AuditCode.MEMBERSHIP_EXITED)
+    assert (exit_event.object_id, exit_event.subject_token) == (needs.key, person.audit_token)
+
+
+def test_survivor_withdrawal_also_exits_stays_of_subjects_merged_into_it(officer):
+    from compliance.consent.services.stitching import subjects_merge
+
+    person, needs, _ = _member_of_two(officer)
+    [survivor] = factories.consented(1, "FR", purposes=["audience_segmentation", "measurement"])
+    assert memberships_apply(segment=needs, enters=[survivor.pk], exits=[], actor=ACTOR).entered
+    subjects_merge(survivor=survivor, merged=person, actor=ACTOR)
+    assert _stays(person)[needs.key].exited_at is None  # both allowed: nothing lost
+    consent_record(
+        subject=survivor,
+        purpose="audience_segmentation",
+        decision="withdrawn",
+        source="web",
+        actor=ACTOR,
+        jurisdiction="FR",
+    )
+    assert _stays(person)[needs.key].exited_reason == "consent_withdrawn"
+    assert _stays(survivor)[needs.key].exited_reason == "consent_withdrawn"
+    exits = events("eu", AuditCode.MEMBERSHIP_EXITED)
+    assert sorted(e.subject_token for e in exits) == sorted(
+        [person.audit_token, survivor.audit_token]
+    )

@@ -13,7 +13,9 @@
 * A merge never turns a withdrawal, denial, objection or opt-out into a grant: where either
   side's latest decision for a purpose and scope was one of those and the merged ledger would
   end on a grant, the negative decision is restated on the survivor (method ``merge``, audited
-  like any withdrawal), and ``consent_basis_lost`` runs if the survivor loses a basis.
+  like any withdrawal), and ``consent_basis_lost`` runs for every purpose either side was
+  allowed and the survivor no longer is (the segments handler also closes the merged
+  subject's stays: its consent is the survivor's from now on).
 * Cross-region merges are refused (``CrossRegionMergeError``): a subject's region is fixed when
   first seen, and moving an EU person's data to another region is not something stitching may
   decide. Nothing is written in that case.
@@ -179,7 +181,9 @@ def subjects_merge(*, survivor: Subject, merged: Subject, actor: Actor) -> Merge
 
         # 2. consent: what each side said before, then copy the merged ledger
         purposes_before = _all_purposes(alias=alias, subject_ids=[survivor.pk, merged.pk])
-        allowed_before = _allowed(survivor, purposes_before)
+        # either side's basis counts: what the merged subject was allowed and the survivor no
+        # longer is must end too (its segment stays follow the survivor's consent from now on)
+        allowed_before = _allowed(survivor, purposes_before) | _allowed(merged, purposes_before)
         latest_survivor = history_records(
             alias=alias, subject_ids=[survivor.pk], purposes=None, scopes=None, at=None
         )
