@@ -347,7 +347,10 @@ def _subject_columns(
     alias: str, ids: Sequence[UUID], segment_key: str, id_array: str | None
 ) -> tuple[list[str | None], list[bool], list[bool]]:
     """Per position of ``ids``: audit token (``None`` when the subject is not in ``alias``),
-    merged?, active member of ``segment_key``? One query on PostgreSQL."""
+    merged?, active member of ``segment_key``? One query on PostgreSQL, which also takes a
+    ``FOR KEY SHARE`` lock on the subject rows until the caller's transaction ends: consent
+    writers lock the subject ``FOR UPDATE``, so a withdrawal either commits before our consent
+    check reads it, or waits for our commit and then sees (and exits) the stays we wrote."""
     n = len(ids)
     tokens: list[str | None] = [None] * n
     merged = [False] * n
@@ -360,7 +363,7 @@ def _subject_columns(
             f"SELECT t.i, s.audit_token, s.merged_into IS NOT NULL, EXISTS (SELECT 1 FROM "
             f"{TABLE} m WHERE m.segment_key = %(key)s AND m.exited_at IS NULL "
             f"AND m.subject_id = t.id) FROM {_IDS} "
-            f"JOIN {Subject._meta.db_table} s ON s.id = t.id",
+            f"JOIN {Subject._meta.db_table} s ON s.id = t.id FOR KEY SHARE OF s",
             {"ids": id_array, "key": segment_key},
         )
         for i, token, is_merged, is_member in rows:

@@ -37,6 +37,9 @@ def request_restrict_run(*, request: PrivacyRequest, actor: Actor) -> dict:
     """Record the restriction and exit every membership (reason ``restriction``), atomically."""
     alias = request._state.db
     with transaction.atomic(using=alias):
+        # like a consent writer: a concurrent memberships_apply holding the subject's row lock
+        # commits first, and its new stays are then exited here
+        list(Subject.objects.using(alias).select_for_update().filter(pk=request.subject_id))
         restriction, _ = Restriction.objects.using(alias).get_or_create(
             subject_id=request.subject_id, active=True, defaults={"request_id": request.pk}
         )
