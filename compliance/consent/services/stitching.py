@@ -158,6 +158,7 @@ def subjects_merge(*, survivor: Subject, merged: Subject, actor: Actor) -> Merge
             for s in Subject.objects.using(alias)
             .select_for_update()
             .filter(pk__in=[survivor.pk, merged.pk])
+            .order_by("pk")  # id order, like memberships_apply's locks: no deadlock
         }
         survivor, merged = locked[survivor.pk], locked[merged.pk]
         if merged.merged_into == survivor.pk:
