@@ -13,11 +13,14 @@ import time
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from compliance import hooks
 from compliance.audit.codes import AuditCode
 from compliance.audit.selectors.verification import chain_verify
 from compliance.consent.services.record import consent_record
+from compliance.dsar.models import PrivacyRequest
+from compliance.dsar.services.restriction import request_restrict_run
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply
 from tests.segments import factories
@@ -29,25 +32,78 @@ pytestmark = [
 ]
 
 
-def _in_thread(target, errors: list, done: threading.Event) -> threading.Thread:
-    def run():
+class _Run(threading.Thread):
+    """``target()`` in a thread with its own database connections."""
+
+    def __init__(self, target) -> None:
+        super().__init__(daemon=True)
+        self.target_fn, self.result, self.error = target, None, None
+        self.done = threading.Event()
+
+    def run(self) -> None:
         try:
-            target()
-        except Exception as exc:  # pragma: no cover - reported by the test
-            errors.append(exc)
+            self.result = self.target_fn()
+        except Exception as exc:  # pragma: no cover - reported by _race
+            self.error = exc
         finally:
             connections.close_all()
-            done.set()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+            self.done.set()
 
 
-def _withdraw(person, purpose="measurement"):
-    consent_record(
+class _Gate:
+    """A point where the first transaction stops, inside its transaction, until let go."""
+
+    def __init__(self) -> None:
+        self.reached, self.go = threading.Event(), threading.Event()
+
+    def wait(self, **_) -> None:
+        self.reached.set()
+        assert self.go.wait(30)
+
+
+def _pause_enter(monkeypatch) -> _Gate:
+    """``memberships_apply`` stops after its subject lookup (the enter blockers run next)."""
+    gate, real = _Gate(), hooks.enter_blocked
+
+    def paused(**kwargs):
+        gate.wait()
+        return real(**kwargs)
+
+    monkeypatch.setattr(hooks, "enter_blocked", paused)
+    return gate
+
+
+def _race(first, second, gate: _Gate) -> tuple[_Run, _Run, bool]:
+    """Start ``first`` and wait until it stops at ``gate``, start ``second``, give it a second,
+    then let ``first`` go on. Returns both runs and whether ``second`` was still waiting."""
+    a = _Run(first)
+    a.start()
+    assert gate.reached.wait(30)
+    b = _Run(second)
+    b.start()
+    time.sleep(1.0)
+    waited = not b.done.is_set()
+    gate.go.set()  # before any assertion, so that a failure leaves no thread holding locks
+    a.join(30)
+    b.join(30)
+    assert (a.error, b.error) == (None, None)
+    return a, b, waited
+
+
+def _setup(officer):
+    segment = factories.segment(officer=officer, required_purposes=["measurement"])
+    [person] = factories.consented(1, "FR", purposes=["measurement"])
+    return segment, person
+
+
+def _enter(segment, person):
+    return lambda: memberships_apply(segment=segment, enters=[person.pk], exits=[], actor=ACTOR)
+
+
+def _withdraw(person):
+    return lambda: consent_record(
         subject=person,
-        purpose=purpose,
+        purpose="measurement",
         decision="withdrawn",
         source="web",
         actor=ACTOR,
@@ -55,39 +111,17 @@ def _withdraw(person, purpose="measurement"):
     )
 
 
-def test_withdrawal_during_an_enter_waits_and_then_exits_the_new_stay(officer, monkeypatch):
-    segment = factories.segment(officer=officer, required_purposes=["measurement"])
-    [person] = factories.consented(1, "FR", purposes=["measurement"])
-    reached, go = threading.Event(), threading.Event()
-    real = hooks.enter_blocked
-
-    def paused(**kwargs):  # runs inside the enter's transaction, after the subject lookup
-        reached.set()
-        assert go.wait(30)
-        return real(**kwargs)
-
-    monkeypatch.setattr(hooks, "enter_blocked", paused)
-    errors: list = []
-    entered, withdrawn = threading.Event(), threading.Event()
-    results: list = []
-    enter = _in_thread(
-        lambda: results.append(
-            memberships_apply(segment=segment, enters=[person.pk], exits=[], actor=ACTOR)
-        ),
-        errors,
-        entered,
-    )
-    assert reached.wait(30)
-    withdraw = _in_thread(lambda: _withdraw(person), errors, withdrawn)
-    time.sleep(1.0)
-    waited = not withdrawn.is_set()
-    go.set()  # before any assertion, so that a failure does not leave a thread holding locks
-    enter.join(30)
-    withdraw.join(30)
-    assert waited, "the withdrawal did not wait for the enter in flight"
-    assert errors == []
-    assert results[0].entered == [person.pk]  # the enter went through on the grant it read...
+def _stay(person) -> SegmentMembership:
     [stay] = SegmentMembership.objects.using("eu").filter(subject_id=person.pk)
+    return stay
+
+
+def test_withdrawal_during_an_enter_waits_and_then_exits_the_new_stay(officer, monkeypatch):
+    segment, person = _setup(officer)
+    enter, _, waited = _race(_enter(segment, person), _withdraw(person), _pause_enter(monkeypatch))
+    assert waited, "the withdrawal did not wait for the enter in flight"
+    assert enter.result.entered == [person.pk]  # the enter went through on the grant it read...
+    stay = _stay(person)
     # ... and the withdrawal, once it could see the stay, ended it
     assert (stay.exited_at is not None, stay.exited_reason) == (True, "consent_withdrawn")
     [entry] = events("eu", AuditCode.MEMBERSHIP_ENTERED)
@@ -97,47 +131,18 @@ def test_withdrawal_during_an_enter_waits_and_then_exits_the_new_stay(officer, m
 
 
 def test_enter_during_a_withdrawal_waits_and_is_refused(officer, monkeypatch):
-    segment = factories.segment(officer=officer, required_purposes=["measurement"])
-    [person] = factories.consented(1, "FR", purposes=["measurement"])
-    reached, go = threading.Event(), threading.Event()
-
-    def paused(**kwargs):  # the withdrawal's own follow-through, before it commits
-        reached.set()
-        assert go.wait(30)
-
-    monkeypatch.setattr(hooks, "_CONSENT_LOSS_HANDLERS", [*hooks._CONSENT_LOSS_HANDLERS, paused])
-    errors: list = []
-    withdrawn, entered = threading.Event(), threading.Event()
-    withdraw = _in_thread(lambda: _withdraw(person), errors, withdrawn)
-    assert reached.wait(30)
-    results: list = []
-    enter = _in_thread(
-        lambda: results.append(
-            memberships_apply(segment=segment, enters=[person.pk], exits=[], actor=ACTOR)
-        ),
-        errors,
-        entered,
-    )
-    time.sleep(1.0)
-    waited = not entered.is_set()
-    go.set()  # before any assertion, so that a failure does not leave a thread holding locks
-    withdraw.join(30)
-    enter.join(30)
+    segment, person = _setup(officer)
+    gate = _Gate()  # the withdrawal stops in its own follow-through, before it commits
+    monkeypatch.setattr(hooks, "_CONSENT_LOSS_HANDLERS", [*hooks._CONSENT_LOSS_HANDLERS, gate.wait])
+    _, enter, waited = _race(_withdraw(person), _enter(segment, person), gate)
     assert waited, "the enter did not wait for the withdrawal in flight"
-    assert errors == []
-    assert results[0].refused == {person.pk: "no_consent:measurement"}
+    assert enter.result.refused == {person.pk: "no_consent:measurement"}
     assert not SegmentMembership.objects.using("eu").filter(subject_id=person.pk).exists()
     assert events("eu", AuditCode.MEMBERSHIP_ENTERED) == []
 
 
 def test_restriction_during_an_enter_waits_and_then_exits_the_new_stay(officer, monkeypatch):
-    from django.utils import timezone
-
-    from compliance.dsar.models import PrivacyRequest
-    from compliance.dsar.services.restriction import request_restrict_run
-
-    segment = factories.segment(officer=officer, required_purposes=["measurement"])
-    [person] = factories.consented(1, "FR", purposes=["measurement"])
+    segment, person = _setup(officer)
     now = timezone.now()
     request = PrivacyRequest.objects.using("eu").create(
         type="restriction",
@@ -149,32 +154,11 @@ def test_restriction_during_an_enter_waits_and_then_exits_the_new_stay(officer, 
         received_at=now,
         due_at=now,
     )
-    reached, go = threading.Event(), threading.Event()
-    real = hooks.enter_blocked
-
-    def paused(**kwargs):
-        reached.set()
-        assert go.wait(30)
-        return real(**kwargs)
-
-    monkeypatch.setattr(hooks, "enter_blocked", paused)
-    errors: list = []
-    entered, restricted = threading.Event(), threading.Event()
-    enter = _in_thread(
-        lambda: memberships_apply(segment=segment, enters=[person.pk], exits=[], actor=ACTOR),
-        errors,
-        entered,
+    _, _, waited = _race(
+        _enter(segment, person),
+        lambda: request_restrict_run(request=request, actor=ACTOR),
+        _pause_enter(monkeypatch),
     )
-    assert reached.wait(30)
-    restrict = _in_thread(
-        lambda: request_restrict_run(request=request, actor=ACTOR), errors, restricted
-    )
-    time.sleep(1.0)
-    waited = not restricted.is_set()
-    go.set()  # before any assertion, so that a failure does not leave a thread holding locks
-    enter.join(30)
-    restrict.join(30)
     assert waited, "the restriction did not wait for the enter in flight"
-    assert errors == []
-    [stay] = SegmentMembership.objects.using("eu").filter(subject_id=person.pk)
+    stay = _stay(person)
     assert (stay.exited_at is not None, stay.exited_reason) == (True, "restriction")
