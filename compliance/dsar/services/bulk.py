@@ -59,7 +59,7 @@ from compliance.dsar.models import DestroyedKey, PrivacyRequest, RequestType, St
 from compliance.dsar.services.erasure import ErasureIncompleteError, erasure_counts
 from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.suppression import suppressions_add
-from compliance.dsar.services.transitions import request_transition, status_payload
+from compliance.dsar.services.transitions import request_entry, request_transition, status_payload
 from compliance.models import Subject, SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 from compliance.regions import region_alias
@@ -410,33 +410,28 @@ class _Batch:
                 mode="bulk",
             )
             self.entries.extend(
-                AuditEntry(
+                request_entry(
+                    request=request,
                     code=AuditCode.SUBJECT_ERASED,
                     actor=self.actor,
                     subject_token=token,
-                    object_type="privacy_request",
-                    object_id=str(request.pk),
                     payload={"request_type": request.type, "regulation": request.regulation},
                 )
                 for token in tokens
             )
             self.entries.append(
-                AuditEntry(
+                request_entry(
+                    request=request,
                     code=AuditCode.ERASURE_RECEIPT_ISSUED,
                     actor=self.actor,
-                    subject_token=request.subject_token,
-                    object_type="privacy_request",
-                    object_id=str(request.pk),
                     payload={"receipt_id": receipt["receipt_id"], "subjects": len(tokens)},
                 )
             )
             self.entries.append(
-                AuditEntry(
+                request_entry(
+                    request=request,
                     code=AuditCode.REQUEST_STATUS_CHANGED,
                     actor=self.actor,
-                    subject_token=request.subject_token,
-                    object_type="privacy_request",
-                    object_id=str(request.pk),
                     payload=status_payload(
                         request=request, from_status=request.status, to_status=Status.COMPLETED
                     ),

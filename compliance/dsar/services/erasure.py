@@ -52,7 +52,7 @@ from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.requests import active_hold
 from compliance.dsar.services.suppression import suppressions_add
-from compliance.dsar.services.transitions import request_transition
+from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 from segments.services.memberships import memberships_exit_all
@@ -309,12 +309,11 @@ def _advance(run: _Run, row: ErasureStep, *, added: int, done: bool) -> None:
         audit_append(
             using=run.alias,
             entries=[
-                AuditEntry(
+                request_entry(
+                    request=run.request,
                     code=AuditCode.ERASURE_STEP_COMPLETED,
                     actor=run.actor,
                     subject_token=run.token,
-                    object_type="privacy_request",
-                    object_id=str(run.request.pk),
                     payload={"step": row.name, "rows": row.rows},
                 )
             ],
@@ -350,12 +349,11 @@ def _run_suppression(run: _Run, step: Step, row: ErasureStep, position: int) -> 
         audit_append(
             using=run.alias,
             entries=[
-                AuditEntry(
+                request_entry(
+                    request=run.request,
                     code=AuditCode.SUPPRESSION_ADDED,
                     actor=run.actor,
                     subject_token=run.tokens.get(str(subject_id), run.token),
-                    object_type="privacy_request",
-                    object_id=str(run.request.pk),
                     payload={"identifier_type": kind, "reason": "erasure"},
                 )
                 for kind, subject_id in added
@@ -474,22 +472,19 @@ def _complete(*, run: _Run, steps: list[Step]) -> PrivacyRequest:
             using=alias,
             entries=[
                 *[
-                    AuditEntry(
+                    request_entry(
+                        request=request,
                         code=AuditCode.SUBJECT_ERASED,
                         actor=run.actor,
                         subject_token=token,
-                        object_type="privacy_request",
-                        object_id=str(request.pk),
                         payload={"request_type": request.type, "regulation": request.regulation},
                     )
                     for token in run.tokens.values()
                 ],
-                AuditEntry(
+                request_entry(
+                    request=request,
                     code=AuditCode.ERASURE_RECEIPT_ISSUED,
                     actor=run.actor,
-                    subject_token=request.subject_token,
-                    object_type="privacy_request",
-                    object_id=str(request.pk),
                     payload={"receipt_id": receipt["receipt_id"], "subjects": len(run.ids)},
                 ),
             ],

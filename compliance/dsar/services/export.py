@@ -32,7 +32,7 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import Package, PrivacyRequest, RequestType, Status
 from compliance.dsar.services.errors import ExpiredError, NotAvailableError
-from compliance.dsar.services.transitions import request_transition
+from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.models import Identity, Subject, SubjectKey
 from compliance.personal_data import personal_data_models
 from compliance.regions import region_alias
@@ -235,12 +235,10 @@ def request_export_run(*, region: str, request_id: UUID | str, actor: Actor = SY
         audit_append(
             using=alias,
             entries=[
-                AuditEntry(
+                request_entry(
+                    request=request,
                     code=AuditCode.PACKAGE_CREATED,
                     actor=actor,
-                    subject_token=request.subject_token,
-                    object_type="privacy_request",
-                    object_id=str(request.pk),
                     payload={
                         "tables": len(counts),
                         "rows": sum(counts.values()),
@@ -289,12 +287,10 @@ def package_read(*, request: PrivacyRequest, actor: Actor) -> tuple[bytes, Packa
     audit_append(
         using=alias,
         entries=[
-            AuditEntry(
+            request_entry(
+                request=request,
                 code=AuditCode.PACKAGE_DOWNLOADED,
                 actor=actor,
-                subject_token=request.subject_token,
-                object_type="privacy_request",
-                object_id=str(request.pk),
                 payload={"size": package.size},
             )
         ],

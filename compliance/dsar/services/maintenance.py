@@ -8,8 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.audit.services.append import Actor, audit_append
 from compliance.dsar.models import TERMINAL_STATUSES, PrivacyRequest, Status
+from compliance.dsar.services.transitions import request_entry
 
 SYSTEM = Actor.system("dsar-beat")
 DUE_SOON = timedelta(days=7)
@@ -41,12 +42,10 @@ def requests_flag_due(*, region: str, now=None, actor: Actor = SYSTEM) -> dict[s
                 audit_append(
                     using=alias,
                     entries=[
-                        AuditEntry(
+                        request_entry(
+                            request=request,
                             code=AuditCode.REQUEST_DUE_FLAGGED,
                             actor=actor,
-                            subject_token=request.subject_token,
-                            object_type="privacy_request",
-                            object_id=str(request.pk),
                             payload={
                                 "request_type": request.type,
                                 "regulation": request.regulation,

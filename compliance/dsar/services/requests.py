@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from compliance import crypto
 from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.audit.services.append import Actor, audit_append
 from compliance.conf import compliance_settings
 from compliance.dsar.models import (
     LegalHold,
@@ -33,7 +33,7 @@ from compliance.dsar.services.errors import (
     LegalHoldError,
     RequestError,
 )
-from compliance.dsar.services.transitions import request_transition
+from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.identifiers import IdentifierError, identifier_normalize
 from compliance.models import Subject, SubjectDirectory
 from compliance.regions import region_alias, region_for_country
@@ -223,12 +223,10 @@ def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexe
     audit_append(
         using=alias,
         entries=[
-            AuditEntry(
+            request_entry(
+                request=request,
                 code=AuditCode.REQUEST_OPENED,
                 actor=actor,
-                subject_token=request.subject_token,
-                object_type="privacy_request",
-                object_id=str(request.pk),
                 payload={
                     "request_type": request.type,
                     "regulation": request.regulation,
@@ -359,12 +357,10 @@ def request_extend(*, request: PrivacyRequest, actor: Actor, reason: str) -> Pri
         audit_append(
             using=alias,
             entries=[
-                AuditEntry(
+                request_entry(
+                    request=request,
                     code=AuditCode.REQUEST_EXTENDED,
                     actor=actor,
-                    subject_token=request.subject_token,
-                    object_type="privacy_request",
-                    object_id=str(request.pk),
                     payload={
                         "request_type": request.type,
                         "regulation": request.regulation,

@@ -49,6 +49,26 @@ def status_payload(*, request: PrivacyRequest, from_status: str, to_status: str)
     return payload
 
 
+def request_entry(
+    *,
+    request: PrivacyRequest,
+    code: AuditCode,
+    actor: Actor,
+    payload: dict,
+    subject_token: str | None = None,
+) -> AuditEntry:
+    """An audit entry about ``request``: its subject token (or ``subject_token``, e.g. a merged
+    subject's during erasure) and the request as the object."""
+    return AuditEntry(
+        code=code,
+        actor=actor,
+        subject_token=request.subject_token if subject_token is None else subject_token,
+        object_type="privacy_request",
+        object_id=str(request.pk),
+        payload=payload,
+    )
+
+
 def request_transition(
     *,
     request: PrivacyRequest,
@@ -82,12 +102,10 @@ def request_transition(
         audit_append(
             using=alias,
             entries=[
-                AuditEntry(
+                request_entry(
+                    request=request,
                     code=AuditCode.REQUEST_STATUS_CHANGED,
                     actor=actor,
-                    subject_token=request.subject_token,
-                    object_type="privacy_request",
-                    object_id=str(request.pk),
                     payload=status_payload(request=request, from_status=from_status, to_status=to),
                 )
             ],
