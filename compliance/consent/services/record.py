@@ -252,10 +252,14 @@ def consent_record_prepared(
     alias = region_alias(region=subject.region)
     now = timezone.now()
     with transaction.atomic(using=alias):
-        # one writer per subject at a time: the state rows are read-modify-write
-        locked = Subject.objects.using(alias).select_for_update().get(pk=subject.pk)
-        if locked.merged_into:
-            locked = Subject.objects.using(alias).select_for_update().get(pk=locked.merged_into)
+        # one writer per subject at a time: the state rows are read-modify-write. Only the
+        # subject whose ledger is written (a merged subject's survivor) is locked: one row, so
+        # it cannot deadlock with the id-ordered locks of memberships_apply
+        subjects = Subject.objects.using(alias)
+        target = subjects.filter(pk=subject.pk).values_list("merged_into", flat=True).first()
+        locked = subjects.select_for_update().get(pk=target or subject.pk)
+        if locked.merged_into:  # merged in the meantime
+            locked = subjects.select_for_update().get(pk=locked.merged_into)
         scope = prepared.source.consent_scope
         context_source = prepared.source.key if scope == Scope.SOURCE else None
         negative = [i.purpose for i in prepared.items if i.decision in NEGATIVE_DECISIONS]
