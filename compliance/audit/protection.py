@@ -1,18 +1,21 @@
 """Database-level protection of the audit tables on PostgreSQL.
 
-Triggers on ``audit_auditevent`` and ``audit_auditcheckpoint`` refuse every UPDATE and DELETE
-(row level) and every TRUNCATE (statement level). The only way to write is INSERT, which is
-what ``audit_append`` and ``checkpoint_sign`` do; the one exception is DELETE of entries under
-the ``retention`` write path (a prefix up to a signed checkpoint, ``compliance.retention``). A table owner can still disable the triggers;
-that is why verification (``audit_verify``) against signed checkpoints is the real guarantee,
-and why the system check ``audit.W001`` warns when a trigger is missing or disabled.
+Triggers on ``audit_auditevent``, ``audit_auditcheckpoint`` and ``audit_auditchainhead``
+refuse every UPDATE and DELETE (row level) and every TRUNCATE (statement level), unless a
+guard function of ``compliance.db_guards`` holds a permit for it: ``audit_prune`` (retention
+drops a prefix up to a checkpoint) and ``audit_head_advance`` (moves the head over entries that
+exist). A permit is a row only the owner can write; no session setting opens anything. The
+runtime role has no UPDATE, DELETE or TRUNCATE on these tables in the first place
+(``db_roles``); the triggers also stop the owner's own mistakes. A table owner or superuser can
+still disable the triggers: that is what ``audit_verify`` with the chain's own checkpoint
+entries and the witness outside the database are for (``docs/audit.md``, threat table).
 
 Test databases only: Django's test runner empties tables between transactional tests with
 TRUNCATE. When the migration runs inside a Django test environment (``setup_test_environment``
-was called, e.g. by pytest-django or ``bench.bench_databases``) it also sets the database
-default ``compliance.audit_maintenance = on``, which lets TRUNCATE (never UPDATE or DELETE)
-through. Production databases are never migrated inside a test environment; setting that
-variable needs the same privilege as disabling the triggers, and the system check reports it.
+was called, e.g. by pytest-django or ``bench.bench_databases``) it stores
+``test_database_truncate = on`` in the owner-only ``compliance_guard_setting`` table, which lets
+TRUNCATE (never UPDATE or DELETE) through. Production databases are never migrated inside a
+test environment, and the runtime role cannot write that table.
 
 SQLite (embedded default) has no such triggers: there, the append service is the only writer
 in the code base and ``audit_verify`` detects any change made behind its back.
@@ -22,27 +25,16 @@ from __future__ import annotations
 
 from django.db import connections
 
-PROTECTED_TABLES = ("audit_auditevent", "audit_auditcheckpoint")
-MAINTENANCE_SETTING = "compliance.audit_maintenance"
+from compliance.audit.hashing import GENESIS
+from compliance.db_guards import (
+    PERMIT_SQL,
+    SETTING_TABLE,
+    audit_trigger_function_sql,
+    head_functions_sql,
+    schema_of,
+)
 
-FUNCTION_SQL = f"""
-CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$
-BEGIN
-    -- retention may drop a prefix of the chain up to a signed checkpoint (see docs/retention.md)
-    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_auditevent'
-       AND coalesce(current_setting('compliance.write_path', true), '') = 'retention' THEN
-        RETURN OLD;
-    END IF;
-    IF TG_OP = 'TRUNCATE'
-       AND coalesce(current_setting('{MAINTENANCE_SETTING}', true), '') = 'on' THEN
-        RETURN NULL;
-    END IF;
-    RAISE EXCEPTION USING
-        MESSAGE = 'audit log is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME || ' refused',
-        ERRCODE = 'insufficient_privilege';
-END;
-$$ LANGUAGE plpgsql;
-"""
+PROTECTED_TABLES = ("audit_auditevent", "audit_auditcheckpoint", "audit_auditchainhead")
 
 
 def trigger_names(table: str) -> tuple[str, str]:
@@ -54,8 +46,11 @@ def triggers_install(*, using: str) -> None:
     connection = connections[using]
     if connection.vendor != "postgresql":
         return
+    schema = schema_of(connection)
     with connection.cursor() as cursor:
-        cursor.execute(FUNCTION_SQL)
+        cursor.execute(PERMIT_SQL)
+        cursor.execute(audit_trigger_function_sql(schema=schema))
+        cursor.execute(head_functions_sql(schema=schema, genesis=GENESIS))
         for table in PROTECTED_TABLES:
             row_trigger, truncate_trigger = trigger_names(table)
             cursor.execute(f"DROP TRIGGER IF EXISTS {row_trigger} ON {table}")
@@ -82,16 +77,16 @@ def triggers_drop(*, using: str) -> None:
 
 
 def maintenance_for_test_database(*, using: str) -> None:
-    """Let the test runner TRUNCATE audit tables (database default + this session)."""
+    """Let the test runner TRUNCATE audit tables (an owner-only setting row, test databases)."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_database()")
-        name = cursor.fetchone()[0]
-        quoted = connection.ops.quote_name(name)
-        cursor.execute(f"ALTER DATABASE {quoted} SET {MAINTENANCE_SETTING} = 'on'")
-        cursor.execute("SELECT set_config(%s, 'on', false)", [MAINTENANCE_SETTING])
+        cursor.execute(PERMIT_SQL)
+        cursor.execute(
+            f"INSERT INTO {SETTING_TABLE} VALUES ('test_database_truncate', 'on') "
+            "ON CONFLICT (key) DO UPDATE SET value = 'on'"
+        )
 
 
 def in_test_environment() -> bool:

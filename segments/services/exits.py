@@ -28,16 +28,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.db_guards import stays_close
 from compliance.feed.services.outbox import membership_stays_exited
 from compliance.models import Subject
 from compliance.regions import region_alias
 from segments.models import ExitReason, SegmentMembership
-from segments.services.memberships import MembershipInputError, membership_write_path
+from segments.services.memberships import MembershipInputError
 
 TABLE = SegmentMembership._meta.db_table
 #: subjects per statement
@@ -53,29 +54,9 @@ def _closed_stays(
 ) -> list[tuple[int, UUID, str]]:
     """Close the active stays of ``subject_ids``: sorted ``(membership id, subject, key)``."""
     closed: list[tuple[int, UUID, str]] = []
-    connection = connections[alias]
     for start in range(0, len(subject_ids), CHUNK):
         chunk = subject_ids[start : start + CHUNK]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {TABLE} SET exited_at = %s, exited_reason = %s "
-                    "WHERE exited_at IS NULL AND subject_id = ANY(%s::uuid[]) "
-                    "RETURNING id, subject_id, segment_key",
-                    [at, reason, chunk],
-                )
-                closed.extend((pk, _uuid(sid), key) for pk, sid, key in cursor.fetchall())
-            continue
-        rows = list(
-            SegmentMembership.objects.using(alias)
-            .filter(subject_id__in=chunk, exited_at__isnull=True)
-            .values_list("id", "subject_id", "segment_key")
-        )
-        if rows:
-            SegmentMembership.objects.using(alias).filter(id__in=[r[0] for r in rows]).update(
-                exited_at=at, exited_reason=reason
-            )
-        closed.extend(rows)
+        closed.extend(stays_close(using=alias, at=at, reason=reason, subject_ids=chunk))
     return sorted(closed)
 
 
@@ -148,7 +129,7 @@ def memberships_exit_subjects(
     after the audit append), in one transaction (joins the caller's and keeps a write path it
     opened). Returns the number of stays closed."""
     alias = region_alias(region=region)
-    with transaction.atomic(using=alias), membership_write_path(using=alias):
+    with transaction.atomic(using=alias):
         now = timezone.now()
         closed = memberships_close(
             alias=alias, subject_ids=subject_ids, reason=reason, actor=actor, at=now

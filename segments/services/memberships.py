@@ -23,7 +23,6 @@ follow-through (``memberships_exit_for_purposes``) if it commits after us.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,8 +41,7 @@ from compliance.audit.services.append import (
     audit_append,
     audit_append_uniform,
 )
-from compliance.db_guards import SETTING as WRITE_PATH_SETTING
-from compliance.db_guards import write_path
+from compliance.db_guards import stays_close
 from compliance.feed.services.outbox import membership_changes_record, membership_stays_exited
 from compliance.models import Subject, SubjectDirectory
 from compliance.regions import region_alias, regions
@@ -51,7 +49,6 @@ from segments.models import ENTER_REASONS, ExitReason, Segment, SegmentMembershi
 
 TABLE = SegmentMembership._meta.db_table
 #: write paths under which membership rows may change (the trigger accepts the same)
-WRITE_PATHS = ("membership_service", "erasure", "retention")
 CHUNK = 10_000
 
 
@@ -177,24 +174,6 @@ def _tokens(alias: str, subject_ids) -> dict[UUID, str]:
     return {sid: token for sid, (token, _) in _subjects(alias, list(subject_ids))[0].items()}
 
 
-@contextlib.contextmanager
-def membership_write_path(*, using: str) -> Iterator[None]:
-    """Open the ``membership_service`` path unless the caller's transaction already opened one
-    that may write memberships (erasure, retention); keeps the caller's path afterwards."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting(%s, true)", [WRITE_PATH_SETTING])
-        current = cursor.fetchone()[0] or ""
-    if current in WRITE_PATHS:
-        yield
-        return
-    with write_path(using=using, path="membership_service"):
-        yield
-
-
 def _lock_segment(alias: str, segment_key: str) -> None:
     if _is_pg(alias):
         with connections[alias].cursor() as cursor:
@@ -246,25 +225,14 @@ def _close(
     """Close the active stays of ``subject_ids`` in a segment; (membership id, subject id)."""
     if not subject_ids:
         return []
-    if _is_pg(alias):
-        with connections[alias].cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {TABLE} SET exited_at = %s, exited_reason = %s WHERE segment_key = %s "
-                "AND exited_at IS NULL AND subject_id = ANY(%s) RETURNING id, subject_id",
-                [at, reason, segment_key, list(subject_ids)],
-            )
-            return sorted((pk, _as_uuid(sid)) for pk, sid in cursor.fetchall())
-    closed: list[tuple[int, UUID]] = []
+    closed = []
     for chunk in _chunks(subject_ids):
-        rows = list(
-            SegmentMembership.objects.using(alias)
-            .filter(segment_key=segment_key, exited_at__isnull=True, subject_id__in=chunk)
-            .values_list("id", "subject_id")
+        closed.extend(
+            (pk, sid)
+            for pk, sid, _ in stays_close(
+                using=alias, at=at, reason=reason, subject_ids=chunk, segment_key=segment_key
+            )
         )
-        SegmentMembership.objects.using(alias).filter(id__in=[pk for pk, _ in rows]).update(
-            exited_at=at, exited_reason=reason
-        )
-        closed.extend(rows)
     return sorted(closed)
 
 
@@ -399,7 +367,7 @@ def _apply_region(
     key = segment.key
     pg = _is_pg(alias)
     refused = result.refused
-    with transaction.atomic(using=alias), membership_write_path(using=alias):
+    with transaction.atomic(using=alias):
         _lock_segment(alias, key)
         ids = enters + exits
         texts = list(map(str, ids)) if pg else None
@@ -552,18 +520,9 @@ def _exit_stays(
     if not stays:
         return 0
     now = timezone.now()
-    locked = list(
-        SegmentMembership.objects.using(alias)
-        .select_for_update()
-        .filter(id__in=[pk for pk, _, _ in stays], exited_at__isnull=True)
-        .order_by("id")
-        .values_list("id", "subject_id", "segment_key")
-    )
+    locked = stays_close(using=alias, at=now, reason=reason, ids=[pk for pk, _, _ in stays])
     if not locked:
         return 0
-    SegmentMembership.objects.using(alias).filter(id__in=[pk for pk, _, _ in locked]).update(
-        exited_at=now, exited_reason=reason
-    )
     tokens = _tokens(alias, {sid for _, sid, _ in locked})
     audit_append(
         using=alias,
@@ -591,7 +550,7 @@ def memberships_exit_all(*, region: str, subject_id: UUID, reason: str, actor: A
     if reason not in ExitReason.values:
         raise MembershipInputError(f"unknown exit reason {reason!r}")
     alias = region_alias(region=region)
-    with transaction.atomic(using=alias), membership_write_path(using=alias):
+    with transaction.atomic(using=alias):
         stays = list(
             SegmentMembership.objects.using(alias)
             .filter(subject_id=subject_id, exited_at__isnull=True)
@@ -623,7 +582,7 @@ def memberships_exit_for_purposes(
     if not keys:
         return 0
     alias = region_alias(region=region)
-    with transaction.atomic(using=alias), membership_write_path(using=alias):
+    with transaction.atomic(using=alias):
         merged = Subject.objects.using(alias).filter(merged_into=subject_id).values("pk")
         stays = list(
             SegmentMembership.objects.using(alias)

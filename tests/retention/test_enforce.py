@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.core.management import call_command
-from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
@@ -18,13 +17,13 @@ from compliance.audit.selectors.verification import chain_verify
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.audit.services.checkpoints import checkpoint_sign
 from compliance.consent.models import ConsentEvent, ConsentState
-from compliance.db_guards import write_path
 from compliance.events.models import Event
 from compliance.models import SubjectKey
 from compliance.retention.models import RetentionRule
 from compliance.retention.services.enforce import retention_enforce
 from compliance.retention.services.rules import RetentionRuleError, rule_save
 from segments.models import SegmentMembership
+from tests.guards import owner_bypass
 from tests.segments import factories
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -60,7 +59,7 @@ def event(subject_id, age: timedelta) -> Event:
 
 def membership(subject_id, key: str, *, exited_age: timedelta | None) -> SegmentMembership:
     now = timezone.now()
-    with transaction.atomic(using="eu"), write_path(using="eu", path="membership_service"):
+    with owner_bypass("eu"):
         return SegmentMembership.objects.using("eu").create(
             subject_id=subject_id,
             segment_key=key,
@@ -257,7 +256,7 @@ def test_audit_prefix_up_to_a_signed_checkpoint_goes_and_audit_verify_passes(set
 
 def test_a_pruned_prefix_without_its_retention_record_is_still_reported(settings):
     size, _ = _seed_chain(settings)
-    with transaction.atomic(using="eu"), write_path(using="eu", path="retention"):
+    with owner_bypass("eu"):
         AuditEvent.objects.using("eu").filter(seq__lte=size).delete()  # not through retention
     result = chain_verify(using="eu")
     assert not result.ok and result.first_finding.kind == "removed"

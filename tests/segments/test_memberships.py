@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from compliance import hooks
 from compliance.audit.codes import AuditCode
-from compliance.db_guards import write_path
 from compliance.models import Subject
 from segments.models import ExitReason, SegmentMembership
 from segments.selectors.memberships import membership_at, membership_history
@@ -20,6 +18,7 @@ from segments.services.memberships import (
     memberships_apply,
     memberships_exit_all,
 )
+from tests.guards import owner_bypass
 from tests.segments import factories
 from tests.segments.factories import ACTOR, codes, events
 
@@ -201,7 +200,7 @@ def test_history_answers_was_x_in_s_at_t(officer):
     # pin the times so the question is unambiguous
     t0 = timezone.now() - timedelta(days=10)
     second = rows("eu")[1]
-    with transaction.atomic(using="eu"), write_path(using="eu", path="membership_service"):
+    with owner_bypass("eu"):
         SegmentMembership.objects.using("eu").filter(pk=first.pk).update(
             entered_at=t0, exited_at=t0 + timedelta(days=2)
         )

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from compliance.audit.hashing import GENESIS, format_time
 from compliance.audit.models import AuditChainHead, AuditEvent
+from compliance.db_guards import is_postgresql
 
 #: from this many entries in one call, PostgreSQL writes them with COPY instead of INSERT
 COPY_THRESHOLD = 500
@@ -229,15 +230,15 @@ def _append_locked(
     transaction on ``using``."""
     chain_id = chain_id_for(using=using)
     with transaction.atomic(using=using):
-        head = _lock_head(using=using, chain_id=chain_id)
+        size, head_hash = _lock_head(using=using, chain_id=chain_id)
         # The time is taken under the lock, so that times never go backwards along the chain.
         now = at or timezone.now()
         rows: list[_Row] = []
         hashed = hasher(
             chain_id=chain_id,
             occurred=format_time(now),
-            seq=head.size,
-            prev=bytes.fromhex(head.head_hash),
+            seq=size,
+            prev=bytes.fromhex(head_hash),
             into=rows,
         )
         events: Sequence[AuditEvent] = AppendedEvents(rows, now, payloads)
@@ -248,9 +249,7 @@ def _append_locked(
                 pass
             events = list(events)
             AuditEvent.objects.using(using).bulk_create(events, batch_size=2000)
-        AuditChainHead.objects.using(using).filter(chain_id=chain_id).update(
-            size=rows[-1].seq, head_hash=rows[-1].hash
-        )
+        _advance_head(using=using, chain_id=chain_id, size=rows[-1].seq, head_hash=rows[-1].hash)
     return events
 
 
@@ -381,11 +380,29 @@ def _copy_rows(*, using: str, rows: Iterable[_Row], occurred_at: datetime) -> No
                 copy.write("\n".join(lines) + "\n")
 
 
-def _lock_head(*, using: str, chain_id: str) -> AuditChainHead:
+def _lock_head(*, using: str, chain_id: str) -> tuple[int, str]:
+    """Lock the chain head (created at genesis if missing): ``(size, head hash)``.
+
+    PostgreSQL: through ``audit_head_lock``, an owner-defined function (the runtime role has no
+    UPDATE or INSERT on the head). SQLite: an UPDATE takes the database's write lock."""
+    if is_postgresql(using):
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT head_size, head_value FROM audit_head_lock(%s)", [chain_id])
+            return cursor.fetchone()
     heads = AuditChainHead.objects.using(using)
-    # Take the row lock with an UPDATE first: it works the same on PostgreSQL and SQLite.
     if not heads.filter(chain_id=chain_id).update(size=F("size")):
         heads.get_or_create(chain_id=chain_id, defaults={"size": 0, "head_hash": GENESIS})
-    if connections[using].vendor == "postgresql":
-        return heads.select_for_update().get(chain_id=chain_id)
-    return heads.get(chain_id=chain_id)
+    return heads.filter(chain_id=chain_id).values_list("size", "head_hash").get()
+
+
+def _advance_head(*, using: str, chain_id: str, size: int, head_hash: str) -> None:
+    """Move the head to ``size``/``head_hash``. PostgreSQL: ``audit_head_advance`` checks that
+    the entries up to ``size`` exist and end with that hash (and clears the membership changes
+    these entries audit)."""
+    if is_postgresql(using):
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT audit_head_advance(%s, %s, %s)", [chain_id, size, head_hash])
+        return
+    AuditChainHead.objects.using(using).filter(chain_id=chain_id).update(
+        size=size, head_hash=head_hash
+    )

@@ -54,7 +54,7 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
-from compliance.db_guards import write_path
+from compliance.db_guards import erase_rows, is_guarded
 from compliance.dsar.models import DestroyedKey, PrivacyRequest, RequestType, Status
 from compliance.dsar.services.erasure import ErasureIncompleteError, erasure_counts
 from compliance.dsar.services.receipts import receipt_body, receipt_sign
@@ -130,7 +130,7 @@ class _Batch:
 
     def run(self, request_ids: list[UUID]) -> None:
         alias = self.alias
-        with transaction.atomic(using=alias), write_path(using=alias, path="erasure"):
+        with transaction.atomic(using=alias):
             requests = self._eligible(request_ids)
             if not requests:
                 return
@@ -293,6 +293,9 @@ class _Batch:
         rows per subject."""
         connection = connections[self.alias]
         table, column = entry.model._meta.db_table, _column(entry)
+        if connection.vendor == "postgresql" and is_guarded(entry.model):
+            owners = {owner for _, owner in self.subjects.values()}
+            return erase_rows(using=self.alias, table=table, subject_ids=ids, request_ids=owners)
         if connection.vendor == "postgresql":
             keep, keep_params = _retained_sql(entry, connection)
             with connection.cursor() as cursor:

@@ -39,7 +39,7 @@ from django.utils import timezone
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.conf import compliance_settings
-from compliance.db_guards import write_path
+from compliance.db_guards import erase_rows, is_guarded, is_postgresql
 from compliance.dsar.models import (
     DestroyedKey,
     ErasureStep,
@@ -195,7 +195,7 @@ def request_erase_run(
     if compliance_settings.ERASURE_STEP_DELAY <= 0 and _small(run):
         # Few rows: every step in one region transaction (all or nothing; a killed worker
         # leaves nothing half done), which saves a commit per step.
-        with transaction.atomic(using=alias), write_path(using=alias, path="erasure"):
+        with transaction.atomic(using=alias):
             return _run_steps(run=run, steps=steps)
     return _run_steps(run=run, steps=steps)
 
@@ -329,7 +329,7 @@ def _pause() -> None:
 
 def _run_memberships_exit(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
     for subject_id in run.ids:
-        with transaction.atomic(using=run.alias), write_path(using=run.alias, path="erasure"):
+        with transaction.atomic(using=run.alias):
             exited = memberships_exit_all(
                 region=run.request.region, subject_id=subject_id, reason="erasure", actor=run.actor
             )
@@ -374,12 +374,22 @@ def _run_delete(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
     entry = step.entry
     manager = entry.model._default_manager
     while True:
-        with transaction.atomic(using=run.alias), write_path(using=run.alias, path="erasure"):
+        with transaction.atomic(using=run.alias):
             pks = list(
                 _filter(entry, run.alias, run.ids).values_list("pk", flat=True)[: run.batch_size]
             )
             deleted = 0
-            if pks:
+            if pks and is_postgresql(run.alias) and is_guarded(entry.model):
+                deleted = sum(
+                    erase_rows(
+                        using=run.alias,
+                        table=entry.model._meta.db_table,
+                        subject_ids=run.ids,
+                        request_ids=[run.request.pk],
+                        ids=pks,
+                    ).values()
+                )
+            elif pks:
                 _, per_model = manager.using(run.alias).filter(pk__in=pks).delete()
                 deleted = per_model.get(entry.label, 0)
             last = len(pks) < run.batch_size
@@ -392,7 +402,7 @@ def _run_delete(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
 def _run_key(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
     """Destroy each subject's wrapped data key and append it to the ledger, atomically."""
     now = timezone.now()
-    with transaction.atomic(using=run.alias), write_path(using=run.alias, path="erasure"):
+    with transaction.atomic(using=run.alias):
         destroyed = 0
         entries = []
         for subject_id in run.ids:

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
-from compliance.db_guards import write_path
+from compliance.db_guards import erase_rows, is_guarded, is_postgresql
 from compliance.dsar.models import DestroyedKey, PrivacyRequest
 from compliance.models import Identity, Subject, SubjectDirectory, Suppression
 from compliance.personal_data import personal_data_models
@@ -72,7 +72,7 @@ def erasures_replay(
 
 def _replay_one(*, alias: str, subject_id: UUID, entry: dict, actor: Actor) -> dict[str, int]:
     directory_rows, _ = SubjectDirectory.objects.filter(subject_id=subject_id).delete()
-    with transaction.atomic(using=alias), write_path(using=alias, path="erasure"):
+    with transaction.atomic(using=alias):
         subject = Subject.objects.using(alias).filter(pk=subject_id).first()
         identities = list(
             Identity.objects.using(alias)
@@ -97,20 +97,31 @@ def _replay_one(*, alias: str, subject_id: UUID, entry: dict, actor: Actor) -> d
                 for i, t in new
             ]
         )
-        rows = 0
-        for model_entry in personal_data_models():
-            # erasure notices (rows the registry retains) are kept, as the first erasure did
-            qs = model_entry.erasable(using=alias, subject_ids=[subject_id])
-            if model_entry.model is PrivacyRequest:
-                rows += qs.update(subject_id=None, identifier_indexes=[])
-            else:
-                rows += qs.delete()[1].get(model_entry.label, 0)
+        # the ledger first: it is what vouches for the subject to the guards
         if not DestroyedKey.objects.using(alias).filter(subject_id=subject_id).exists():
             DestroyedKey.objects.using(alias).create(
                 subject_id=subject_id,
                 destroyed_at=entry["destroyed_at"],
                 request_id=UUID(str(request_id)) if request_id else None,
             )
+        rows = 0
+        for model_entry in personal_data_models():
+            # erasure notices (rows the registry retains) are kept, as the first erasure did
+            qs = model_entry.erasable(using=alias, subject_ids=[subject_id])
+            if model_entry.model is PrivacyRequest:
+                rows += qs.update(subject_id=None, identifier_indexes=[])
+            elif is_postgresql(alias) and is_guarded(model_entry.model):
+                # the destroyed-keys ledger vouches for the subject (compliance_erase_rows)
+                rows += sum(
+                    erase_rows(
+                        using=alias,
+                        table=model_entry.model._meta.db_table,
+                        subject_ids=[subject_id],
+                        request_ids=[],
+                    ).values()
+                )
+            else:
+                rows += qs.delete()[1].get(model_entry.label, 0)
         if rows or new:
             audit_append(
                 using=alias,

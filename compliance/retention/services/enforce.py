@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.apps import apps
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -47,7 +47,7 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.hashing import format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
-from compliance.db_guards import write_path
+from compliance.db_guards import is_guarded, is_postgresql, retention_delete
 from compliance.regions import region_alias
 from compliance.retention.conf import retention_settings
 from compliance.retention.models import Category, RetentionRule
@@ -105,8 +105,11 @@ def _remove(alias: str, queryset, *, dry_run: bool, batch: int) -> int:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
         if not ids:
             return removed
-        with transaction.atomic(using=alias), write_path(using=alias, path="retention"):
-            removed += model.objects.using(alias).filter(pk__in=ids).delete()[0]
+        with transaction.atomic(using=alias):
+            if is_postgresql(alias) and is_guarded(model):
+                removed += retention_delete(using=alias, table=model._meta.db_table, ids=ids)
+            else:
+                removed += model.objects.using(alias).filter(pk__in=ids).delete()[0]
 
 
 def _events(alias: str, cutoff: datetime, dry_run: bool, batch: int, held: set):
@@ -249,6 +252,22 @@ def audit_prune_point(*, alias: str, cutoff: datetime) -> tuple[int, AuditCheckp
     return None
 
 
+def _audit_delete(*, alias: str, first: int, through: int, batch: int) -> int:
+    """Delete the chain prefix through ``through``. PostgreSQL: ``audit_prune``, which checks
+    the checkpoint and the minimum age itself (the runtime role cannot delete entries)."""
+    if is_postgresql(alias):
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT audit_prune(%s, %s, %s)", [alias, through, retention_settings.AUDIT_MIN_DAYS]
+            )
+            return cursor.fetchone()[0]
+    removed = 0
+    for start in range(first, through + 1, batch):
+        end = min(start + batch - 1, through)
+        removed += AuditEvent.objects.using(alias).filter(seq__gte=start, seq__lte=end).delete()[0]
+    return removed
+
+
 def _audit(alias: str, cutoff: datetime, dry_run: bool, batch: int, held: set, *, rule, actor):
     from compliance.audit.selectors.verification import chain_verify
 
@@ -266,13 +285,8 @@ def _audit(alias: str, cutoff: datetime, dry_run: bool, batch: int, held: set, *
             "the audit chain does not verify, so no prefix is dropped: "
             + verified.first_finding.describe(alias)
         )
-    with transaction.atomic(using=alias), write_path(using=alias, path="retention"):
-        removed = 0
-        for start in range(first, checkpoint.size + 1, batch):
-            end = min(start + batch - 1, checkpoint.size)
-            removed += (
-                AuditEvent.objects.using(alias).filter(seq__gte=start, seq__lte=end).delete()[0]
-            )
+    with transaction.atomic(using=alias):
+        removed = _audit_delete(alias=alias, first=first, through=checkpoint.size, batch=batch)
         outcome_payload = _payload(rule, cutoff, {"audit.AuditEvent": removed}, extra)
         _append(alias, rule, actor, outcome_payload)
     return {"audit.AuditEvent": removed}, {**extra, "audited": True}
