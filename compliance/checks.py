@@ -123,3 +123,50 @@ def check_keys(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@checks.register()
+def check_runtime_role(app_configs=None, **kwargs):
+    """Under production settings (DEBUG off), the role the application connects as must be
+    neither a superuser nor the owner of the protected tables: either passes every guard."""
+    from django.db import DatabaseError, connections
+
+    from compliance.db_guards import APPEND_ONLY_TABLES
+
+    if settings.DEBUG:
+        return []
+    warnings = []
+    for alias in settings.DATABASES:
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+                )
+                user, superuser = cursor.fetchone()
+                cursor.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tableowner = current_user AND tablename = ANY(%s)",
+                    [list(APPEND_ONLY_TABLES)],
+                )
+                owned = sorted(name for (name,) in cursor.fetchall())
+        except DatabaseError:
+            continue
+        problem = (
+            "is a superuser" if superuser else f"owns {', '.join(owned)}" if owned else ""
+        )
+        if problem:
+            warnings.append(
+                checks.Warning(
+                    f"database {alias!r}: the application connects as {user!r}, which "
+                    f"{problem}; the audit and consent guards do not bind it.",
+                    hint="Connect the web and workers as the runtime role: run `python manage.py "
+                    "db_roles --database ALIAS --app-role NAME` as the owner and put that role in "
+                    "DATABASE_URL*; keep the owner in DATABASE_OWNER_URL* for migrate_all "
+                    "(docs/audit.md).",
+                    id="compliance.W010",
+                )
+            )
+    return warnings
