@@ -148,7 +148,10 @@ END;
 $$;
 
 CREATE OR REPLACE FUNCTION audit_head_advance(p_chain text, p_size bigint, p_hash text)
-RETURNS void LANGUAGE plpgsql {definer(schema)} AS $$
+RETURNS void LANGUAGE plpgsql {definer(schema)}
+-- the pending table has no statistics inside the transaction that filled it: never a nested
+-- loop over it (100,000 stays would mean 10^10 probes), hash the entries instead
+SET enable_nestloop = off AS $$
 DECLARE
     old_size bigint;
     present bigint;
@@ -172,10 +175,14 @@ BEGIN
             p_size, old_size + 1, p_size USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF EXISTS (SELECT 1 FROM compliance_membership_pending WHERE txid = pg_current_xact_id()) THEN
-        DELETE FROM compliance_membership_pending p USING audit_auditevent e
-            WHERE p.txid = pg_current_xact_id() AND e.seq > old_size AND e.seq <= p_size
-              AND e.code IN ({entered}, {exited}) AND e.code = p.code
-              AND e.payload ->> 'membership_id' = p.membership_id::text;
+        WITH covered AS MATERIALIZED (
+            SELECT e.code, e.payload ->> 'membership_id' AS membership_id
+            FROM audit_auditevent e
+            WHERE e.seq > old_size AND e.seq <= p_size AND e.code IN ({entered}, {exited})
+        )
+        DELETE FROM compliance_membership_pending p USING covered c
+            WHERE p.txid = pg_current_xact_id() AND p.membership_id::text = c.membership_id
+              AND p.code = c.code;
     END IF;
     PERFORM compliance_permit_open('audit_head');
     UPDATE audit_auditchainhead SET size = p_size, head_hash = p_hash WHERE chain_id = p_chain;
