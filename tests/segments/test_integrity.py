@@ -125,3 +125,41 @@ def test_trigger_refuses_writes_that_bypass_the_service(officer):
         with connections["eu"].cursor() as cursor:
             cursor.execute(f"DELETE FROM {TABLE} WHERE subject_id = %s", [person.pk])
     assert raw_count("eu", f"SELECT COUNT(*) FROM {TABLE}") == 0
+
+
+@pytest.mark.postgres
+def test_audited_stays_clear_the_commit_check_at_scale():
+    """20,000 pending stays are matched to their audit entries by one hash join (a nested loop
+    over the statistics-less pending table took minutes), and only the audited ones clear."""
+    import time
+
+    from compliance.audit.services.append import AuditEntry, audit_append
+
+    n = 20_000
+    with transaction.atomic(using="eu"), connections["eu"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO compliance_membership_pending "
+            "SELECT pg_current_xact_id(), g, %s FROM generate_series(1, %s) g",
+            [int(AuditCode.MEMBERSHIP_ENTERED), n],
+        )
+        started = time.perf_counter()
+        audit_append(
+            using="eu",
+            entries=[
+                AuditEntry(
+                    code=AuditCode.MEMBERSHIP_ENTERED,
+                    actor=ACTOR,
+                    object_type="segment",
+                    object_id="s",
+                    payload={"reason": "criteria", "membership_id": pk},
+                )
+                for pk in range(1, n)  # the last one is not audited
+            ],
+        )
+        assert time.perf_counter() - started < 20
+        cursor.execute(
+            "SELECT membership_id FROM compliance_membership_pending "
+            "WHERE txid = pg_current_xact_id()"
+        )
+        assert cursor.fetchall() == [(n,)]
+        cursor.execute("DELETE FROM compliance_membership_pending")
