@@ -1,8 +1,9 @@
 """Consent models: global configuration (purposes, sources, notices) and the regional ledger.
 
 * ``Purpose``, ``EventSource``, ``NoticeVersion`` are GLOBAL (control database, no personal data).
-* ``ConsentEvent`` is REGIONAL and append-only (PostgreSQL triggers refuse UPDATE and DELETE
-  unless the transaction opened the ``erasure`` or ``retention`` write path).
+* ``ConsentEvent`` is REGIONAL and append-only (PostgreSQL: the runtime role has no UPDATE or
+  DELETE, and triggers refuse them but for the erasure and retention guard functions of
+  ``compliance.db_guards``).
 * ``ConsentState`` is REGIONAL: a projection rebuilt only from events by
   ``compliance.consent.services.projection``; never edit it by hand.
 """

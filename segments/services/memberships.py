@@ -3,8 +3,9 @@
 ``memberships_apply`` takes any number of subjects (across regions), and per region, in ONE
 transaction of that region's database:
 
-1. locks the segment's memberships of that region (PostgreSQL advisory lock) and opens the
-   ``membership_service`` write path (the trigger refuses any other writer);
+1. locks the segment's memberships of that region (PostgreSQL advisory lock); every stay it
+   inserts or closes is audited before commit, or PostgreSQL refuses the commit
+   (``compliance.db_guards``; stays close through ``segments_stays_close``);
 2. looks up the subjects (unknown or merged ones are refused), asks the enter blockers
    (``compliance.hooks.enter_blocked``, e.g. a DSAR restriction) and checks consent for all of
    them at once (``consent_gate_positions``: the rules of ``can_process_bulk`` against the segment's
@@ -48,7 +49,6 @@ from compliance.regions import region_alias, regions
 from segments.models import ENTER_REASONS, ExitReason, Segment, SegmentMembership, Status
 
 TABLE = SegmentMembership._meta.db_table
-#: write paths under which membership rows may change (the trigger accepts the same)
 CHUNK = 10_000
 
 
@@ -515,8 +515,8 @@ def _insert_enters(
 def _exit_stays(
     *, alias: str, stays: list[tuple[int, UUID, str]], reason: str, actor: Actor
 ) -> int:
-    """Close the given (id, subject id, segment key) stays, one audit event each. In a
-    transaction with the write path open; rows already closed by someone else are skipped."""
+    """Close the given (id, subject id, segment key) stays, one audit event each, in the
+    caller's transaction; rows already closed by someone else are skipped."""
     if not stays:
         return 0
     now = timezone.now()
@@ -545,8 +545,8 @@ def _exit_stays(
 
 def memberships_exit_all(*, region: str, subject_id: UUID, reason: str, actor: Actor) -> int:
     """Close every active stay of ``subject_id`` (DSAR restriction, erasure); one
-    MEMBERSHIP_EXITED event per exit. Runs in (or joins) a transaction of the region; keeps a
-    write path the caller opened (``erasure``, ``retention``). Returns the number of exits."""
+    MEMBERSHIP_EXITED event per exit. Runs in (or joins) a transaction of the region.
+    Returns the number of exits."""
     if reason not in ExitReason.values:
         raise MembershipInputError(f"unknown exit reason {reason!r}")
     alias = region_alias(region=region)

@@ -1,8 +1,9 @@
 """Bulk erasure: many approved erasure requests of one region in one job, set-based.
 
 ``requests_erase_bulk(region=, request_ids=, actor=)`` erases the requests in batches of
-``batch_size`` (default 500). Each batch is ONE transaction of the region database (with the
-``erasure`` write path open) and costs a constant number of statements, whatever the number of
+``batch_size`` (default 500). Each batch is ONE transaction of the region database (consent
+events and memberships deleted through ``compliance_erase_rows``, which checks the requests) and
+costs a constant number of statements, whatever the number of
 subjects in it:
 
 1. lock the batch's requests; keep those in ``processing``, of type erasure and not started by

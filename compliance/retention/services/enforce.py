@@ -1,8 +1,9 @@
 """Enforcing retention rules in one region: remove what is older than each rule allows.
 
 ``retention_enforce(region=...)`` runs every active rule of the region, in batches of
-``BATCH_SIZE`` rows per transaction, each under the ``retention`` write path (so the
-PostgreSQL guards on consent events, memberships and audit entries let it through). After each
+``BATCH_SIZE`` rows per transaction; on PostgreSQL consent events, memberships and audit
+entries go through the guard functions ``compliance_retention_delete`` and ``audit_prune``
+(``compliance.db_guards``: the runtime role cannot delete them otherwise). After each
 rule it appends one ``RETENTION_APPLIED`` (801) event to the region's chain with the counts per
 table (never personal data) and records the run on the rule (last run, rows removed).
 ``dry_run=True`` counts what would go and changes nothing (no audit event either).
