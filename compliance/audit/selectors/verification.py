@@ -252,6 +252,7 @@ def chain_verify(
         # recorded ones only where the walk vouched for the recording entry
         result.findings.extend(f for f in recorded if f.seq <= result.last_seq)
         result.findings.extend(witnessed)
+    result.findings.sort(key=lambda f: f.seq)  # stable: at one entry, the walk's finding first
     result.seconds = time.perf_counter() - started
     return result
 
@@ -329,7 +330,9 @@ def _recorded(
             continue
         _claim(
             claims,
-            HeadClaim("chain", size, head_hash, f"checkpoint {object_id} recorded by entry #{seq}"),
+            HeadClaim(
+                "chain", size, head_hash, f"checkpoint {object_id} (recorded by entry #{seq})"
+            ),
         )
     return missing
 
@@ -381,7 +384,7 @@ _KIND = {"witness": "rewritten", "table": "checkpoint_mismatch", "chain": "check
 def _head_findings(seq: int, stored: str, claims: dict) -> list[Finding]:
     """What a stop at ``seq`` (stored and recomputed hash ``stored``) means for each claim."""
     findings: list[Finding] = []
-    for claim in claims.get(seq, []):
+    for claim in sorted(claims.get(seq, []), key=lambda c: c.source != "witness"):
         if claim.head_hash == stored or any(f.kind == _KIND[claim.source] for f in findings):
             continue
         if claim.source == "witness":
