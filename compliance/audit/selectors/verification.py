@@ -174,7 +174,19 @@ def chain_verify(
     result = ChainVerification(chain_id=chain_id, using=using)
     head = AuditChainHead.objects.using(using).filter(chain_id=chain_id).first()
     result.head_size = head.size if head else 0
-    checkpoints = list(AuditCheckpoint.objects.using(using).filter(chain_id=chain_id))
+    table = AuditCheckpoint.objects.using(using).filter(chain_id=chain_id)
+    if incremental:
+        # newest first, down to the newest valid one (the anchor): with a checkpoint a minute,
+        # checking every signature of the table each time would grow without bound
+        checkpoints = []
+        for checkpoint in table.order_by("-size", "-id").iterator(chunk_size=100):
+            checkpoints.insert(0, checkpoint)
+            if checkpoint_signature_valid(checkpoint):
+                break
+        total = table.count()
+    else:
+        checkpoints = list(table)
+        total = len(checkpoints)
     valid = []
     for checkpoint in checkpoints:
         if checkpoint_signature_valid(checkpoint):
@@ -188,7 +200,7 @@ def chain_verify(
                     f"{checkpoint.signed_at:%Y-%m-%d %H:%M:%S}) has an invalid signature",
                 )
             )
-    result.checkpoints = len(checkpoints)
+    result.checkpoints = total
     result.last_checkpoint = valid[-1] if valid else None
 
     prev_hex, expected = GENESIS, 1
