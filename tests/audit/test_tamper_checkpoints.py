@@ -196,3 +196,44 @@ def test_tail_entry_recording_the_last_checkpoint_cut_is_found_by_the_witness(ch
     )
     assert chain_verify(using=ALIAS).ok
     assert found(witness=chain) == {("checkpoint_missing", 32)}
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+@pytest.mark.parametrize("scenario", ["checkpoints_deleted", "tail_cut", "rewritten", "wiped"])
+def test_the_parallel_walk_finds_the_same(scenario, monkeypatch, settings):
+    """The chunked, multi-process PostgreSQL walk (forced on three chunks) reports exactly what
+    the one-process walk reports, witness included."""
+    from compliance.audit.selectors import verification_fast as fast
+
+    for _ in range(3):
+        append(ALIAS, 10)
+        checkpoint_sign(using=ALIAS)  # autocommit: witnessed at once
+    append(ALIAS, 3)
+    witness = settings.COMPLIANCE_AUDIT_WITNESS_DIR
+    if scenario == "checkpoints_deleted":
+        owner_sql(("DELETE FROM audit_auditcheckpoint",))
+    elif scenario == "tail_cut":
+        owner_sql(
+            ("DELETE FROM audit_auditevent WHERE seq > 15",),
+            ("DELETE FROM audit_auditcheckpoint WHERE size > 15",),
+            (
+                "UPDATE audit_auditchainhead SET size = 15, "
+                "head_hash = (SELECT hash FROM audit_auditevent WHERE seq = 15)",
+            ),
+        )
+    elif scenario == "rewritten":
+        _rewrite_from(15)
+    else:
+        owner_sql(("TRUNCATE audit_auditevent, audit_auditcheckpoint, audit_auditchainhead",))
+    one = [chain_verify(using=ALIAS, witness=w).findings for w in (None, witness)]
+    monkeypatch.setattr(fast, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(fast, "PARALLEL_WORKERS", 3)
+    chunked = [chain_verify(using=ALIAS, witness=w).findings for w in (None, witness)]
+    assert chunked == one
+    expected = {
+        "checkpoints_deleted": ("checkpoint_missing", 10),
+        "tail_cut": ("truncated", 16),
+        "rewritten": ("rewritten", 21),
+        "wiped": ("wiped", 1),
+    }[scenario]
+    assert expected in {(f.kind, f.seq) for f in chunked[1]}

@@ -19,8 +19,9 @@ from django.core.management import call_command
 
 from compliance import crypto
 from compliance.audit import schedule
-from compliance.audit.hashing import format_time
+from compliance.audit.hashing import GENESIS, canonical, chain_hash, format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
+from compliance.audit.selectors.rows import iter_rows
 from compliance.audit.selectors.verification import chain_verify
 from compliance.audit.selectors.witness import witness_read
 from compliance.audit.services import witness as witness_service
@@ -240,3 +241,45 @@ def test_checkpoints_deleted_are_found_from_the_chain_on_any_database(sign):
     assert f"it records checkpoint {checkpoint.pk} (size 3" in result.first_finding.detail
     recorded = AuditEvent.objects.using("us").get(seq=4)
     assert recorded.payload["signature"] == checkpoint.signature
+
+
+def test_rewrite_with_recomputed_hashes_is_found_from_the_chain_on_any_database(sign):
+    """The generic walk (SQLite) takes the claims the chain recorded like the PostgreSQL one."""
+    append("us", 4)
+    sign("us")  # size 4, recorded by #5
+    append("us", 2)
+    sign("us")  # size 7, recorded by #8
+    rows = list(iter_rows(using="us"))
+    prev = GENESIS
+    with tamper("us") as cursor:
+        for row in rows:
+            payload = dict(row[8])
+            if row[0] == 6:
+                payload["n"] = 1000
+            prev = chain_hash(
+                prev_hash=prev,
+                canonical_bytes=canonical(
+                    chain_id="us",
+                    seq=row[0],
+                    occurred_at=row[1],
+                    code=row[2],
+                    actor_type=row[3],
+                    actor_id=row[4],
+                    subject_token=row[5],
+                    object_type=row[6],
+                    object_id=row[7],
+                    payload=payload,
+                ),
+            )
+            cursor.execute(
+                "UPDATE audit_auditevent SET payload = %s, hash = %s WHERE seq = %s",
+                [json.dumps(payload), prev, row[0]],
+            )
+        cursor.execute("DELETE FROM audit_auditcheckpoint")
+        cursor.execute("UPDATE audit_auditchainhead SET head_hash = %s", [prev])
+    result = chain_verify(using="us")
+    assert [(f.kind, f.seq) for f in result.findings] == [
+        ("checkpoint_missing", 5),
+        ("checkpoint_mismatch", 7),
+    ]
+    assert "recorded by entry #8" in result.findings[1].detail

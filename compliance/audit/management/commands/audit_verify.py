@@ -3,6 +3,8 @@ check signatures, cross-check the checkpoints the chain recorded, and the witnes
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -36,6 +38,8 @@ class Command(BaseCommand):
             witness = compliance_settings.AUDIT_WITNESS_DIR
             if not witness:
                 raise CommandError("--witness without DIR needs COMPLIANCE_AUDIT_WITNESS_DIR")
+        if witness and not Path(witness).is_dir():
+            raise CommandError(f"--witness {witness}: no such directory")
         broken = []
         for alias in aliases:
             result = chain_verify(using=alias, witness=witness)
