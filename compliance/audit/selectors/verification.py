@@ -92,6 +92,7 @@ class ChainVerification:
     last_checkpoint: AuditCheckpoint | None = None
     recorded: int = 0
     witnessed: int | None = None
+    witness_seconds: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -243,7 +244,9 @@ def chain_verify(
     )
     witnessed = []
     if witness is not None:
+        began = time.perf_counter()
         witnessed = _witnessed(result, root=Path(witness), signed=signed, claims=claims)
+        result.witness_seconds = time.perf_counter() - began
     for size in [s for s in claims if s < expected]:
         if size == expected - 1 and size and _differs(claims[size], prev_hex):
             result.findings.extend(_head_findings(size, prev_hex, claims))
