@@ -283,3 +283,18 @@ def test_rewrite_with_recomputed_hashes_is_found_from_the_chain_on_any_database(
         ("checkpoint_mismatch", 7),
     ]
     assert "recorded by entry #8" in result.findings[1].detail
+
+
+def test_deploy_check_warns_without_a_witness_outside_the_var_dir(settings, tmp_path):
+    from compliance.audit.checks import check_audit_witness
+
+    settings.COMPLIANCE_AUDIT_WITNESS_DIR = str(Path(settings.VAR_DIR) / "witness")
+    [warning] = check_audit_witness()
+    assert warning.id == "audit.W003" and "inside COMPLIANCE_VAR_DIR" in warning.msg
+    settings.COMPLIANCE_AUDIT_WITNESS_DIR = ""
+    assert "no audit witness is configured" in check_audit_witness()[0].msg
+    settings.COMPLIANCE_AUDIT_WITNESS_URL = "https://witness.example/audit"
+    assert check_audit_witness() == []
+    settings.COMPLIANCE_AUDIT_WITNESS_URL = ""
+    settings.COMPLIANCE_AUDIT_WITNESS_DIR = str(tmp_path / "elsewhere")
+    assert check_audit_witness() == []
