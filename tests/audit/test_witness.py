@@ -298,3 +298,10 @@ def test_deploy_check_warns_without_a_witness_outside_the_var_dir(settings, tmp_
     settings.COMPLIANCE_AUDIT_WITNESS_URL = ""
     settings.COMPLIANCE_AUDIT_WITNESS_DIR = str(tmp_path / "elsewhere")
     assert check_audit_witness() == []
+
+
+def test_audit_verify_refuses_a_witness_directory_that_is_not_there(tmp_path):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="no such directory"):
+        call_command("audit_verify", "--witness", str(tmp_path / "typo"), stdout=io.StringIO())
