@@ -78,5 +78,27 @@ class ComplianceSettings:
         """Pause active segments past their review date (daily beat job). Default ``False``."""
         return bool(self._get("SEGMENTS_PAUSE_OVERDUE", False))
 
+    @property
+    def AUDIT_CHECKPOINT_SECONDS(self) -> float:
+        """Seconds between signed (and witnessed) checkpoints of every audit chain that moved
+        (beat). Default 60."""
+        return float(self._get("AUDIT_CHECKPOINT_SECONDS", 60.0))
+
+    @property
+    def AUDIT_WITNESS_DIR(self) -> str:
+        """Directory outside the database where every signed checkpoint is also written (one
+        file per checkpoint, per chain). Default ``<VAR_DIR>/witness``; empty turns it off."""
+        return str(self._get("AUDIT_WITNESS_DIR", settings.VAR_DIR / "witness") or "")
+
+    @property
+    def AUDIT_WITNESS_URL(self) -> str:
+        """Optional HTTP witness: every checkpoint is also POSTed there, signed. Default none."""
+        return self._get("AUDIT_WITNESS_URL", "") or ""
+
+    @property
+    def AUDIT_WITNESS_TIMEOUT(self) -> float:
+        """Seconds before a POST to the HTTP witness gives up. Default 10."""
+        return float(self._get("AUDIT_WITNESS_TIMEOUT", 10.0))
+
 
 compliance_settings = ComplianceSettings()

@@ -142,6 +142,14 @@ if os.environ.get("COMPLIANCE_GPC_BINDING_JURISDICTIONS"):
     COMPLIANCE_GPC_BINDING_JURISDICTIONS = _env_list("COMPLIANCE_GPC_BINDING_JURISDICTIONS", "")
 if os.environ.get("COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"):
     COMPLIANCE_RETENTION_AUDIT_MIN_DAYS = int(os.environ["COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"])
+# audit witness: a directory the database roles cannot write ("" turns it off), an optional URL
+COMPLIANCE_AUDIT_WITNESS_DIR = os.environ.get(
+    "COMPLIANCE_AUDIT_WITNESS_DIR", str(VAR_DIR / "witness")
+)
+COMPLIANCE_AUDIT_WITNESS_URL = os.environ.get("COMPLIANCE_AUDIT_WITNESS_URL", "")
+COMPLIANCE_AUDIT_CHECKPOINT_SECONDS = float(
+    os.environ.get("COMPLIANCE_AUDIT_CHECKPOINT_SECONDS", "60")
+)
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -206,3 +206,9 @@ def _seeded_defaults_in_transactional_tests(request):
 
     seed(django_apps, _Editor())
     yield
+
+
+@pytest.fixture(autouse=True)
+def _audit_witness_dir(settings, tmp_path):
+    """Each test gets its own audit witness directory (the test databases are fresh too)."""
+    settings.COMPLIANCE_AUDIT_WITNESS_DIR = str(tmp_path / "witness")

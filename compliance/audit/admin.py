@@ -28,6 +28,7 @@ from compliance.audit.services.append import Actor
 from compliance.audit.services.checkpoints import ChainDamagedError
 from compliance.audit.services.evidence import evidence_report_viewed
 from compliance.audit.services.export import audit_export
+from compliance.audit.services.witness import WitnessError
 
 EXPORT_PERMISSION = "audit.export_auditevent"
 
@@ -232,7 +233,7 @@ class AuditEventAdmin(admin.ModelAdmin):
                 actor=Actor.user(request.user),
                 aliases=aliases,
             )
-        except ChainDamagedError as exc:
+        except (ChainDamagedError, WitnessError) as exc:
             self.message_user(request, f"not exported: {exc}", messages.ERROR)
             return HttpResponseRedirect(changelist)
         handle = result.path.open("rb")

@@ -30,3 +30,31 @@ def check_audit_triggers(app_configs=None, databases=None, **kwargs):
                 )
             )
     return warnings
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_audit_witness(app_configs=None, **kwargs):
+    """``check --deploy``: signed checkpoints should reach a witness outside the database."""
+    from pathlib import Path
+
+    from compliance.conf import compliance_settings
+
+    directory = compliance_settings.AUDIT_WITNESS_DIR
+    if compliance_settings.AUDIT_WITNESS_URL:
+        return []
+    if not directory:
+        problem = "no audit witness is configured (COMPLIANCE_AUDIT_WITNESS_DIR is empty)"
+    elif Path(directory).resolve().is_relative_to(Path(settings.VAR_DIR).resolve()):
+        problem = f"the audit witness directory {directory} is inside COMPLIANCE_VAR_DIR"
+    else:
+        return []
+    return [
+        checks.Warning(
+            f"{problem}: someone who controls the database can cut, rewrite or wipe the audit "
+            "chains together with their checkpoints without audit_verify finding it.",
+            hint="Set COMPLIANCE_AUDIT_WITNESS_DIR to storage the database hosts cannot change "
+            "(another machine's mount, a WORM bucket synced from it) or "
+            "COMPLIANCE_AUDIT_WITNESS_URL to an HTTP witness. See docs/audit.md.",
+            id="audit.W003",
+        )
+    ]

@@ -1,8 +1,13 @@
-"""Beat entries of the audit log: a signed checkpoint of every chain every 10 minutes."""
+"""Beat entries of the audit log: a signed, witnessed checkpoint of every chain every
+``COMPLIANCE_AUDIT_CHECKPOINT_SECONDS`` (default 60); the task skips chains that did not move.
+A region's entry runs on that region's queue (``region=``), the control chain's on
+``compliance.control``."""
 
 from django.conf import settings
 
-CHECKPOINT_EVERY = 600.0
+from compliance.conf import compliance_settings
+
+CHECKPOINT_EVERY = compliance_settings.AUDIT_CHECKPOINT_SECONDS
 
 BEAT_SCHEDULE = {
     f"audit-checkpoint-{region}": {

@@ -35,7 +35,14 @@ def test_checkpoint_signature_covers_the_documented_message():
     crypto.public_key().verify(bytes.fromhex(checkpoint.signature), message)  # raises if bad
     signed = AuditEvent.objects.using("eu").get(seq=5)
     assert signed.code == AuditCode.CHECKPOINT_SIGNED
-    assert signed.payload == {"size": 4, "head_hash": head.hash, "key_id": crypto.key_id()}
+    # the chain records the whole signed statement, so it alone can vouch for the checkpoint
+    assert signed.payload == {
+        "size": 4,
+        "head_hash": head.hash,
+        "signed_at": format_time(checkpoint.signed_at),
+        "key_id": crypto.key_id(),
+        "signature": checkpoint.signature,
+    }
     # idle chain (only the CHECKPOINT_SIGNED entry since): nothing new is signed
     assert checkpoint_sign_region(region="eu") is None
     append("eu", 1)

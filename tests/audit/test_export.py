@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -229,3 +230,59 @@ def test_export_refuses_a_damaged_chain(tmp_path):
     with pytest.raises(CommandError, match="entry #2 modified"):
         export(tmp_path, database=["eu"])
     assert not (tmp_path / "bundle.zip").exists()
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_bundle_carries_the_witness_files_and_the_verifier_checks_them(tmp_path, settings):
+    from compliance import crypto
+    from compliance.audit.services.checkpoints import checkpoint_sign
+    from compliance.audit.signing import checkpoint_message
+
+    append("eu", 5)
+    checkpoint_sign(using="eu")  # committed at once here: witnessed at once
+    append("eu", 3)
+    bundle = export(tmp_path, database=["eu"])  # signs and witnesses one more
+    witness = Path(settings.COMPLIANCE_AUDIT_WITNESS_DIR)
+    names = ["witness/eu/000000000001.json", "witness/eu/000000000002.json"]
+    with zipfile.ZipFile(bundle) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert set(names) <= set(manifest["files"])
+        for name, number in zip(names, (1, 2), strict=True):
+            on_disk = witness / "eu" / "00000000" / f"{number:012d}.json"
+            assert archive.read(name) == on_disk.read_bytes()  # byte for byte
+        assert json.loads(archive.read(names[1]))["size"] == 9  # the export's own checkpoint
+    directory = extract(bundle, tmp_path)
+    verifier = directory / "verify_bundle.py"
+    for target in (bundle, directory):  # zip, and the extracted folder with its witness/ folder
+        result = run_verifier(target, verifier)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "chain eu: 2 witnessed checkpoint(s) match the entries" in result.stdout
+
+    def rewrite(name: str, doc: dict) -> None:
+        """Replace a witness file, and make the manifest and its signature valid again."""
+        path = directory / name
+        path.write_bytes(json.dumps(doc).encode())
+        manifest["files"][name] = {
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "bytes": path.stat().st_size,
+        }
+        raw = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        (directory / "manifest.json").write_bytes(raw)
+        (directory / "manifest.sig").write_bytes(crypto.sign(message=raw))
+
+    # a witness file whose first bytes changed (same statement): the next file's link breaks
+    original = json.loads((directory / names[0]).read_text())
+    rewrite(names[0], {**original, "note": "edited"})
+    result = run_verifier(directory, verifier)
+    assert result.returncode == 1
+    assert f"{names[1]} does not link to {names[0]}" in result.stderr
+    # a witnessed head that the entries do not have (even validly signed): rewritten
+    (directory / names[1]).unlink()
+    del manifest["files"][names[1]]
+    forged = {**original, "head_hash": "ab" * 32}
+    statement = {k: forged[k] for k in ("chain_id", "size", "head_hash", "signed_at", "key_id")}
+    forged["signature"] = crypto.sign(message=checkpoint_message(**statement)).hex()
+    rewrite(names[0], forged)
+    result = run_verifier(directory, verifier)
+    assert result.returncode == 1
+    assert "entry #5 is not the head witnessed in witness/eu/000000000001.json" in result.stderr

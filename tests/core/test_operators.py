@@ -175,6 +175,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
             "COMPLIANCE_ROOT_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             "COMPLIANCE_SIGNING_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             "COMPLIANCE_VAR_DIR": str(tmp_path),
+            "COMPLIANCE_AUDIT_WITNESS_DIR": str(tmp_path.parent / "audit-witness"),
             "DJANGO_ALLOWED_HOSTS": "compliance.example.org",
         }
     )

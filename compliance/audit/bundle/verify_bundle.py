@@ -6,7 +6,8 @@
 Checks, in order: the Ed25519 signature of ``manifest.json`` (``manifest.sig``, raw 64 bytes)
 with ``public_key.pem``; the SHA-256 of every file listed in the manifest (and that nothing
 unlisted was added); every chain in ``entries.jsonl`` recomputed from its anchor; every
-checkpoint's signature, and that the recomputed head equals each checkpoint inside the range.
+checkpoint's signature, and that the recomputed head equals each checkpoint inside the range;
+the witness files (``witness/``): signatures, links, and heads equal to the entries.
 Exit code 0 when everything holds, 1 otherwise (the first failure is printed).
 """
 
@@ -37,7 +38,11 @@ class Bundle:
     def names(self):
         if self.zip is not None:
             return [n for n in self.zip.namelist() if not n.endswith("/")]
-        return sorted(os.listdir(self.path))
+        found = []  # sub-folders too (witness/<chain>/...), as zip-style names
+        for root, _dirs, files in os.walk(self.path):
+            relative = os.path.relpath(root, self.path).replace(os.sep, "/")
+            found.extend(name if relative == "." else f"{relative}/{name}" for name in files)
+        return sorted(found)
 
     def open(self, name):
         if self.zip is not None:
@@ -189,7 +194,74 @@ def verify(path, out=print):
             f"chain {chain_id}: entries #{info['first_seq']}..#{info['last_seq']} "
             f"({count}) recomputed from the anchor; {inside} signed checkpoint(s) inside matched"
         )
+    verify_witness(bundle, manifest, public_key, out)
     out("BUNDLE VERIFIED")
+
+
+WITNESS_FORMAT = "compliance-audit-witness/v1"
+
+
+def verify_witness(bundle, manifest, public_key, out=print):
+    """The witness files, ``witness/<chain_id>/<number>.json`` (copied byte for byte from the
+    witness outside the database; their SHA-256 is in the manifest like every file): each is a
+    validly signed checkpoint of its chain, names the previous file (name and SHA-256) where
+    that one is in the bundle too, and its head equals the exported entry at its size (the
+    anchor for the size just before the first exported entry). Called after the entries were
+    recomputed, so the hashes stored in entries.jsonl are the recomputed ones."""
+    by_chain = {}
+    for name in sorted(manifest["files"]):
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0] == "witness":
+            by_chain.setdefault(parts[1], []).append(name)
+    wanted = {}
+    for chain_id, names in sorted(by_chain.items()):
+        info = manifest["chains"].get(chain_id) or {}
+        if not info.get("count"):
+            raise BundleError(f"{names[0]}: chain {chain_id} has no exported entries")
+        previous = None
+        for name in names:
+            data = bundle.read(name)
+            doc = json.loads(data)
+            if doc.get("format") != WITNESS_FORMAT or doc.get("chain_id") != chain_id:
+                raise BundleError(f"{name}: not a witness file of chain {chain_id}")
+            if doc["key_id"] != manifest["key_id"] or not verify_signature(
+                public_key, bytes.fromhex(doc["signature"]), checkpoint_message(doc)
+            ):
+                raise BundleError(f"{name}: invalid checkpoint signature")
+            if previous is not None and doc["number"] == previous[1] + 1:
+                link = doc.get("previous") or {}
+                if (
+                    link.get("file") != previous[0].rsplit("/", 1)[1]
+                    or link.get("sha256") != hashlib.sha256(previous[2]).hexdigest()
+                ):
+                    raise BundleError(f"{name} does not link to {previous[0]} as it is")
+            previous = (name, doc["number"], data)
+            size = doc["size"]
+            if size == info["first_seq"] - 1:
+                if doc["head_hash"] != info["anchor_hash"]:
+                    raise BundleError(f"{name}: the anchor differs from the witnessed head")
+            elif info["first_seq"] <= size <= info["last_seq"]:
+                wanted.setdefault(chain_id, {}).setdefault(size, []).append(
+                    (name, doc["head_hash"])
+                )
+            else:
+                raise BundleError(f"{name}: size {size} is outside the exported entries")
+    if wanted:
+        with bundle.open("entries.jsonl") as handle:
+            for line in handle:
+                entry = json.loads(line)
+                sizes = wanted.get(entry["chain_id"])
+                for name, head in (sizes or {}).pop(entry["seq"], []):
+                    if head != entry["hash"]:
+                        raise BundleError(
+                            f"chain {entry['chain_id']}: entry #{entry['seq']} is not the head "
+                            f"witnessed in {name}: the chain was rewritten after it was witnessed"
+                        )
+        for chain_id, sizes in wanted.items():
+            if sizes:
+                raise BundleError(f"chain {chain_id}: witnessed size(s) {sorted(sizes)} not found")
+    for chain_id, names in sorted(by_chain.items()):
+        out(f"chain {chain_id}: {len(names)} witnessed checkpoint(s) match the entries")
 
 
 def main(argv):

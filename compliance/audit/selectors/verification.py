@@ -13,7 +13,23 @@ entry that does not fit. That entry is classified by looking at the few rows aft
   or its hash was rewritten;
 * ``truncated`` - the log ends before the size a signed checkpoint (or the chain head) records;
 * ``checkpoint_mismatch`` - the recomputed head at a checkpoint's size differs from the signed
-  one (hashes were rewritten wholesale); ``bad_signature`` - a checkpoint's signature fails.
+  one (hashes were rewritten wholesale); ``bad_signature`` - a checkpoint's signature fails;
+* ``checkpoint_missing`` - the chain's own ``CHECKPOINT_SIGNED`` entry (or the witness) records
+  a signed checkpoint that the checkpoint table no longer holds as signed (deleted or altered);
+  the entry number is the recording entry's (the checkpoint's size for a witnessed one).
+
+Every signed head the verifier knows of is a claim "entry ``size`` has hash ``head_hash``": the
+checkpoint table's, the ones the chain recorded in its ``CHECKPOINT_SIGNED`` entries (payload
+``size``, ``head_hash``, ``signed_at``, ``key_id``, ``signature``; their signature is checked
+when the table lacks them), and with ``witness=DIR`` the witness files. Both walks (this module's
+and ``verification_fast``) compare the recomputed hash at each such size, so a rewrite with
+recomputed hashes stops at the first claimed size after it. With a witness, also:
+
+* ``rewritten`` - the entry at a witnessed size has another hash;
+* ``truncated`` - the log ends before a witnessed size;
+* ``wiped`` - the chain has no entries at all but the witness holds checkpoints of it;
+* ``witness_broken`` - a witness file does not read, link to its predecessor, or carry a valid
+  signature (the witness itself was tampered with).
 """
 
 from __future__ import annotations
@@ -22,17 +38,21 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.db import connections
 
 from compliance import crypto
-from compliance.audit.hashing import GENESIS
-from compliance.audit.models import AuditChainHead, AuditCheckpoint
+from compliance.audit.codes import AuditCode
+from compliance.audit.hashing import GENESIS, format_time
+from compliance.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from compliance.audit.selectors.rows import iter_rows
 from compliance.audit.services.append import chain_id_for
 from compliance.audit.signing import checkpoint_message, signature_valid
 
 WINDOW = 64
+#: a head no entry can have: two claims disagree about one size, so the walk must stop there
+CONFLICT = ""
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _sha256 = hashlib.sha256
 
@@ -47,6 +67,18 @@ class Finding:
         return f"chain {chain_id}: entry #{self.seq} {self.kind}: {self.detail}"
 
 
+@dataclass(frozen=True)
+class HeadClaim:
+    """A signed statement that entry ``size`` has hash ``head_hash``; ``source`` is ``table``,
+    ``chain`` (recorded by a ``CHECKPOINT_SIGNED`` entry) or ``witness``."""
+
+    source: str
+    size: int
+    head_hash: str
+    label: str
+    checkpoint: AuditCheckpoint | None = None
+
+
 @dataclass
 class ChainVerification:
     chain_id: str
@@ -58,6 +90,9 @@ class ChainVerification:
     head_size: int = 0
     checkpoints: int = 0
     last_checkpoint: AuditCheckpoint | None = None
+    recorded: int = 0
+    witnessed: int | None = None
+    witness_seconds: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -90,34 +125,69 @@ def row_digest(prev: bytes, chain_id: str, row: tuple, seq: int | None = None) -
 
 
 def checkpoint_signature_valid(checkpoint: AuditCheckpoint) -> bool:
-    from compliance.audit.hashing import format_time
-
-    if checkpoint.key_id != crypto.key_id():
-        return False
-    message = checkpoint_message(
+    return statement_signature_valid(
         chain_id=checkpoint.chain_id,
         size=checkpoint.size,
         head_hash=checkpoint.head_hash,
         signed_at=format_time(checkpoint.signed_at),
         key_id=checkpoint.key_id,
+        signature=checkpoint.signature,
+    )
+
+
+def statement_signature_valid(
+    *, chain_id: str, size: int, head_hash: str, signed_at: str, key_id: str, signature: str
+) -> bool:
+    """Whether ``signature`` is this key's Ed25519 signature of that checkpoint statement."""
+    if key_id != crypto.key_id():
+        return False
+    message = checkpoint_message(
+        chain_id=chain_id, size=size, head_hash=head_hash, signed_at=signed_at, key_id=key_id
     )
     return signature_valid(
-        public_key=crypto.public_key(), message=message, signature_hex=checkpoint.signature
+        public_key=crypto.public_key(), message=message, signature_hex=str(signature)
     )
 
 
-def chain_verify(*, using: str, incremental: bool = False) -> ChainVerification:
+def _statement(checkpoint: AuditCheckpoint) -> tuple:
+    return (
+        checkpoint.size,
+        checkpoint.head_hash,
+        format_time(checkpoint.signed_at),
+        checkpoint.key_id,
+        checkpoint.signature,
+    )
+
+
+def chain_verify(
+    *, using: str, incremental: bool = False, witness: str | Path | None = None
+) -> ChainVerification:
     """Verify the chain of database ``using``; ``incremental`` starts at the last valid checkpoint.
 
     Never raises for a damaged chain: the result lists findings (the first entry that does not
-    fit, cut-offs, checkpoint mismatches, bad signatures). Streams rows in constant memory.
+    fit, cut-offs, checkpoint mismatches, missing checkpoints, bad signatures). Cross-checks the
+    chain's ``CHECKPOINT_SIGNED`` entries (from where the walk starts) against the checkpoint
+    table; with ``witness`` (a witness directory) also every witnessed checkpoint of this chain.
+    Streams rows in constant memory.
     """
     started = time.perf_counter()
     chain_id = chain_id_for(using=using)
     result = ChainVerification(chain_id=chain_id, using=using)
     head = AuditChainHead.objects.using(using).filter(chain_id=chain_id).first()
     result.head_size = head.size if head else 0
-    checkpoints = list(AuditCheckpoint.objects.using(using).filter(chain_id=chain_id))
+    table = AuditCheckpoint.objects.using(using).filter(chain_id=chain_id)
+    if incremental:
+        # newest first, down to the newest valid one (the anchor): with a checkpoint a minute,
+        # checking every signature of the table each time would grow without bound
+        checkpoints = []
+        for checkpoint in table.order_by("-size", "-id").iterator(chunk_size=100):
+            checkpoints.insert(0, checkpoint)
+            if checkpoint_signature_valid(checkpoint):
+                break
+        total = table.count()
+    else:
+        checkpoints = list(table)
+        total = len(checkpoints)
     valid = []
     for checkpoint in checkpoints:
         if checkpoint_signature_valid(checkpoint):
@@ -131,7 +201,7 @@ def chain_verify(*, using: str, incremental: bool = False) -> ChainVerification:
                     f"{checkpoint.signed_at:%Y-%m-%d %H:%M:%S}) has an invalid signature",
                 )
             )
-    result.checkpoints = len(checkpoints)
+    result.checkpoints = total
     result.last_checkpoint = valid[-1] if valid else None
 
     prev_hex, expected = GENESIS, 1
@@ -156,13 +226,210 @@ def chain_verify(*, using: str, incremental: bool = False) -> ChainVerification:
             result.seconds = time.perf_counter() - started
             return result
     result.start_seq = expected
-    by_size = {c.size: c for c in valid if c.size >= expected}
-    _walk(result, using=using, prev_hex=prev_hex, expected=expected, by_size=by_size)
+    claims: dict[int, list[HeadClaim]] = {}
+    for checkpoint in valid:
+        _claim(
+            claims,
+            HeadClaim(
+                "table",
+                checkpoint.size,
+                checkpoint.head_hash,
+                f"checkpoint {checkpoint.pk}",
+                checkpoint,
+            ),
+        )
+    signed = {_statement(c) for c in valid}
+    recorded = _recorded(
+        result, using=using, checkpoints=checkpoints, claims=claims, start=expected
+    )
+    witnessed = []
+    if witness is not None:
+        began = time.perf_counter()
+        witnessed = _witnessed(result, root=Path(witness), signed=signed, claims=claims)
+        result.witness_seconds = time.perf_counter() - began
+    for size in [s for s in claims if s < expected]:
+        if size == expected - 1 and size and _differs(claims[size], prev_hex):
+            result.findings.extend(_head_findings(size, prev_hex, claims))
+        del claims[size]  # pruned or before the incremental anchor: not walked
+    heads = {
+        size: (group[0].head_hash if len({c.head_hash for c in group}) == 1 else CONFLICT)
+        for size, group in claims.items()
+    }
+    before = len(result.findings)
+    _walk(result, using=using, prev_hex=prev_hex, expected=expected, heads=heads, claims=claims)
+    walked_whole = len(result.findings) == before
 
-    if not any(f.kind != "bad_signature" for f in result.findings):
-        _check_end(result, valid=valid, head=head)
+    if walked_whole and not any(
+        f.kind in {"checkpoint_mismatch", "rewritten"} for f in result.findings
+    ):
+        _check_end(result, claims=claims, head=head, using=using)
+    if not any(f.kind == "wiped" for f in result.findings):
+        # recorded ones only where the walk vouched for the recording entry
+        result.findings.extend(f for f in recorded if f.seq <= result.last_seq)
+        result.findings.extend(witnessed)
+    result.findings.sort(key=lambda f: f.seq)  # stable: at one entry, the walk's finding first
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _claim(claims: dict, claim: HeadClaim) -> None:
+    claims.setdefault(claim.size, []).append(claim)
+
+
+def _differs(group: list[HeadClaim], stored: str) -> bool:
+    return any(claim.head_hash != stored for claim in group)
+
+
+def _recorded(
+    result: ChainVerification, *, using: str, checkpoints: list, claims: dict, start: int
+) -> list[Finding]:
+    """Cross-check the ``CHECKPOINT_SIGNED`` entries from ``start`` on with the checkpoint
+    table; a recorded checkpoint the table lacks (or holds altered) becomes a claim of its own
+    when its signature (carried in the payload since v2 of the payload) is valid. Returns the
+    ``checkpoint_missing`` findings (kept by the caller for entries the walk vouched for)."""
+    by_pk = {str(c.pk): c for c in checkpoints}
+    missing = []
+    recorded = (
+        AuditEvent.objects.using(using)
+        .filter(code=AuditCode.CHECKPOINT_SIGNED, seq__gte=start)
+        .order_by("seq")
+        .values_list("seq", "object_id", "payload")
+    )
+    for seq, object_id, payload in recorded.iterator(chunk_size=5000):
+        result.recorded += 1
+        payload = payload if isinstance(payload, dict) else {}
+        try:
+            size, head_hash = int(payload["size"]), str(payload["head_hash"])
+        except (KeyError, TypeError, ValueError):
+            missing.append(Finding("checkpoint_missing", seq, "its payload names no checkpoint"))
+            continue
+        full = "signature" in payload and "signed_at" in payload
+        statement = (
+            size,
+            head_hash,
+            payload.get("signed_at"),
+            payload.get("key_id"),
+            payload.get("signature"),
+        )
+        table = by_pk.get(object_id)
+        if table is not None and (
+            _statement(table) == statement
+            if full
+            else (table.size, table.head_hash, table.key_id) == statement[:2] + statement[3:4]
+        ):
+            continue  # the table holds it as recorded (its signature is checked with the table)
+        state = "is missing from" if table is None else "differs from what is in"
+        missing.append(
+            Finding(
+                "checkpoint_missing",
+                seq,
+                f"it records checkpoint {object_id} (size {size}, head {head_hash[:16]}..., "
+                f"signed {payload.get('signed_at', '?')}), which {state} the checkpoint table",
+            )
+        )
+        if full and not statement_signature_valid(
+            chain_id=result.chain_id,
+            size=size,
+            head_hash=head_hash,
+            signed_at=str(payload["signed_at"]),
+            key_id=str(payload.get("key_id")),
+            signature=str(payload["signature"]),
+        ):
+            missing.append(
+                Finding(
+                    "bad_signature",
+                    seq,
+                    f"the checkpoint it records (size {size}) has an invalid signature",
+                )
+            )
+            continue
+        _claim(
+            claims,
+            HeadClaim(
+                "chain", size, head_hash, f"checkpoint {object_id} (recorded by entry #{seq})"
+            ),
+        )
+    return missing
+
+
+def _witnessed(
+    result: ChainVerification, *, root: Path, signed: set, claims: dict
+) -> list[Finding]:
+    """Add the witnessed checkpoints of this chain as claims; return the findings about the
+    witness files themselves and the witnessed checkpoints the table does not hold."""
+    from compliance.audit.selectors.witness import witness_read
+
+    log = witness_read(root=root, chain_id=result.chain_id)
+    result.witnessed = len(log.checkpoints)
+    findings = [Finding("witness_broken", size, problem) for size, problem in log.problems]
+    for item in log.checkpoints:
+        if item.key not in signed:
+            if not statement_signature_valid(
+                chain_id=result.chain_id,
+                size=item.size,
+                head_hash=item.head_hash,
+                signed_at=item.signed_at,
+                key_id=item.key_id,
+                signature=item.signature,
+            ):
+                findings.append(
+                    Finding(
+                        "witness_broken",
+                        item.size,
+                        f"witness file {item.file} carries an invalid signature",
+                    )
+                )
+                continue
+            findings.append(
+                Finding(
+                    "checkpoint_missing",
+                    item.size,
+                    f"witness file {item.file} holds a checkpoint (size {item.size}, signed "
+                    f"{item.signed_at}) that the checkpoint table does not",
+                )
+            )
+        _claim(claims, HeadClaim("witness", item.size, item.head_hash, f"witness file {item.file}"))
+    result.findings.extend(f for f in findings if f.kind == "witness_broken")
+    return [f for f in findings if f.kind != "witness_broken"]
+
+
+_KIND = {"witness": "rewritten", "table": "checkpoint_mismatch", "chain": "checkpoint_mismatch"}
+
+
+def _head_findings(seq: int, stored: str, claims: dict) -> list[Finding]:
+    """What a stop at ``seq`` (stored and recomputed hash ``stored``) means for each claim."""
+    findings: list[Finding] = []
+    for claim in sorted(claims.get(seq, []), key=lambda c: c.source != "witness"):
+        if claim.head_hash == stored or any(f.kind == _KIND[claim.source] for f in findings):
+            continue
+        if claim.source == "witness":
+            earlier = [
+                s for s, g in claims.items() if s < seq and any(c.source == "witness" for c in g)
+            ]
+            since = (
+                f"entries #{max(earlier) + 1}..#{seq} were rewritten (#{max(earlier)}, witnessed "
+                "too, still matches)"
+                if earlier
+                else f"entries up to #{seq} were rewritten"
+            )
+            findings.append(
+                Finding(
+                    "rewritten",
+                    seq,
+                    f"its hash {stored[:16]}... is not the head {claim.head_hash[:16]}... that "
+                    f"{claim.label} witnessed: {since}",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "checkpoint_mismatch",
+                    seq,
+                    f"recomputed head at size {seq} differs from {claim.label} signed for that "
+                    "size: entries up to here were rewritten",
+                )
+            )
+    return findings
 
 
 def _pruned_anchor(*, using: str, valid: list) -> AuditCheckpoint | None:
@@ -185,10 +452,20 @@ def _pruned_anchor(*, using: str, valid: list) -> AuditCheckpoint | None:
 
 
 def _walk(
-    result: ChainVerification, *, using: str, prev_hex: str, expected: int, by_size: dict
+    result: ChainVerification,
+    *,
+    using: str,
+    prev_hex: str,
+    expected: int,
+    heads: dict[int, str],
+    claims: dict,
 ) -> None:
+    """Recompute from ``expected`` (after ``prev_hex``); stop at the first entry that does not
+    fit or whose hash is not the head claimed for its size (``heads``: size -> hash)."""
     if connections[using].vendor == "postgresql":
-        _walk_postgresql(result, using=using, prev_hex=prev_hex, expected=expected, by_size=by_size)
+        _walk_postgresql(
+            result, using=using, prev_hex=prev_hex, expected=expected, heads=heads, claims=claims
+        )
         return
     chain_id = result.chain_id
     prev = bytes.fromhex(prev_hex)
@@ -215,16 +492,9 @@ def _walk(
         if digest.hex() != row[9]:
             result.findings.append(_classify(using=using, chain_id=chain_id, prev=prev, row=row))
             break
-        checkpoint = by_size.get(seq)
-        if checkpoint is not None and checkpoint.head_hash != row[9]:
-            result.findings.append(
-                Finding(
-                    "checkpoint_mismatch",
-                    seq,
-                    f"recomputed head at size {seq} differs from checkpoint {checkpoint.pk} "
-                    "signed for that size: entries up to here were rewritten",
-                )
-            )
+        head = heads.get(seq)
+        if head is not None and head != row[9]:
+            result.findings.extend(_head_findings(seq, row[9], claims))
             break
         prev = digest
         expected += 1
@@ -235,14 +505,19 @@ def _walk(
 
 
 def _walk_postgresql(
-    result: ChainVerification, *, using: str, prev_hex: str, expected: int, by_size: dict
+    result: ChainVerification,
+    *,
+    using: str,
+    prev_hex: str,
+    expected: int,
+    heads: dict[int, str],
+    claims: dict,
 ) -> None:
     """``_walk`` on PostgreSQL: COPY, chunks in parallel processes (``verification_fast``);
     the first chunk that reports anything holds the first finding."""
     from compliance.audit.selectors.verification_fast import walk_ranges
 
     chain_id = result.chain_id
-    heads = {size: checkpoint.head_hash for size, checkpoint in by_size.items()}
     ranges, outcomes = walk_ranges(
         using=using, chain_id=chain_id, prev_hex=prev_hex, expected=expected, heads=heads
     )
@@ -265,14 +540,8 @@ def _walk_postgresql(
             break
         if kind == "checkpoint":
             seq = outcome[2]
-            result.findings.append(
-                Finding(
-                    "checkpoint_mismatch",
-                    seq,
-                    f"recomputed head at size {seq} differs from checkpoint {by_size[seq].pk} "
-                    "signed for that size: entries up to here were rewritten",
-                )
-            )
+            stored = next(iter_rows(using=using, start_seq=seq, end_seq=seq))[9]
+            result.findings.extend(_head_findings(seq, stored, claims))
             last_seq, last_hash = seq - 1, outcome[3]
             break
         if kind == "no_start":  # only after a chunk that ended early, which stops the loop
@@ -343,18 +612,36 @@ def _genuine_elsewhere(prev: bytes, chain_id: str, row: tuple, window: list) -> 
     return False
 
 
-def _check_end(result: ChainVerification, *, valid: list, head) -> None:
+def _check_end(result: ChainVerification, *, claims: dict, head, using: str) -> None:
+    """After a whole walk: is the log shorter than any claimed size or the head, longer than
+    the head, or gone altogether while the witness remembers it?"""
     last = result.last_seq
-    beyond = [c for c in valid if c.size > last]
-    if beyond:
-        checkpoint = max(beyond, key=lambda c: c.size)
+    beyond = [c for group in claims.values() for c in group if c.size > last]
+    witnessed = [c for c in beyond if c.source == "witness"]
+    if witnessed and result.entries == 0 and not AuditEvent.objects.using(using).exists():
+        newest = max(witnessed, key=lambda c: c.size)
         result.findings.append(
             Finding(
-                "truncated",
-                last + 1,
-                f"the log ends at #{last} but checkpoint {checkpoint.pk} signed "
-                f"{checkpoint.signed_at:%Y-%m-%d %H:%M:%S} covers {checkpoint.size} entries",
+                "wiped",
+                1,
+                f"the chain has no entries but the witness holds {result.witnessed} checkpoint(s) "
+                f"of it, the newest ({newest.label}) at size {newest.size}",
             )
+        )
+        return
+    if beyond:
+        # the signed checkpoints of the table first (their pk names them), then the others
+        claim = max(beyond, key=lambda c: (c.source == "table", c.size))
+        if claim.source == "table":
+            checkpoint = claim.checkpoint
+            detail = (
+                f"checkpoint {checkpoint.pk} signed {checkpoint.signed_at:%Y-%m-%d %H:%M:%S} "
+                f"covers {checkpoint.size} entries"
+            )
+        else:
+            detail = f"{claim.label} records a signed head at size {claim.size}"
+        result.findings.append(
+            Finding("truncated", last + 1, f"the log ends at #{last} but {detail}")
         )
     elif head is not None and head.size > last:
         result.findings.append(

@@ -1,4 +1,5 @@
-"""The audit export bundle: entries, checkpoints, key, report, manifest and its signature.
+"""The audit export bundle: entries, checkpoints, witness files, key, report, manifest and its
+signature.
 
 Streams: entries go from a server-side cursor straight into the zip (``ZipFile.open(name,
 "w")``), hashed while written, so memory stays constant whatever the number of entries. Two
@@ -27,8 +28,10 @@ from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.selectors.evidence import EvidenceStats, report_render, seq_range
 from compliance.audit.selectors.rows import iter_rows
 from compliance.audit.selectors.status import chain_status
+from compliance.audit.selectors.witness import witness_files
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.audit.services.checkpoints import checkpoint_sign
+from compliance.conf import compliance_settings
 
 BUNDLE_FORMAT = "compliance-audit-bundle/v1"
 VERIFIER = Path(__file__).resolve().parent.parent / "bundle" / "verify_bundle.py"
@@ -89,10 +92,11 @@ def audit_export(
     """Write the bundle of entries with ``start <= occurred_at < end`` to ``out`` (a zip).
 
     For each chain (every database by default) a fresh checkpoint is signed first (which also
-    verifies the chain since the previous checkpoint and refuses to bless a damaged one), then
-    the contiguous run of entries from the first to the last one inside the period is written,
-    with the hash of the entry before it as the anchor. Records ``AUDIT_EXPORTED`` in the
-    control chain afterwards.
+    verifies the chain since the previous checkpoint and refuses to bless a damaged one, and
+    witnesses the checkpoint once committed), then the contiguous run of entries from the first
+    to the last one inside the period is written, with the hash of the entry before it as the
+    anchor, and the witness files of the checkpoints inside that run (``witness/<chain>/``).
+    Records ``AUDIT_EXPORTED`` in the control chain afterwards.
     """
     aliases = aliases or list(settings.DATABASES)
     out = Path(out)
@@ -125,6 +129,7 @@ def audit_export(
             "anchor_hash": anchor,
             "last_hash": last_hash,
         }
+    witnessed = _witness_files(chains)
     statuses = [chain_status(using=alias) for alias in aliases]
     stats = EvidenceStats()
     files: dict[str, dict] = {}
@@ -134,6 +139,8 @@ def audit_export(
         files["checkpoints.json"] = _write_small(
             archive, "checkpoints.json", _checkpoints_json(chains)
         )
+        for name, data in witnessed:
+            files[name] = _write_small(archive, name, data)
         files["public_key.pem"] = _write_small(archive, "public_key.pem", crypto.public_key_pem())
         report = report_render(stats=stats, start=start, end=end, chains=statuses)
         files["report.html"] = _write_small(archive, "report.html", report.encode())
@@ -278,6 +285,28 @@ def _write_csv(archive: zipfile.ZipFile, chains: dict) -> dict:
             pending = 0
     writer.write(text.getvalue().encode())
     return writer.close()
+
+
+def _witness_files(chains: dict) -> list[tuple[str, bytes]]:
+    """``(name in the bundle, exact bytes)`` of the witness files of each exported chain whose
+    checkpoint lies in the exported range (from the anchor's size to the last entry), as
+    ``witness/<chain_id>/<file>``; empty without a witness directory."""
+    root = compliance_settings.AUDIT_WITNESS_DIR
+    if not root:
+        return []
+    found = []
+    for alias, info in chains.items():
+        if not info["count"]:
+            continue
+        for name, path in witness_files(root=Path(root), chain_id=alias):
+            data = path.read_bytes()
+            try:
+                size = int(json.loads(data)["size"])
+            except (ValueError, KeyError, TypeError):
+                size = None  # carried as it is: the verifier names what is wrong with it
+            if size is None or info["first_seq"] - 1 <= size <= info["last_seq"]:
+                found.append((f"witness/{alias}/{name}", data))
+    return found
 
 
 def _checkpoints_json(chains: dict) -> bytes:

@@ -9,6 +9,7 @@ from compliance.audit.periods import PeriodError, period_parse
 from compliance.audit.services.append import Actor
 from compliance.audit.services.checkpoints import ChainDamagedError
 from compliance.audit.services.export import audit_export
+from compliance.audit.services.witness import WitnessError
 
 
 class Command(BaseCommand):
@@ -38,6 +39,8 @@ class Command(BaseCommand):
             )
         except ChainDamagedError as exc:
             raise CommandError(f"not exported, the chain is damaged: {exc}")
+        except WitnessError as exc:
+            raise CommandError(f"not exported, the checkpoint was not witnessed: {exc}")
         for alias, info in result.chains.items():
             span = f"#{info['first_seq']}..#{info['last_seq']}" if info["count"] else "none"
             self.stdout.write(f"chain {alias}: {info['count']} entries ({span})")
