@@ -16,6 +16,7 @@ from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.selectors.verification import chain_verify
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.audit.services.checkpoints import checkpoint_sign
+from compliance.audit.services.witness import witness_record
 from compliance.consent.models import ConsentEvent, ConsentState
 from compliance.events.models import Event
 from compliance.models import SubjectKey
@@ -219,6 +220,7 @@ def _seed_chain(settings) -> tuple[int, AuditCheckpoint]:
         at=old,
     )
     checkpoint = checkpoint_sign(using="eu", force=True)
+    witness_record(checkpoint=checkpoint)  # on commit in production; the test never commits
     audit_append(
         using="eu",
         entries=[
@@ -371,3 +373,20 @@ def test_feed_outbox_rows_go_once_every_subscriber_has_them():
     audited = {e.payload["category"]: e.payload for e in retention_events()}
     assert audited["feed_changes"]["removed"] == {"feed.Change": 1}
     assert chain_verify(using="eu").ok
+
+
+def test_a_checkpoint_the_witness_does_not_hold_anchors_no_pruning(settings, tmp_path):
+    settings.COMPLIANCE_RETENTION_AUDIT_MIN_DAYS = 30
+    audit_append(
+        using="eu",
+        entries=[
+            AuditEntry(code=AuditCode.CONFIGURATION_CHANGED, actor=ACTOR, payload={"n": i})
+            for i in range(5)
+        ],
+        at=timezone.now() - OLD,
+    )
+    checkpoint_sign(using="eu", force=True)  # signed, never witnessed (no commit here)
+    rule("audit_entries", days=30)
+    [outcome] = retention_enforce(region="eu")
+    assert outcome.removed == {"audit.AuditEvent": 0}
+    assert AuditEvent.objects.using("eu").filter(seq=1).exists()

@@ -234,8 +234,11 @@ def _requests(alias: str, cutoff: datetime, dry_run: bool, batch: int, held: set
 
 def audit_prune_point(*, alias: str, cutoff: datetime) -> tuple[int, AuditCheckpoint] | None:
     """``(first present seq, checkpoint)``: the chain prefix that may go - up to the newest
-    valid signed checkpoint whose entry is older than ``cutoff``; ``None`` if nothing may."""
+    valid signed checkpoint whose entry is older than ``cutoff`` and, where a witness directory
+    is configured, that the witness holds; ``None`` if nothing may."""
     from compliance.audit.selectors.verification import checkpoint_signature_valid
+
+    witnessed = _witnessed(alias)
 
     entries = AuditEvent.objects.using(alias)
     first = entries.order_by("seq").values_list("seq", flat=True).first()
@@ -249,8 +252,24 @@ def audit_prune_point(*, alias: str, cutoff: datetime) -> tuple[int, AuditCheckp
     ):
         entry = entries.filter(seq=checkpoint.size).values_list("hash", flat=True).first()
         if entry == checkpoint.head_hash and checkpoint_signature_valid(checkpoint):
-            return first, checkpoint
+            if witnessed is None or (checkpoint.size, checkpoint.head_hash) in witnessed:
+                return first, checkpoint
     return None
+
+
+def _witnessed(alias: str) -> set[tuple[int, str]] | None:
+    """The (size, head hash) pairs the witness directory holds for ``alias``'s chain, or
+    ``None`` when no witness directory is configured (an HTTP witness cannot be read back)."""
+    from pathlib import Path
+
+    from compliance.audit.selectors.witness import witness_read
+    from compliance.conf import compliance_settings
+
+    root = compliance_settings.AUDIT_WITNESS_DIR
+    if not root:
+        return None
+    log = witness_read(root=Path(root), chain_id=alias)
+    return {(item.size, item.head_hash) for item in log.checkpoints}
 
 
 def _audit_delete(*, alias: str, first: int, through: int, batch: int) -> int:
