@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
@@ -12,5 +12,10 @@ urlpatterns = [
     path("api/v1/", include("compliance.dsar.urls")),
     path("api/v1/", include("segments.urls")),
     path("api/v1/", include("compliance.feed.urls")),
+    re_path(r"^api/", include("compliance.api.fallback_urls")),
     path("", include("compliance.consent.public_urls")),
 ]
+
+handler400 = "compliance.api.errors.bad_request"
+handler404 = "compliance.api.errors.page_not_found"
+handler500 = "compliance.api.errors.server_error"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from compliance.api.errors import ApiError
+from compliance.api.inputs import datetime_param
 from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
+from compliance.api.views import ApiListView, ApiView
 from compliance.identifiers import IdentifierError
 from compliance.regions import regions
 from compliance.roles import PRIVACY_OFFICER
@@ -34,10 +34,10 @@ from segments.selectors.memberships import (
     subject_region,
 )
 from segments.services import definitions
-from segments.services.definitions import SegmentGovernanceError, caller_actor
-from segments.services.memberships import MembershipInputError, SubjectRef, memberships_apply
+from segments.services.definitions import caller_actor
+from segments.services.memberships import SubjectRef, memberships_apply
 
-_STATUS_OF_CODE = {
+STATUS_OF_CODE = {
     "invalid": 400,
     "not_editable": 400,
     "forbidden": 403,
@@ -49,13 +49,6 @@ _STATUS_OF_CODE = {
 }
 
 
-def governance_error(exc: SegmentGovernanceError) -> ApiError:
-    fields = {exc.field: [str(exc)]} if exc.field else {}
-    return ApiError(
-        str(exc), code=exc.code, fields=fields, status_code=_STATUS_OF_CODE.get(exc.code, 400)
-    )
-
-
 def segment_or_404(key: str) -> Segment:
     segment = Segment.objects.select_related("owner", "approved_by").filter(key=key).first()
     if segment is None:
@@ -63,7 +56,7 @@ def segment_or_404(key: str) -> Segment:
     return segment
 
 
-class SegmentListCreateView(APIView):
+class SegmentListCreateView(ApiView):
     required_scopes = {"GET": "segments:read", "POST": "segments:write"}
 
     @extend_schema(responses=SegmentOutput(many=True), summary="List segments")
@@ -83,14 +76,11 @@ class SegmentListCreateView(APIView):
         data = SegmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        try:
-            segment = definitions.segment_create(**values, user=request.user, client=request.auth)
-        except SegmentGovernanceError as exc:
-            raise governance_error(exc)
+        segment = definitions.segment_create(**values, user=request.user, client=request.auth)
         return Response(SegmentOutput(segment).data, status=status.HTTP_201_CREATED)
 
 
-class SegmentDetailView(APIView):
+class SegmentDetailView(ApiView):
     required_scopes = "segments:read"
 
     @extend_schema(responses=SegmentOutput, summary="One segment")
@@ -98,7 +88,7 @@ class SegmentDetailView(APIView):
         return Response(SegmentOutput(segment_or_404(key)).data)
 
 
-class SegmentTransitionView(APIView):
+class SegmentTransitionView(ApiView):
     """approve / activate / pause / retire / review: a privacy officer's token only."""
 
     required_scopes = "segments:review"
@@ -116,16 +106,13 @@ class SegmentTransitionView(APIView):
     @extend_schema(request=None, responses=SegmentOutput)
     def post(self, request, key: str):
         segment = segment_or_404(key)
-        try:
-            segment = self.SERVICES[self.transition](
-                segment=segment, user=request.user, client=request.auth
-            )
-        except SegmentGovernanceError as exc:
-            raise governance_error(exc)
+        segment = self.SERVICES[self.transition](
+            segment=segment, user=request.user, client=request.auth
+        )
         return Response(SegmentOutput(segment).data)
 
 
-class SegmentMembershipsView(APIView):
+class SegmentMembershipsView(ApiView):
     required_scopes = "segments:write"
 
     @extend_schema(
@@ -159,16 +146,13 @@ class SegmentMembershipsView(APIView):
                     )
                 items[subject_id] = label
                 lists[side].append(ref)
-        try:
-            result = memberships_apply(
-                segment=segment,
-                enters=lists["enters"],
-                exits=lists["exits"],
-                actor=actor,
-                reason=values["reason"],
-            )
-        except MembershipInputError as exc:
-            raise ApiError(str(exc), code="invalid", fields={"reason": [str(exc)]})
+        result = memberships_apply(
+            segment=segment,
+            enters=lists["enters"],
+            exits=lists["exits"],
+            actor=actor,
+            reason=values["reason"],
+        )
         refused.extend(
             {"item": items[sid], "subject_id": sid, "reason": why}
             for sid, why in result.refused.items()
@@ -219,7 +203,7 @@ def _region_param(request) -> str:
     return region
 
 
-class SegmentMembersView(generics.ListAPIView):
+class SegmentMembersView(ApiListView):
     required_scopes = "segments:read"
     serializer_class = MemberOutput
     pagination_class = MembersPagination
@@ -236,7 +220,7 @@ class SegmentMembersView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class MemberHistoryView(APIView):
+class MemberHistoryView(ApiView):
     required_scopes = "segments:read"
 
     @extend_schema(
@@ -259,16 +243,7 @@ class MemberHistoryView(APIView):
         region = subject_region(subject_id=subject_id)
         if region is None:
             raise ApiError("unknown subject", code="not_found", status_code=404)
-        at_raw = request.query_params.get("at")
-        at = None
-        if at_raw:
-            at = parse_datetime(at_raw)
-            if at is None or at.tzinfo is None:
-                raise ApiError(
-                    "at must be an ISO 8601 time with a time zone",
-                    code="invalid",
-                    fields={"at": ["expected e.g. 2025-01-31T12:00:00Z"]},
-                )
+        at = datetime_param(value=request.query_params.get("at"), field="at")
         stays = membership_history(region=region, subject_id=subject_id, segment_key=segment.key)
         member_at = None
         if at is not None:

@@ -7,11 +7,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from compliance import crypto
 from compliance.api.errors import ApiError
 from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
+from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.dsar.api.serializers import (
     DsarPreviewOutput,
@@ -25,7 +25,6 @@ from compliance.dsar.models import RequestType, Status
 from compliance.dsar.selectors.requests import request_get, requests_list
 from compliance.dsar.services import requests as request_services
 from compliance.dsar.services.erasure import erasure_preview
-from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.export import package_read
 from compliance.regions import regions
 from compliance.roles import PRIVACY_OFFICER
@@ -37,11 +36,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=True,
     description="Retries with the same key and body return the first request.",
 )
-
-
-def _api_error(exc: RequestError) -> ApiError:
-    fields = {exc.field: [str(exc)]} if exc.field else {}
-    return ApiError(str(exc), code=exc.code, fields=fields, status_code=exc.status_code)
 
 
 def _actor(request) -> Actor:
@@ -57,7 +51,7 @@ def _load(request, request_id, *, any_client: bool = False):
     return found
 
 
-class RequestListCreateView(APIView):
+class RequestListCreateView(ApiView):
     required_scopes = {"GET": "dsar:read", "POST": "dsar:write"}
 
     @extend_schema(parameters=[DsarRequestListFilter], responses=DsarRequestOutput(many=True))
@@ -92,28 +86,25 @@ class RequestListCreateView(APIView):
         serializer = DsarRequestOpenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            result = request_services.request_open(
-                type=data["type"],
-                regulation=data["regulation"],
-                identifiers=[dict(i) for i in data["identifiers"]],
-                verification_method=data["verification_method"],
-                jurisdiction=data["jurisdiction"].upper(),
-                callback_url=data["callback_url"],
-                purposes=data["purposes"],
-                client_id=request.auth.pk,
-                idempotency_key=key,
-                actor=_actor(request),
-            )
-        except RequestError as exc:
-            raise _api_error(exc)
+        result = request_services.request_open(
+            type=data["type"],
+            regulation=data["regulation"],
+            identifiers=[dict(i) for i in data["identifiers"]],
+            verification_method=data["verification_method"],
+            jurisdiction=data["jurisdiction"].upper(),
+            callback_url=data["callback_url"],
+            purposes=data["purposes"],
+            client_id=request.auth.pk,
+            idempotency_key=key,
+            actor=_actor(request),
+        )
         response = Response(DsarRequestOutput(result.request).data, status=status.HTTP_201_CREATED)
         if not result.created:
             response["Idempotent-Replayed"] = "true"
         return response
 
 
-class RequestDetailView(APIView):
+class RequestDetailView(ApiView):
     required_scopes = "dsar:read"
 
     @extend_schema(responses=DsarRequestOutput)
@@ -121,18 +112,15 @@ class RequestDetailView(APIView):
         return Response(DsarRequestOutput(_load(request, request_id)).data)
 
 
-class _ActionView(APIView):
+class _ActionView(ApiView):
     action = ""
     any_client = False
 
     def _act(self, request, request_id, **kwargs):
         found = _load(request, request_id, any_client=self.any_client)
-        try:
-            done = getattr(request_services, f"request_{self.action}")(
-                request=found, actor=_actor(request), **kwargs
-            )
-        except RequestError as exc:
-            raise _api_error(exc)
+        done = getattr(request_services, f"request_{self.action}")(
+            request=found, actor=_actor(request), **kwargs
+        )
         done.refresh_from_db(using=done._state.db)
         return Response(DsarRequestOutput(done).data)
 
@@ -181,7 +169,7 @@ class RequestExtendView(_OfficerView):
         return self._act(request, request_id, reason=serializer.validated_data["reason"])
 
 
-class RequestPreviewView(APIView):
+class RequestPreviewView(ApiView):
     required_scopes = "dsar:read"
 
     @extend_schema(responses=DsarPreviewOutput)
@@ -193,22 +181,16 @@ class RequestPreviewView(APIView):
                 code="not_available",
                 status_code=409,
             )
-        try:
-            return Response(DsarPreviewOutput(erasure_preview(request=found)).data)
-        except RequestError as exc:
-            raise _api_error(exc)
+        return Response(DsarPreviewOutput(erasure_preview(request=found)).data)
 
 
-class RequestPackageView(APIView):
+class RequestPackageView(ApiView):
     required_scopes = "dsar:read"
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, request_id):
         found = _load(request, request_id)
-        try:
-            data, package = package_read(request=found, actor=_actor(request))
-        except RequestError as exc:
-            raise _api_error(exc)
+        data, package = package_read(request=found, actor=_actor(request))
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="request-{found.pk}.zip"'
         response["X-Package-Expires-At"] = package.expires_at.isoformat()
@@ -217,7 +199,7 @@ class RequestPackageView(APIView):
         return response
 
 
-class RequestReceiptView(APIView):
+class RequestReceiptView(ApiView):
     required_scopes = "dsar:read"
 
     @extend_schema(responses=DsarReceiptOutput)
