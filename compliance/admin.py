@@ -44,7 +44,10 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        form.base_fields["scopes"].help_text = "A JSON list of scopes; known: " + ", ".join(SCOPES)
+        if "scopes" in form.base_fields:  # absent when read-only (auditors, support agents)
+            form.base_fields["scopes"].help_text = "A JSON list of scopes; known: " + ", ".join(
+                SCOPES
+            )
         return form
 
     def save_model(self, request, obj, form, change):
