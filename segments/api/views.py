@@ -95,6 +95,10 @@ class SegmentTransitionView(ApiView):
     permission_classes = [HasRequiredScope, ActsAsGroupMember]
     required_group = PRIVACY_OFFICER
     transition: str = ""
+
+    @property
+    def schema_summary(self) -> str:
+        return f"{self.transition.capitalize()} a segment (privacy officer token)"
     SERVICES = {
         "approve": definitions.segment_approve,
         "activate": definitions.segment_activate,

@@ -20,7 +20,7 @@ class DsarRequestOpenInput(serializers.Serializer):
     identifiers = DsarIdentifierInput(many=True, allow_empty=False)
     verification_method = serializers.ChoiceField(choices=VERIFICATION_METHODS)
     jurisdiction = serializers.RegexField(
-        r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$", required=False, allow_blank=True, default=""
+        r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$", required=False, allow_blank=True
     )
     callback_url = serializers.URLField(
         required=False, allow_blank=True, default="", max_length=500

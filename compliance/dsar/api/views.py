@@ -54,7 +54,11 @@ def _load(request, request_id, *, any_client: bool = False):
 class RequestListCreateView(ApiView):
     required_scopes = {"GET": "dsar:read", "POST": "dsar:write"}
 
-    @extend_schema(parameters=[DsarRequestListFilter], responses=DsarRequestOutput(many=True))
+    @extend_schema(
+        summary="List this client's requests, newest first",
+        parameters=[DsarRequestListFilter],
+        responses=DsarRequestOutput(many=True),
+    )
     def get(self, request):
         filters = DsarRequestListFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -71,6 +75,7 @@ class RequestListCreateView(ApiView):
         return Response(DsarRequestOutput(found, many=True).data)
 
     @extend_schema(
+        summary="Open a request (idempotent by Idempotency-Key)",
         request=DsarRequestOpenInput,
         parameters=[IDEMPOTENCY_HEADER],
         responses={201: DsarRequestOutput},
@@ -91,7 +96,7 @@ class RequestListCreateView(ApiView):
             regulation=data["regulation"],
             identifiers=[dict(i) for i in data["identifiers"]],
             verification_method=data["verification_method"],
-            jurisdiction=data["jurisdiction"].upper(),
+            jurisdiction=data.get("jurisdiction", "").upper(),
             callback_url=data["callback_url"],
             purposes=data["purposes"],
             client_id=request.auth.pk,
@@ -107,7 +112,9 @@ class RequestListCreateView(ApiView):
 class RequestDetailView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses=DsarRequestOutput)
+    @extend_schema(
+        summary="One request: status, deadline, progress, links",
+        responses=DsarRequestOutput)
     def get(self, request, request_id):
         return Response(DsarRequestOutput(_load(request, request_id)).data)
 
@@ -129,7 +136,9 @@ class RequestCancelView(_ActionView):
     required_scopes = "dsar:write"
     action = "cancel"
 
-    @extend_schema(request=None, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Cancel a request that has not started processing",
+        request=None, responses=DsarRequestOutput)
     def post(self, request, request_id):
         return self._act(request, request_id)
 
@@ -144,7 +153,9 @@ class _OfficerView(_ActionView):
 class RequestApproveView(_OfficerView):
     action = "approve"
 
-    @extend_schema(request=None, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Approve a request (privacy officer token)",
+        request=None, responses=DsarRequestOutput)
     def post(self, request, request_id):
         return self._act(request, request_id)
 
@@ -152,7 +163,9 @@ class RequestApproveView(_OfficerView):
 class RequestRejectView(_OfficerView):
     action = "reject"
 
-    @extend_schema(request=DsarReasonInput, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Reject a request with a reason (privacy officer token)",
+        request=DsarReasonInput, responses=DsarRequestOutput)
     def post(self, request, request_id):
         serializer = DsarReasonInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -162,7 +175,9 @@ class RequestRejectView(_OfficerView):
 class RequestExtendView(_OfficerView):
     action = "extend"
 
-    @extend_schema(request=DsarReasonInput, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Extend the deadline once, with a reason (privacy officer token)",
+        request=DsarReasonInput, responses=DsarRequestOutput)
     def post(self, request, request_id):
         serializer = DsarReasonInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -172,7 +187,9 @@ class RequestExtendView(_OfficerView):
 class RequestPreviewView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses=DsarPreviewOutput)
+    @extend_schema(
+        summary="Dry run of an erasure: what would be removed, per table",
+        responses=DsarPreviewOutput)
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.is_terminal:
@@ -187,7 +204,9 @@ class RequestPreviewView(ApiView):
 class RequestPackageView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(
+        summary="Download the access or portability package (zip)",
+        responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, request_id):
         found = _load(request, request_id)
         data, package = package_read(request=found, actor=_actor(request))
@@ -202,7 +221,9 @@ class RequestPackageView(ApiView):
 class RequestReceiptView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses=DsarReceiptOutput)
+    @extend_schema(
+        summary="The signed erasure receipt",
+        responses=DsarReceiptOutput)
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.type != RequestType.ERASURE:
