@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from compliance.dsar.models import PrivacyRequest, Regulation, RequestType, Status
+from compliance.dsar.models import (
+    CallbackAttempt,
+    PrivacyRequest,
+    Regulation,
+    RequestType,
+    Status,
+)
 from compliance.dsar.services.requests import VERIFICATION_METHODS
 from compliance.models import IdentifierType
 
@@ -25,6 +31,13 @@ class DsarRequestOpenInput(serializers.Serializer):
     callback_url = serializers.URLField(
         required=False, allow_blank=True, default="", max_length=500
     )
+    external_reference = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="your own reference (e.g. a ticket id); filter the list by it",
+    )
     purposes = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list
     )
@@ -37,7 +50,14 @@ class DsarReasonInput(serializers.Serializer):
 class DsarRequestListFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.values, required=False)
     type = serializers.ChoiceField(choices=RequestType.values, required=False)
+    regulation = serializers.ChoiceField(choices=Regulation.values, required=False)
     region = serializers.CharField(required=False, max_length=16)
+    external_reference = serializers.CharField(required=False, max_length=100)
+    created_after = serializers.DateTimeField(required=False, help_text="received at or after")
+    created_before = serializers.DateTimeField(required=False, help_text="received before")
+    due_after = serializers.DateTimeField(required=False, help_text="due at or after")
+    due_before = serializers.DateTimeField(required=False, help_text="due before")
+    cursor = serializers.CharField(required=False, help_text="from a page's next or previous")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
 
@@ -56,6 +76,7 @@ class DsarRequestOutput(serializers.ModelSerializer):
             "region",
             "verification_method",
             "jurisdiction",
+            "external_reference",
             "received_at",
             "due_at",
             "extended",
@@ -79,7 +100,7 @@ class DsarRequestOutput(serializers.ModelSerializer):
 
     def get_links(self, obj) -> dict:
         base = f"/api/v1/requests/{obj.pk}/"
-        links = {"self": base}
+        links = {"self": base, "callbacks": f"{base}callbacks/"}
         if obj.type == RequestType.ERASURE:
             links.update(preview=f"{base}preview/", receipt=f"{base}receipt/")
         if obj.type in (RequestType.ACCESS, RequestType.PORTABILITY):
@@ -102,3 +123,17 @@ class DsarPreviewOutput(serializers.Serializer):
     legal_hold = serializers.BooleanField(required=False)
     #: rows erasure keeps on purpose, per table: {"rows": n, "why": "..."}
     retained = serializers.DictField(required=False)
+
+
+class CallbackAttemptOutput(serializers.ModelSerializer):
+    class Meta:
+        model = CallbackAttempt
+        fields = [
+            "event_id",
+            "attempt",
+            "status",
+            "status_code",
+            "error",
+            "duration_ms",
+            "sent_at",
+        ]

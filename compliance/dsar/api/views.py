@@ -10,10 +10,20 @@ from rest_framework.response import Response
 
 from compliance import crypto
 from compliance.api.errors import ApiError
+from compliance.api.pagination import (
+    CURSOR_PARAMETERS,
+    Ordering,
+    cursor_decode,
+    keyset_fetch,
+    limit_param,
+    page_body,
+    paginated,
+)
 from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
 from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.dsar.api.serializers import (
+    CallbackAttemptOutput,
     DsarPreviewOutput,
     DsarReasonInput,
     DsarReceiptOutput,
@@ -21,8 +31,13 @@ from compliance.dsar.api.serializers import (
     DsarRequestOpenInput,
     DsarRequestOutput,
 )
-from compliance.dsar.models import RequestType, Status
-from compliance.dsar.selectors.requests import request_get, requests_list
+from compliance.dsar.models import CallbackAttempt, PrivacyRequest, RequestType, Status
+from compliance.dsar.selectors.requests import (
+    REQUEST_ORDERING,
+    callback_attempts,
+    request_get,
+    requests_querysets,
+)
 from compliance.dsar.services import requests as request_services
 from compliance.dsar.services.erasure import erasure_preview
 from compliance.dsar.services.export import package_read
@@ -55,24 +70,34 @@ class RequestListCreateView(ApiView):
     required_scopes = {"GET": "dsar:read", "POST": "dsar:write"}
 
     @extend_schema(
-        summary="List this client's requests, newest first",
+        summary="List this client's requests, newest first (cursor pages, filters, count)",
         parameters=[DsarRequestListFilter],
-        responses=DsarRequestOutput(many=True),
+        responses=paginated(DsarRequestOutput, name="DsarRequestPage", count=True),
     )
     def get(self, request):
         filters = DsarRequestListFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = dict(filters.validated_data)
         if data.get("region") and data["region"] not in regions():
             raise ApiError("unknown region", code="invalid", fields={"region": ["unknown region"]})
-        found = requests_list(
-            client_id=request.auth.pk,
-            status=data.get("status"),
-            type=data.get("type"),
-            region=data.get("region"),
-            limit=data["limit"],
+        cursor = cursor_decode(
+            raw=data.pop("cursor", None), model=PrivacyRequest, ordering=REQUEST_ORDERING
         )
-        return Response(DsarRequestOutput(found, many=True).data)
+        limit = data.pop("limit")
+        querysets = requests_querysets(client_id=request.auth.pk, **data)
+        rows, more = keyset_fetch(
+            querysets=querysets, ordering=REQUEST_ORDERING, cursor=cursor, limit=limit
+        )
+        body = page_body(
+            request=request,
+            rows=rows,
+            more=more,
+            cursor=cursor,
+            ordering=REQUEST_ORDERING,
+            render=lambda found: DsarRequestOutput(found, many=True).data,
+            count=sum(qs.count() for qs in querysets),
+        )
+        return Response(body)
 
     @extend_schema(
         summary="Open a request (idempotent by Idempotency-Key)",
@@ -98,6 +123,7 @@ class RequestListCreateView(ApiView):
             verification_method=data["verification_method"],
             jurisdiction=data.get("jurisdiction", "").upper(),
             callback_url=data["callback_url"],
+            external_reference=data["external_reference"],
             purposes=data["purposes"],
             client_id=request.auth.pk,
             idempotency_key=key,
@@ -248,4 +274,42 @@ class RequestReceiptView(ApiView):
                     "public_key_pem": crypto.public_key_pem().decode(),
                 }
             ).data
+        )
+
+
+CALLBACK_ORDERING = Ordering(fields=("sent_at", "id"))
+
+
+class RequestCallbacksView(ApiView):
+    required_scopes = "dsar:read"
+
+    @extend_schema(
+        summary="Delivery attempts of the request's status callbacks, oldest first",
+        parameters=CURSOR_PARAMETERS,
+        responses=paginated(CallbackAttemptOutput, name="CallbackAttemptPage", count=True),
+    )
+    def get(self, request, request_id):
+        found = _load(request, request_id)
+        cursor = cursor_decode(
+            raw=request.query_params.get("cursor"),
+            model=CallbackAttempt,
+            ordering=CALLBACK_ORDERING,
+        )
+        attempts = callback_attempts(request=found)
+        rows, more = keyset_fetch(
+            querysets=[attempts],
+            ordering=CALLBACK_ORDERING,
+            cursor=cursor,
+            limit=limit_param(request),
+        )
+        return Response(
+            page_body(
+                request=request,
+                rows=rows,
+                more=more,
+                cursor=cursor,
+                ordering=CALLBACK_ORDERING,
+                render=lambda found: CallbackAttemptOutput(found, many=True).data,
+                count=attempts.count(),
+            )
         )

@@ -121,6 +121,7 @@ def request_open(
     idempotency_key: str = "",
     jurisdiction: str = "",
     callback_url: str = "",
+    external_reference: str = "",
     purposes: Sequence[str] = (),
 ) -> OpenResult:
     """Open a request in the subject's region (or the jurisdiction's when no data is held).
@@ -155,6 +156,8 @@ def request_open(
         "callback_url": callback_url,
         "purposes": sorted(purposes),
     }
+    if external_reference:  # only when given: keys used before it existed keep their hash
+        body["external_reference"] = external_reference
     body_hash = _body_hash(body=body)
     if idempotency_key:
         existing = _idempotent_replay(
@@ -176,6 +179,7 @@ def request_open(
         verification_method=verification_method,
         jurisdiction=jurisdiction,
         callback_url=callback_url,
+        external_reference=external_reference,
         client_id=client_id,
         idempotency_key=idempotency_key,
         purposes=list(purposes),
