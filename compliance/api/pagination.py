@@ -59,7 +59,8 @@ def cursor_decode(*, raw: str | None, model: type[Model], ordering: Ordering) ->
         ) from None
 
 
-def limit_param(request) -> int:
+def limit_param(request, *, maximum: int = MAX_LIMIT) -> int:
+    """``?limit=`` (default 100); a 400 outside 1..``maximum``."""
     raw = request.query_params.get("limit")
     if raw in (None, ""):
         return DEFAULT_LIMIT
@@ -67,9 +68,9 @@ def limit_param(request) -> int:
         limit = int(raw)
     except ValueError:
         limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
+    if not 1 <= limit <= maximum:
         raise ApiError(
-            f"limit must be 1 to {MAX_LIMIT}", code="invalid", fields={"limit": ["1 to 500"]}
+            f"limit must be 1 to {maximum}", code="invalid", fields={"limit": [f"1 to {maximum}"]}
         )
     return limit
 

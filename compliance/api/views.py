@@ -3,7 +3,7 @@ answers 404 in the envelope for any path under ``/api/`` that no route matches."
 
 from __future__ import annotations
 
-from rest_framework import exceptions, generics
+from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from compliance.api.inputs import request_check
@@ -27,10 +27,6 @@ class ApiEdgeMixin:
 
 
 class ApiView(ApiEdgeMixin, APIView):
-    pass
-
-
-class ApiListView(ApiEdgeMixin, generics.ListAPIView):
     pass
 
 

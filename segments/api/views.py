@@ -7,13 +7,21 @@ from uuid import UUID
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from compliance.api.errors import ApiError
 from compliance.api.inputs import datetime_param
+from compliance.api.pagination import (
+    CURSOR_PARAMETERS,
+    Ordering,
+    cursor_decode,
+    keyset_fetch,
+    limit_param,
+    page_body,
+    paginated,
+)
 from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
-from compliance.api.views import ApiListView, ApiView
+from compliance.api.views import ApiView
 from compliance.identifiers import IdentifierError
 from compliance.regions import regions
 from compliance.roles import PRIVACY_OFFICER
@@ -26,7 +34,7 @@ from segments.api.serializers import (
     SegmentInput,
     SegmentOutput,
 )
-from segments.models import Segment
+from segments.models import Segment, SegmentMembership, Status
 from segments.selectors.memberships import (
     membership_at,
     membership_history,
@@ -56,16 +64,52 @@ def segment_or_404(key: str) -> Segment:
     return segment
 
 
+SEGMENT_ORDERING = Ordering(fields=("key",))
+MEMBER_ORDERING = Ordering(fields=("id",))
+MAX_MEMBERS_PAGE = 1000
+
+
 class SegmentListCreateView(ApiView):
     required_scopes = {"GET": "segments:read", "POST": "segments:write"}
 
-    @extend_schema(responses=SegmentOutput(many=True), summary="List segments")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
+            *CURSOR_PARAMETERS,
+        ],
+        responses=paginated(SegmentOutput, name="SegmentPage", count=True),
+        operation_id="segments_list",
+        summary="List segments by key (cursor pages, count, filter by status)",
+    )
     def get(self, request):
-        segments = Segment.objects.select_related("owner", "approved_by").order_by("key")
+        segments = Segment.objects.select_related("owner", "approved_by")
         status_filter = request.query_params.get("status")
         if status_filter:
+            if status_filter not in Status.values:
+                raise ApiError(
+                    f"status must be one of {', '.join(Status.values)}",
+                    fields={"status": ["unknown status"]},
+                )
             segments = segments.filter(status=status_filter)
-        return Response(SegmentOutput(segments, many=True).data)
+        cursor = cursor_decode(
+            raw=request.query_params.get("cursor"), model=Segment, ordering=SEGMENT_ORDERING
+        )
+        rows, more = keyset_fetch(
+            querysets=[segments],
+            ordering=SEGMENT_ORDERING,
+            cursor=cursor,
+            limit=limit_param(request),
+        )
+        body = page_body(
+            request=request,
+            rows=rows,
+            more=more,
+            cursor=cursor,
+            ordering=SEGMENT_ORDERING,
+            render=lambda found: SegmentOutput(found, many=True).data,
+            count=segments.count(),
+        )
+        return Response(body)
 
     @extend_schema(
         request=SegmentInput,
@@ -190,12 +234,6 @@ class SegmentMembershipsView(ApiView):
         return SubjectRef(subject_id=subject.pk, region=subject.region), ""
 
 
-class MembersPagination(PageNumberPagination):
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
 def _region_param(request) -> str:
     region = request.query_params.get("region")
     if region not in regions():
@@ -207,21 +245,42 @@ def _region_param(request) -> str:
     return region
 
 
-class SegmentMembersView(ApiListView):
+class SegmentMembersView(ApiView):
     required_scopes = "segments:read"
-    serializer_class = MemberOutput
-    pagination_class = MembersPagination
-
-    def get_queryset(self):
-        segment = segment_or_404(self.kwargs["key"])
-        return segment_members(region=_region_param(self.request), segment_key=segment.key)
 
     @extend_schema(
-        parameters=[OpenApiParameter("region", OpenApiTypes.STR, required=True)],
-        summary="Active members of a segment in one region (paginated)",
+        parameters=[
+            OpenApiParameter("region", OpenApiTypes.STR, required=True),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="from `next`/`previous`"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 100"),
+        ],
+        responses=paginated(MemberOutput, name="MemberPage"),
+        operation_id="segments_members_list",
+        summary="Active members of a segment in one region, in entry order (cursor pages)",
     )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    def get(self, request, key: str):
+        segment = segment_or_404(key)
+        members = segment_members(region=_region_param(request), segment_key=segment.key)
+        cursor = cursor_decode(
+            raw=request.query_params.get("cursor"),
+            model=SegmentMembership,
+            ordering=MEMBER_ORDERING,
+        )
+        rows, more = keyset_fetch(
+            querysets=[members],
+            ordering=MEMBER_ORDERING,
+            cursor=cursor,
+            limit=limit_param(request, maximum=MAX_MEMBERS_PAGE),
+        )
+        body = page_body(
+            request=request,
+            rows=rows,
+            more=more,
+            cursor=cursor,
+            ordering=MEMBER_ORDERING,
+            render=lambda found: MemberOutput(found, many=True).data,
+        )
+        return Response(body)
 
 
 class MemberHistoryView(ApiView):

@@ -70,6 +70,7 @@ class RequestListCreateView(ApiView):
     required_scopes = {"GET": "dsar:read", "POST": "dsar:write"}
 
     @extend_schema(
+        operation_id="requests_list",
         summary="List this client's requests, newest first (cursor pages, filters, count)",
         parameters=[DsarRequestListFilter],
         responses=paginated(DsarRequestOutput, name="DsarRequestPage", count=True),
@@ -284,6 +285,7 @@ class RequestCallbacksView(ApiView):
     required_scopes = "dsar:read"
 
     @extend_schema(
+        operation_id="requests_callbacks_list",
         summary="Delivery attempts of the request's status callbacks, oldest first",
         parameters=CURSOR_PARAMETERS,
         responses=paginated(CallbackAttemptOutput, name="CallbackAttemptPage", count=True),

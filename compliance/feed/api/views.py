@@ -57,10 +57,14 @@ class ChangesView(ApiView):
         )
         page = rows[:limit]
         last = page[-1].pk if page else after
+        next_cursor = cursor_encode(region=region, change_pk=last)
+        params = request.query_params.copy()
+        params["after"] = next_cursor
         return Response(
             {
                 "changes": [change_payload(change=c, region=region) for c in page],
-                "next_cursor": cursor_encode(region=region, change_pk=last),
+                "next_cursor": next_cursor,
+                "next": request.build_absolute_uri(f"{request.path}?{params.urlencode()}"),
                 "has_more": len(rows) > limit,
             }
         )
