@@ -140,6 +140,8 @@ if os.environ.get("COMPLIANCE_COUNTRY_REGIONS"):
 # --- Policy switches (documented in compliance/conf.py and the README) --------------------------
 COMPLIANCE_DSAR_AUTO_APPROVE_METHODS = _env_list("COMPLIANCE_DSAR_AUTO_APPROVE_METHODS", "")
 COMPLIANCE_SEGMENTS_PAUSE_OVERDUE = _env_bool("COMPLIANCE_SEGMENTS_PAUSE_OVERDUE", False)
+#: callbacks and webhooks to http:// and local addresses (development only; off in production)
+COMPLIANCE_OUTBOUND_ALLOW_LOCAL = _env_bool("COMPLIANCE_OUTBOUND_ALLOW_LOCAL", DEBUG)
 if os.environ.get("COMPLIANCE_GPC_BINDING_JURISDICTIONS"):
     COMPLIANCE_GPC_BINDING_JURISDICTIONS = _env_list("COMPLIANCE_GPC_BINDING_JURISDICTIONS", "")
 if os.environ.get("COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"):

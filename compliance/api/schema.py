@@ -177,12 +177,13 @@ WEBHOOK_BATCH = {
     "type": "object",
     "description": "A batch of changes in feed (commit) order.",
     "properties": {
-        "batch_id": {"type": "string", "format": "uuid"},
+        "batch_id": {"type": "string", "format": "uuid", "description": "new on every try"},
+        "attempt": {"type": "integer", "minimum": 1, "description": "tries of this position"},
         "region": {"type": "string"},
         "subscription": {"type": "string"},
         "changes": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeOutput"}},
     },
-    "required": ["batch_id", "region", "subscription", "changes"],
+    "required": ["batch_id", "attempt", "region", "subscription", "changes"],
 }
 _ANSWER = {"2XX": {"description": "Received; any other answer (or none in time) is retried."}}
 

@@ -36,6 +36,7 @@ from compliance.dsar.services.errors import (
 from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.identifiers import IdentifierError, identifier_normalize
 from compliance.models import Subject, SubjectDirectory
+from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import region_alias, region_for_country
 from compliance.services.subjects import identifier_blind_index, is_suppressed
 
@@ -144,6 +145,11 @@ def request_open(
             f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}",
             field="verification_method",
         )
+    if callback_url:
+        try:
+            outbound_url_check(url=callback_url)
+        except OutboundUrlError as exc:
+            raise RequestError(f"callback_url {exc}", field="callback_url") from None
     if type == RequestType.OBJECTION and not purposes:
         raise RequestError("an objection names the purposes objected to", field="purposes")
     indexes = _normalize_identifiers(identifiers)
