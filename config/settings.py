@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "compliance.api.schema.errors_postprocess",
         "compliance.api.schema.callbacks_postprocess",
+        "compliance.api.schema.links_postprocess",
     ],
     # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN
     "SWAGGER_UI_DIST": "SIDECAR",

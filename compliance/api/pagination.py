@@ -93,9 +93,7 @@ def page_body(
     if count is not None:
         body["count"] = count
     body["next"] = (
-        _link(request, cursor_encode(values=ordering.key(rows[-1])))
-        if has_next and rows
-        else None
+        _link(request, cursor_encode(values=ordering.key(rows[-1]))) if has_next and rows else None
     )
     body["previous"] = (
         _link(request, cursor_encode(values=ordering.key(rows[0]), backwards=True))

@@ -128,7 +128,9 @@ def errors_postprocess(result, generator, request, public):
     components = result.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/Error"}
-    result["tags"] = [{"name": name, "description": text} for name, text in TAG_DESCRIPTIONS.items()]
+    result["tags"] = [
+        {"name": name, "description": text} for name, text in TAG_DESCRIPTIONS.items()
+    ]
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
@@ -197,7 +199,8 @@ def callback_operation() -> dict:
                 "signed with the API client's callback secret: `X-Compliance-Signature` is "
                 '`sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body)>`. Retried with '
                 "backoff until a 2xx; each try carries the same event id and the next attempt "
-                "number.\n\n" + VERIFY_SNIPPET.format(prefix="sha256", dedupe="X-Compliance-Event-Id")
+                "number.\n\n"
+                + VERIFY_SNIPPET.format(prefix="sha256", dedupe="X-Compliance-Event-Id")
             ),
             "parameters": [
                 {"name": "X-Compliance-Event-Id", **_header("dedupe key", fmt="uuid")},
@@ -224,7 +227,7 @@ def webhook_operation() -> dict:
             "description": (
                 "Batches of up to 500 changes, signed with the subscription's secret: "
                 '`X-Compliance-Signature` is `v1=<hex HMAC-SHA256(secret, "<timestamp>." + raw '
-                'body)>`. Delivery is at least once, in feed order.\n\n'
+                "body)>`. Delivery is at least once, in feed order.\n\n"
                 + VERIFY_SNIPPET.format(prefix="v1", dedupe="each change's id")
             ),
             "parameters": [
@@ -237,9 +240,7 @@ def webhook_operation() -> dict:
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {
-                        "schema": {"$ref": "#/components/schemas/WebhookBatch"}
-                    }
+                    "application/json": {"schema": {"$ref": "#/components/schemas/WebhookBatch"}}
                 },
             },
             "responses": _ANSWER,
@@ -258,4 +259,62 @@ def callbacks_postprocess(result, generator, request, public):
             "statusCallback": {"{$request.body#/callback_url}": callback_operation()}
         }
     result["webhooks"] = {"changeBatch": webhook_operation()}
+    return result
+
+
+_REQUEST = "/api/v1/requests/{request_id}/"
+_SEGMENT = "/api/v1/segments/{key}/"
+#: OpenAPI links: (from path, method, status) -> [(name, to path, method, parameters)]
+LINKS = {
+    ("/api/v1/requests/", "post", "201"): [
+        (name, _REQUEST + suffix, method, {"request_id": "$response.body#/id"})
+        for name, suffix, method in [
+            ("GetRequest", "", "get"),
+            ("ListCallbacks", "callbacks/", "get"),
+            ("PreviewErasure", "preview/", "get"),
+            ("CancelRequest", "cancel/", "post"),
+            ("ApproveRequest", "approve/", "post"),
+            ("RejectRequest", "reject/", "post"),
+            ("ExtendRequest", "extend/", "post"),
+        ]
+    ],
+    ("/api/v1/segments/", "post", "201"): [
+        (name, _SEGMENT + suffix, "post" if suffix else "get", {"key": "$response.body#/key"})
+        for name, suffix in [
+            ("GetSegment", ""),
+            ("ApproveSegment", "approve/"),
+            ("ActivateSegment", "activate/"),
+            ("PauseSegment", "pause/"),
+        ]
+    ],
+    ("/api/v1/consents/", "post", "201"): [
+        (
+            "GetConsents",
+            "/api/v1/subjects/{subject_id}/consents/",
+            "get",
+            {"subject_id": "$response.body#/subject_id"},
+        ),
+        (
+            "GetConsentMode",
+            "/api/v1/subjects/{subject_id}/consent-mode/",
+            "get",
+            {"subject_id": "$response.body#/subject_id"},
+        ),
+    ],
+}
+
+
+def links_postprocess(result, generator, request, public):
+    """OpenAPI links from what a POST creates to what reads or acts on it (clients and the
+    stateful property-based test follow them)."""
+    paths = result.get("paths", {})
+    for (path, method, status), links in LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        response["links"] = {
+            name: {"operationId": paths[target][target_method]["operationId"], "parameters": params}
+            for name, target, target_method, params in links
+            if target_method in paths.get(target, {})
+        }
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from compliance.api import examples
 from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.events.parsing import event_batch_parse
@@ -27,6 +28,7 @@ class EventBatchView(ApiView):
         operation_id="events_ingest",
         summary="Send a batch of up to 1,000 events; each is stored only if consent allows",
         request=EventBatchInputSerializer,
+        examples=[examples.EVENTS],
         responses={200: EventBatchResultSerializer},
         tags=["events"],
     )

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from compliance.api import examples
 from compliance.api.errors import ApiError
 from compliance.api.inputs import datetime_param
 from compliance.api.pagination import (
@@ -113,6 +114,7 @@ class SegmentListCreateView(ApiView):
 
     @extend_schema(
         request=SegmentInput,
+        examples=[examples.SEGMENT],
         responses={201: SegmentOutput},
         summary="Propose a segment (created as draft; tools use origin ai_suggested)",
     )
@@ -143,6 +145,7 @@ class SegmentTransitionView(ApiView):
     @property
     def schema_summary(self) -> str:
         return f"{self.transition.capitalize()} a segment (privacy officer token)"
+
     SERVICES = {
         "approve": definitions.segment_approve,
         "activate": definitions.segment_activate,

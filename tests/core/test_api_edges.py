@@ -232,9 +232,7 @@ def test_bad_times_on_member_history_are_400(everything, at):
 
     Segment.objects.create(key="buyers", name="Buyers", layers=["behavioral"])
     subject = make_subject("FR")
-    response = everything.get(
-        f"/api/v1/segments/buyers/members/{subject.pk}/history/", {"at": at}
-    )
+    response = everything.get(f"/api/v1/segments/buyers/members/{subject.pk}/history/", {"at": at})
     assert_envelope(response, 400, field="at")
 
 

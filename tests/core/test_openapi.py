@@ -125,3 +125,14 @@ def test_docs_pages_are_served_from_the_project_without_a_cdn(client, path):
     assert "/api/schema/" in html
     assert "cdn." not in html and "jsdelivr" not in html and "unpkg" not in html
     assert "/static/drf_spectacular_sidecar/" in html
+
+
+def test_links_lead_from_what_a_post_creates_to_what_reads_it(schema):
+    opened = schema["paths"]["/api/v1/requests/"]["post"]["responses"]["201"]["links"]
+    detail = schema["paths"]["/api/v1/requests/{request_id}/"]["get"]["operationId"]
+    assert opened["GetRequest"] == {
+        "operationId": detail,
+        "parameters": {"request_id": "$response.body#/id"},
+    }
+    assert "ListCallbacks" in opened
+    assert "GetSegment" in schema["paths"]["/api/v1/segments/"]["post"]["responses"]["201"]["links"]

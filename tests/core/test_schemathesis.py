@@ -85,3 +85,27 @@ schema = _load_schema()
 )
 def test_api_conforms_to_its_schema(case, every_scope):
     case.call_and_validate(headers=every_scope, checks=CHECKS)
+
+
+def test_stateful_links_conform(every_scope):
+    """Follow the schema's links (open a request, then read, list callbacks, cancel, approve;
+    propose a segment, then approve, activate; record consent, then read it)."""
+    workflow = schema.as_state_machine()
+
+    class Workflow(workflow):
+        def get_call_kwargs(self, case):
+            return {"headers": every_scope}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=5,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

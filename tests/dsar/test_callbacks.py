@@ -107,7 +107,9 @@ def test_production_checks_again_at_delivery(monkeypatch):
         request = _open(http, "https://hooks.example.com/cb")
         # the name now points inside the network: recorded, not sent, not retried
         monkeypatch.setattr(outbound, "_resolve", lambda host, port: ["10.0.0.5"])
-        assert callback_deliver(region="eu", request_id=str(request.pk), status="processing") is None
+        assert (
+            callback_deliver(region="eu", request_id=str(request.pk), status="processing") is None
+        )
     (attempt,) = CallbackAttempt.objects.using("eu").filter(request_id=request.pk)
     assert attempt.status_code is None and attempt.error.startswith("refused:")
 

@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from compliance.api import examples
 from compliance.api.errors import ApiError
 from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
@@ -74,6 +75,7 @@ class ConsentCreateView(ApiView):
 
     @extend_schema(
         request=s.ConsentIn,
+        examples=[examples.CONSENT],
         responses={201: s.ConsentRecordedOut, 200: s.ConsentRecordedOut},
         parameters=[
             OpenApiParameter(
@@ -199,7 +201,9 @@ class SubjectLookupView(ApiView):
     def get(self, request):
         return self._lookup(request, _validated(s.LookupIn, request.query_params))
 
-    @extend_schema(request=s.LookupIn, responses={200: s.SubjectConsentOut})
+    @extend_schema(
+        request=s.LookupIn, examples=[examples.LOOKUP], responses={200: s.SubjectConsentOut}
+    )
     def post(self, request):
         """Same as GET, with the identifier in the body: keeps it out of URLs and access logs."""
         return self._lookup(request, _validated(s.LookupIn, request.data))
@@ -259,7 +263,7 @@ class TcfDecodeView(ApiView):
 
     required_scopes = "signals:decode"
 
-    @extend_schema(request=s.TcfDecodeIn, responses={200: s.TcfDecodeOut})
+    @extend_schema(request=s.TcfDecodeIn, examples=[examples.TCF], responses={200: s.TcfDecodeOut})
     def post(self, request):
         data = _validated(s.TcfDecodeIn, request.data)
         tc = tcf_decode(tc_string=data["tc_string"])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from compliance import crypto
+from compliance.api import examples
 from compliance.api.errors import ApiError
 from compliance.api.pagination import (
     CURSOR_PARAMETERS,
@@ -50,6 +51,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     OpenApiParameter.HEADER,
     required=True,
     description="Retries with the same key and body return the first request.",
+    examples=[OpenApiExample("a fresh key", value="3f2b9c4e-retry-safe")],
 )
 
 
@@ -103,6 +105,7 @@ class RequestListCreateView(ApiView):
     @extend_schema(
         summary="Open a request (idempotent by Idempotency-Key)",
         request=DsarRequestOpenInput,
+        examples=[examples.REQUEST],
         parameters=[IDEMPOTENCY_HEADER],
         responses={201: DsarRequestOutput},
     )
@@ -140,8 +143,8 @@ class RequestDetailView(ApiView):
     required_scopes = "dsar:read"
 
     @extend_schema(
-        summary="One request: status, deadline, progress, links",
-        responses=DsarRequestOutput)
+        summary="One request: status, deadline, progress, links", responses=DsarRequestOutput
+    )
     def get(self, request, request_id):
         return Response(DsarRequestOutput(_load(request, request_id)).data)
 
@@ -165,7 +168,9 @@ class RequestCancelView(_ActionView):
 
     @extend_schema(
         summary="Cancel a request that has not started processing",
-        request=None, responses=DsarRequestOutput)
+        request=None,
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         return self._act(request, request_id)
 
@@ -182,7 +187,9 @@ class RequestApproveView(_OfficerView):
 
     @extend_schema(
         summary="Approve a request (privacy officer token)",
-        request=None, responses=DsarRequestOutput)
+        request=None,
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         return self._act(request, request_id)
 
@@ -192,7 +199,10 @@ class RequestRejectView(_OfficerView):
 
     @extend_schema(
         summary="Reject a request with a reason (privacy officer token)",
-        request=DsarReasonInput, responses=DsarRequestOutput)
+        request=DsarReasonInput,
+        examples=[examples.REASON],
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         serializer = DsarReasonInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -204,7 +214,10 @@ class RequestExtendView(_OfficerView):
 
     @extend_schema(
         summary="Extend the deadline once, with a reason (privacy officer token)",
-        request=DsarReasonInput, responses=DsarRequestOutput)
+        request=DsarReasonInput,
+        examples=[examples.REASON],
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         serializer = DsarReasonInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -216,7 +229,8 @@ class RequestPreviewView(ApiView):
 
     @extend_schema(
         summary="Dry run of an erasure: what would be removed, per table",
-        responses=DsarPreviewOutput)
+        responses=DsarPreviewOutput,
+    )
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.is_terminal:
@@ -233,7 +247,8 @@ class RequestPackageView(ApiView):
 
     @extend_schema(
         summary="Download the access or portability package (zip)",
-        responses={(200, "application/zip"): OpenApiTypes.BINARY})
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+    )
     def get(self, request, request_id):
         found = _load(request, request_id)
         data, package = package_read(request=found, actor=_actor(request))
@@ -248,9 +263,7 @@ class RequestPackageView(ApiView):
 class RequestReceiptView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(
-        summary="The signed erasure receipt",
-        responses=DsarReceiptOutput)
+    @extend_schema(summary="The signed erasure receipt", responses=DsarReceiptOutput)
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.type != RequestType.ERASURE:

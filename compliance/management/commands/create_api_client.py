@@ -35,7 +35,9 @@ class Command(BaseCommand):
                 raise CommandError(f"no staff user {user!r}; create it with create_staff")
         officer_scopes = sorted(OFFICER_SCOPES.intersection(wanted))
         if officer_scopes and (
-            staff is None or not staff.is_active or not staff.groups.filter(name=PRIVACY_OFFICER).exists()
+            staff is None
+            or not staff.is_active
+            or not staff.groups.filter(name=PRIVACY_OFFICER).exists()
         ):
             who = f"user {user!r} is not" if staff else "no --user given; the token must act as"
             raise CommandError(
