@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -70,6 +71,10 @@ def json_check(data) -> None:
                     stack.append((item, f"{path}[{index}]", depth + 1))
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 class SafeJSONParser(parsers.JSONParser):
     """DRF's JSON parser plus the depth and control-character checks; a body nested so deep
     that the decoder itself gives up (``RecursionError``) is the same 400."""
@@ -77,7 +82,8 @@ class SafeJSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read() if stream is not None else b""
         try:
-            data = json.loads(raw.decode(settings.DEFAULT_CHARSET))
+            # NaN and Infinity are not JSON: refused like DRF's strict parser does
+            data = json.loads(raw.decode(settings.DEFAULT_CHARSET), parse_constant=_no_constant)
         except RecursionError:
             raise ApiError(
                 f"JSON nested deeper than {MAX_JSON_DEPTH} levels; not accepted.",
@@ -112,6 +118,16 @@ def request_check(*, request, view) -> None:
         media = (request.content_type or "").split(";")[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
             raise exceptions.UnsupportedMediaType(media or "(none)")
+
+
+def uuid_param(*, value: str, field: str) -> uuid.UUID:
+    """A UUID from the path or query; a 400 naming ``field`` otherwise."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise ApiError(
+            f"{field} must be a UUID", code="invalid", fields={field: ["not a UUID"]}
+        ) from None
 
 
 def datetime_param(*, value: str | None, field: str) -> datetime | None:

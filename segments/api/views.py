@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -11,7 +9,7 @@ from rest_framework.response import Response
 
 from compliance.api import examples
 from compliance.api.errors import ApiError
-from compliance.api.inputs import datetime_param
+from compliance.api.inputs import datetime_param, uuid_param
 from compliance.api.pagination import (
     CURSOR_PARAMETERS,
     Ordering,
@@ -300,12 +298,7 @@ class MemberHistoryView(ApiView):
     )
     def get(self, request, key: str, subject_id: str):
         segment = segment_or_404(key)
-        try:
-            subject_id = UUID(subject_id)
-        except ValueError:
-            raise ApiError(
-                "subject_id must be a UUID", code="invalid", fields={"subject_id": ["not a UUID"]}
-            )
+        subject_id = uuid_param(value=subject_id, field="subject_id")
         region = subject_region(subject_id=subject_id)
         if region is None:
             raise ApiError("unknown subject", code="not_found", status_code=404)

@@ -255,8 +255,9 @@ def test_non_json_body_is_415(everything):
     assert _counts() == before
 
 
-def test_malformed_json_is_400(everything):
-    response = everything.post("/api/v1/consents/", "{nope", content_type="application/json")
+@pytest.mark.parametrize("body", ["{nope", '{"decisions": NaN}', '{"x": Infinity}', "\xff"])
+def test_malformed_json_is_400(everything, body):
+    response = everything.post("/api/v1/consents/", body, content_type="application/json")
     assert assert_envelope(response, 400)["code"] == "parse_error"
 
 
