@@ -59,6 +59,9 @@ def test_callback_carries_event_id_and_attempt_and_every_try_is_listed(receiver)
     page.force_login(officer)
     html = page.get(f"/admin/officer/requests/{request.pk}/").content.decode()
     assert 'id="callbacks"' in html and bodies[0]["event_id"] in html and "503" in html
+    admin_page = page.get(f"/admin/dsar/privacyrequest/{request.pk}/change/?region=eu")
+    assert admin_page.status_code == 200
+    assert bodies[0]["event_id"] in admin_page.content.decode()
 
 
 def test_callbacks_list_is_the_clients_own():
