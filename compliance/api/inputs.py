@@ -7,8 +7,9 @@ Limits (documented in docs/api.md):
   (events: 20 MiB); larger is a 413;
 * a body on a view must be ``application/json``; anything else is a 415;
 * JSON nested deeper than ``MAX_JSON_DEPTH`` (32) is a 400;
-* a C0 control character (other than tab, newline and carriage return) or DEL in any JSON
-  string or key, query parameter or header is a 400 naming the field.
+* a C0 control character (other than tab, newline and carriage return), DEL or a lone UTF-16
+  surrogate (``"\\ud800"``) in any JSON string or key, query parameter or header is a 400
+  naming the field.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ MAX_JSON_DEPTH = 32
 #: the widest real UTC offsets are -12:00 and +14:00
 MAX_OFFSET = timedelta(hours=14)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: C0 controls but tab, newline, carriage return; DEL; and lone surrogates (JSON "\ud800")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def has_control(value: str) -> bool:

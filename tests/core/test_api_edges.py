@@ -203,6 +203,12 @@ def test_control_characters_in_consent_body_are_refused(everything):
     assert _counts() == before
 
 
+def test_lone_surrogate_in_json_is_400_naming_the_field(everything):
+    body = '{"identifier": {"type": "email", "value": "a\\ud800@example.org"}}'
+    response = everything.post("/api/v1/consents/", body, content_type="application/json")
+    assert_envelope(response, 400, field="identifier.value")
+
+
 def test_nul_in_idempotency_key_is_400_naming_the_header(everything):
     before = _counts()
     body = {
