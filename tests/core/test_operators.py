@@ -114,6 +114,13 @@ def test_create_api_client_refuses_approval_scopes_outside_the_officer_group(cap
     assert not ApiClient.objects.filter(name="x").exists()
     call_command("create_api_client", "ok", "--scopes", "dsar:approve", "--user", "officer1")
     assert ApiClient.objects.get(name="ok").user == officer
+    # the admin form says the same
+    from compliance.admin import ApiClientForm
+
+    form = ApiClientForm(data={"name": "y", "scopes": '["dsar:approve"]', "user": support.pk})
+    assert not form.is_valid() and "Privacy officer" in str(form.errors["scopes"])
+    form = ApiClientForm(data={"name": "y", "scopes": '["dsar:approve"]', "user": officer.pk})
+    assert form.is_valid(), form.errors
 
 
 def test_migrate_all_and_load_demo_are_idempotent(capsys):

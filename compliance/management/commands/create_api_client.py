@@ -6,9 +6,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from compliance.api.auth import token_generate, token_hash
-from compliance.api.scopes import OFFICER_SCOPES, SCOPES
+from compliance.api.scopes import SCOPES
 from compliance.models import ApiClient
-from compliance.roles import PRIVACY_OFFICER
+from compliance.services.api_clients import officer_scopes_refusal
 
 
 class Command(BaseCommand):
@@ -33,17 +33,10 @@ class Command(BaseCommand):
             staff = get_user_model().objects.filter(username=user, is_staff=True).first()
             if staff is None:
                 raise CommandError(f"no staff user {user!r}; create it with create_staff")
-        officer_scopes = sorted(OFFICER_SCOPES.intersection(wanted))
-        if officer_scopes and (
-            staff is None
-            or not staff.is_active
-            or not staff.groups.filter(name=PRIVACY_OFFICER).exists()
-        ):
-            who = f"user {user!r} is not" if staff else "no --user given; the token must act as"
+        refusal = officer_scopes_refusal(scopes=wanted, user=staff)
+        if refusal:
             raise CommandError(
-                f"scopes {', '.join(officer_scopes)} approve on a person's behalf: {who} "
-                f"an active staff user in the '{PRIVACY_OFFICER}' group. Pass --user with a "
-                "privacy officer's username, or drop those scopes."
+                f"{refusal}. Pass --user with a privacy officer's username, or drop those scopes."
             )
         if ApiClient.objects.filter(name=name).exists():
             raise CommandError(f"an API client named {name!r} exists already")
