@@ -1,9 +1,12 @@
-"""The base of every API view (edge checks before any view code runs) and the catch-all that
-answers 404 in the envelope for any path under ``/api/`` that no route matches."""
+"""The base of every API view (edge checks before any view code runs), the catch-all that
+answers 404 in the envelope for any path under ``/api/`` that no route matches, and the schema
+and docs views (whose errors are JSON too)."""
 
 from __future__ import annotations
 
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from compliance.api.inputs import request_check
@@ -40,3 +43,27 @@ class ApiNotFoundView(APIView):
 
     def initial(self, request, *args, **kwargs):
         raise exceptions.NotFound(f"No API resource at {request.path}.")
+
+
+class JsonErrorsMixin:
+    """For views that answer YAML or HTML (the schema and its docs pages): errors are still
+    the JSON envelope."""
+
+    http_method_names = ["get", "head"]
+
+    def handle_exception(self, exc):
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
+
+
+class SchemaView(JsonErrorsMixin, SpectacularAPIView):
+    pass
+
+
+class SwaggerView(JsonErrorsMixin, SpectacularSwaggerView):
+    pass
+
+
+class RedocView(JsonErrorsMixin, SpectacularRedocView):
+    pass

@@ -137,6 +137,14 @@ def test_unknown_routes_and_wrong_methods(everything, method, path, status, debu
         assert "POST" in response["Allow"] or "GET" in response["Allow"]
 
 
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/redoc/"])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_schema_and_docs_pages_answer_wrong_methods_in_json(client, path, method):
+    response = getattr(client, method)(path)
+    assert_envelope(response, 405)
+    assert response["Allow"] == "GET, HEAD"
+
+
 def test_unknown_route_without_token_is_still_a_json_404():
     assert_envelope(APIClient().get("/api/v1/nope/"), 404)
 
