@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.conf import settings as settings_dj
+from django.db import transaction
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -93,6 +95,19 @@ def test_stateful_links_conform(every_scope):
     workflow = schema.as_state_machine()
 
     class Workflow(workflow):
+        def setup(self):
+            # each scenario starts from the same data: hypothesis replays scenarios to shrink
+            self._atomics = [transaction.atomic(using=alias) for alias in settings_dj.DATABASES]
+            for block in self._atomics:
+                block.__enter__()
+
+        def teardown(self):
+            for alias, block in reversed(
+                list(zip(settings_dj.DATABASES, self._atomics, strict=True))
+            ):
+                transaction.set_rollback(True, using=alias)
+                block.__exit__(None, None, None)
+
         def get_call_kwargs(self, case):
             return {"headers": every_scope}
 
