@@ -14,9 +14,15 @@ from django.db.models import Q, QuerySet
 
 @dataclass(frozen=True)
 class Ordering:
-    """The sort key: model field names, each descending or not (``"-received_at"``)."""
+    """The sort key: model field names, all descending (``"-received_at"``) or all ascending
+    (rows of several databases are merged in Python in that one direction). The last field must
+    be unique so the order is total."""
 
     fields: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len({f.startswith("-") for f in self.fields}) != 1:
+            raise ValueError(f"{self.fields}: every field sorts in the same direction")
 
     def names(self) -> list[str]:
         return [f.lstrip("-") for f in self.fields]
