@@ -76,6 +76,14 @@ def _load_schema():
 schema = _load_schema()
 
 
+@pytest.fixture
+def calls():
+    """Every call made for one operation: at least ``EXAMPLES`` of them."""
+    made: list[str] = []
+    yield made
+    assert len(made) >= EXAMPLES, f"{made[:1]}: only {len(made)} examples"
+
+
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
@@ -85,8 +93,9 @@ schema = _load_schema()
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-def test_api_conforms_to_its_schema(case, every_scope):
+def test_api_conforms_to_its_schema(case, every_scope, calls):
     case.call_and_validate(headers=every_scope, checks=CHECKS)
+    calls.append(case.operation.label)
 
 
 def test_stateful_links_conform(every_scope):
