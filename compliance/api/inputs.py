@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
-from rest_framework import exceptions, parsers
+from rest_framework import exceptions, parsers, serializers
 
 from compliance.api.errors import ApiError, PayloadTooLarge
 
@@ -153,3 +153,16 @@ def datetime_param(*, value: str | None, field: str) -> datetime | None:
         raise ApiError(
             f"{field} is out of range", code="invalid", fields={field: ["out of range"]}
         ) from None
+
+
+class ZonedDateTimeField(serializers.DateTimeField):
+    """A serializer field with ``datetime_param``'s rules: a zone is required and offsets
+    beyond +-14:00 are refused (not silently converted)."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid", format="ISO 8601 with a time zone")
+        try:
+            return datetime_param(value=value, field=self.field_name or "value")
+        except ApiError as exc:
+            raise serializers.ValidationError(exc.fields[next(iter(exc.fields))]) from None

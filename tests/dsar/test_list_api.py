@@ -86,6 +86,8 @@ def test_filters_by_status_type_regulation_dates_and_external_reference():
         {"cursor": "eyJ2IjpbIngiLCJ5Il0sImIiOjB9"},  # {"v":["x","y"],"b":0}
         {"limit": "0"},
         {"created_after": "2026-13-01T00:00:00Z"},
+        {"due_before": "2026-01-01T00:00:00+16:39"},
+        {"due_after": "2026-01-01T00:00:00"},
         {"regulation": "hammurabi"},
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from compliance.api.inputs import ZonedDateTimeField
 from compliance.dsar.models import (
     CallbackAttempt,
     PrivacyRequest,
@@ -53,10 +54,10 @@ class DsarRequestListFilter(serializers.Serializer):
     regulation = serializers.ChoiceField(choices=Regulation.values, required=False)
     region = serializers.CharField(required=False, max_length=16)
     external_reference = serializers.CharField(required=False, max_length=100)
-    created_after = serializers.DateTimeField(required=False, help_text="received at or after")
-    created_before = serializers.DateTimeField(required=False, help_text="received before")
-    due_after = serializers.DateTimeField(required=False, help_text="due at or after")
-    due_before = serializers.DateTimeField(required=False, help_text="due before")
+    created_after = ZonedDateTimeField(required=False, help_text="received at or after")
+    created_before = ZonedDateTimeField(required=False, help_text="received before")
+    due_after = ZonedDateTimeField(required=False, help_text="due at or after")
+    due_before = ZonedDateTimeField(required=False, help_text="due before")
     cursor = serializers.CharField(required=False, help_text="from a page's next or previous")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
