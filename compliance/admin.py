@@ -11,7 +11,7 @@ from compliance.admin_regional import RegionalModelAdmin
 from compliance.api.auth import token_generate, token_hash
 from compliance.api.scopes import SCOPES
 from compliance.models import ApiClient, Subject, SubjectDirectory, WorkerHeartbeat
-from compliance.services.api_clients import api_client_save
+from compliance.services.api_clients import api_client_save, officer_scopes_refusal
 
 
 class ApiClientForm(forms.ModelForm):
@@ -27,6 +27,14 @@ class ApiClientForm(forms.ModelForm):
         if unknown:
             raise forms.ValidationError(f"Unknown scopes: {', '.join(unknown)}.")
         return scopes
+
+    def clean(self):
+        cleaned = super().clean()
+        if "scopes" in cleaned:
+            refusal = officer_scopes_refusal(scopes=cleaned["scopes"], user=cleaned.get("user"))
+            if refusal:
+                self.add_error("scopes", f"{refusal}.")
+        return cleaned
 
 
 @admin.register(ApiClient)
@@ -44,7 +52,10 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        form.base_fields["scopes"].help_text = "A JSON list of scopes; known: " + ", ".join(SCOPES)
+        if "scopes" in form.base_fields:  # absent when read-only (auditors, support agents)
+            form.base_fields["scopes"].help_text = "A JSON list of scopes; known: " + ", ".join(
+                SCOPES
+            )
         return form
 
     def save_model(self, request, obj, form, change):

@@ -74,6 +74,13 @@ class ComplianceSettings:
         return list(self._get("GLOBAL_APPS", []))
 
     @property
+    def OUTBOUND_ALLOW_LOCAL(self) -> bool:
+        """Callbacks and webhooks may go to ``http://`` and to loopback, private or link-local
+        addresses (local development). Default off; the embedded settings turn it on with
+        ``DJANGO_DEBUG``, production settings only through ``COMPLIANCE_OUTBOUND_ALLOW_LOCAL``."""
+        return bool(self._get("OUTBOUND_ALLOW_LOCAL", False))
+
+    @property
     def SEGMENTS_PAUSE_OVERDUE(self) -> bool:
         """Pause active segments past their review date (daily beat job). Default ``False``."""
         return bool(self._get("SEGMENTS_PAUSE_OVERDUE", False))

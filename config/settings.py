@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "compliance",
     "compliance.audit",
     "compliance.consent",
@@ -124,6 +125,7 @@ COMPLIANCE_GLOBAL_APPS = [
     "messages",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 COMPLIANCE_DEFAULT_REGION = os.environ.get("COMPLIANCE_DEFAULT_REGION", "us")
 if os.environ.get("COMPLIANCE_COUNTRY_REGIONS"):
@@ -138,6 +140,8 @@ if os.environ.get("COMPLIANCE_COUNTRY_REGIONS"):
 # --- Policy switches (documented in compliance/conf.py and the README) --------------------------
 COMPLIANCE_DSAR_AUTO_APPROVE_METHODS = _env_list("COMPLIANCE_DSAR_AUTO_APPROVE_METHODS", "")
 COMPLIANCE_SEGMENTS_PAUSE_OVERDUE = _env_bool("COMPLIANCE_SEGMENTS_PAUSE_OVERDUE", False)
+#: callbacks and webhooks to http:// and local addresses (development only; off in production)
+COMPLIANCE_OUTBOUND_ALLOW_LOCAL = _env_bool("COMPLIANCE_OUTBOUND_ALLOW_LOCAL", DEBUG)
 if os.environ.get("COMPLIANCE_GPC_BINDING_JURISDICTIONS"):
     COMPLIANCE_GPC_BINDING_JURISDICTIONS = _env_list("COMPLIANCE_GPC_BINDING_JURISDICTIONS", "")
 if os.environ.get("COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"):
@@ -199,10 +203,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["compliance.api.permissions.HasRequiredScope"],
     "DEFAULT_THROTTLE_CLASSES": ["compliance.api.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"client": os.environ.get("API_THROTTLE_RATE", "6000/min")},
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "compliance.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "compliance.api.errors.error_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["compliance.api.inputs.SafeJSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -212,6 +216,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # 3.1: webhooks, and scope names in bearer security requirements
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "compliance.api.schema.errors_postprocess",
+        "compliance.api.schema.callbacks_postprocess",
+        "compliance.api.schema.links_postprocess",
+    ],
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "IdentifierTypeEnum": "compliance.models.subjects.IdentifierType",
         "RequestTypeEnum": "compliance.dsar.models.RequestType",

@@ -1,16 +1,24 @@
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from django.urls import include, path, re_path
+
+from compliance.api.views import RedocView, SchemaView, SwaggerView
 
 urlpatterns = [
     path("admin/", include("compliance.officer.urls")),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", RedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("compliance.api.urls")),
     path("api/v1/", include("compliance.consent.urls")),
     path("api/v1/", include("compliance.events.urls")),
     path("api/v1/", include("compliance.dsar.urls")),
     path("api/v1/", include("segments.urls")),
     path("api/v1/", include("compliance.feed.urls")),
+    re_path(r"^api/", include("compliance.api.fallback_urls")),
     path("", include("compliance.consent.public_urls")),
 ]
+
+handler400 = "compliance.api.errors.bad_request"
+handler404 = "compliance.api.errors.page_not_found"
+handler500 = "compliance.api.errors.server_error"

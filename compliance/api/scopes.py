@@ -13,3 +13,6 @@ SCOPES = {
     "changes:read": "pull the change feed",
     "signals:decode": "decode TCF strings",
 }
+
+#: scopes whose endpoints act as a person: the token must be tied to a privacy officer
+OFFICER_SCOPES = frozenset({"dsar:approve", "segments:review"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from compliance.admin_regional import RegionalModelAdmin, request_region
 from compliance.audit.services.append import Actor
@@ -19,6 +19,7 @@ from compliance.dsar.models import (
     RequestDirectory,
     Restriction,
 )
+from compliance.dsar.selectors.requests import callback_attempts
 from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.export import package_read
 from compliance.dsar.services.requests import request_approve
@@ -40,7 +41,7 @@ class PrivacyRequestAdmin(RegionalModelAdmin):
         "failure_reason",
     )
     list_filter = ("status", "type", "regulation", "due_flag")
-    readonly_fields = [f.name for f in PrivacyRequest._meta.fields]
+    readonly_fields = [*(f.name for f in PrivacyRequest._meta.fields), "callbacks"]
     exclude = ("identifier_indexes", "subject_token", "erasure_subjects")
     actions = ["approve_selected", "download_package"]
 
@@ -48,6 +49,31 @@ class PrivacyRequestAdmin(RegionalModelAdmin):
     def officer_page(self, obj) -> str:
         """The officer's request page (dry run, receipt, approve/reject/extend by permission)."""
         return format_html('<a href="{}">open</a>', reverse("officer:request", args=[obj.pk]))
+
+    @admin.display(description="status callbacks")
+    def callbacks(self, obj) -> str:
+        """Every delivery try of the request's status callbacks (oldest first)."""
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    a.sent_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    a.status,
+                    a.event_id,
+                    a.attempt,
+                    a.status_code or a.error,
+                )
+                for a in callback_attempts(request=obj)
+            ),
+        )
+        if not rows:
+            return "none sent"
+        return format_html(
+            "<table><tr><th>sent</th><th>status</th><th>event id</th><th>attempt</th>"
+            "<th>answer</th></tr>{}</table>",
+            rows,
+        )
 
     @admin.display(description="progress")
     def progress(self, obj) -> str:

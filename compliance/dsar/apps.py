@@ -8,6 +8,7 @@ class DsarConfig(AppConfig):
 
     def ready(self) -> None:
         from compliance.dsar.models import (
+            CallbackAttempt,
             DestroyedKey,
             ErasureStep,
             LegalHold,
@@ -50,5 +51,9 @@ class DsarConfig(AppConfig):
         )
         personal_data_exempt(
             model=ErasureStep, why="progress of erasure jobs: step names and row counts"
+        )
+        personal_data_exempt(
+            model=CallbackAttempt,
+            why="status callback deliveries: request id, status code and time; no subject",
         )
         register_enter_blocker(restriction_enter_blocker)

@@ -62,6 +62,8 @@ class PrivacyRequest(RegionalModel):
     verification_method = models.CharField(max_length=32)
     jurisdiction = models.CharField(max_length=8, blank=True)
     callback_url = models.URLField(max_length=500, blank=True)
+    #: the client's own reference for the request (its ticket id), set at opening; filterable
+    external_reference = models.CharField(max_length=100, blank=True, db_index=True)
     #: ApiClient pk (global model: plain column, no foreign key); null when opened by staff
     client_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     idempotency_key = models.CharField(max_length=200, blank=True)
@@ -221,3 +223,25 @@ class Package(RegionalModel):
 
     def __str__(self) -> str:
         return f"package of {self.request_id}"
+
+
+class CallbackAttempt(RegionalModel):
+    """One try to deliver a status callback: which event, which attempt, the answer's status
+    code (``None``: no answer) and time. Never the response body, never the URL's secrets."""
+
+    request_id = models.UUIDField(db_index=True)
+    #: the callback's id: the same on every retry, so receivers can deduplicate
+    event_id = models.UUIDField()
+    attempt = models.PositiveIntegerField()
+    #: the request status this callback announces
+    status = models.CharField(max_length=20)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+
+    def __str__(self) -> str:
+        return f"callback {self.event_id} attempt {self.attempt} ({self.status_code or self.error})"

@@ -32,6 +32,11 @@ urlpatterns = [
         name="dsar-package",
     ),
     path(
+        "requests/<uuid:request_id>/callbacks/",
+        views.RequestCallbacksView.as_view(),
+        name="dsar-callbacks",
+    ),
+    path(
         "requests/<uuid:request_id>/receipt/",
         views.RequestReceiptView.as_view(),
         name="dsar-receipt",

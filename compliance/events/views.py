@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from compliance.api.errors import ApiError
+from compliance.api import examples
+from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
-from compliance.events.parsing import EventBatchInvalid, event_batch_parse
+from compliance.events.parsing import event_batch_parse
 from compliance.events.serializers import (
     EventBatchInputSerializer,
     EventBatchResultSerializer,
@@ -20,28 +20,19 @@ from compliance.events.services.ingest import events_ingest
 MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
-class EventBatchView(APIView):
+class EventBatchView(ApiView):
     required_scopes = "events:write"
+    max_body_bytes = MAX_BODY_BYTES
 
     @extend_schema(
         operation_id="events_ingest",
         summary="Send a batch of up to 1,000 events; each is stored only if consent allows",
         request=EventBatchInputSerializer,
+        examples=[examples.EVENTS],
         responses={200: EventBatchResultSerializer},
         tags=["events"],
     )
     def post(self, request):
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY_BYTES:
-            raise ApiError(
-                f"request body larger than {MAX_BODY_BYTES} bytes; send smaller batches",
-                code="too_large",
-                fields={"events": ["batch too large"]},
-                status_code=413,
-            )
-        try:
-            events = event_batch_parse(data=request.data)
-        except EventBatchInvalid as exc:
-            raise ApiError(str(exc), code="invalid", fields=exc.fields)
+        events = event_batch_parse(data=request.data)
         result = events_ingest(events=events, actor=Actor.client(request.auth))
         return Response(batch_result_data(result=result, events=events))

@@ -21,6 +21,7 @@ from compliance.dsar.models import (
     RequestType,
     Status,
 )
+from compliance.dsar.selectors.requests import callback_attempts
 from compliance.dsar.services.erasure import erasure_preview, subjects_reached
 from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.receipts import receipt_verify
@@ -87,6 +88,8 @@ class RequestPage:
     preview: dict | None
     receipt_valid: bool | None
     percent: int
+    #: status callback deliveries, oldest first
+    callbacks: list = field(default_factory=list)
 
 
 def request_page(*, request: PrivacyRequest) -> RequestPage:
@@ -110,6 +113,7 @@ def request_page(*, request: PrivacyRequest) -> RequestPage:
         preview=preview,
         receipt_valid=receipt_valid,
         percent=round(100 * request.progress_done / total) if total else 0,
+        callbacks=list(callback_attempts(request=request)),
     )
 
 

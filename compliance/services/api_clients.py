@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from compliance.api.scopes import SCOPES
+from compliance.api.scopes import OFFICER_SCOPES, SCOPES
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.models import ApiClient
@@ -12,6 +12,24 @@ from compliance.models import ApiClient
 
 class ApiClientError(ValueError):
     pass
+
+
+def officer_scopes_refusal(*, scopes, user) -> str | None:
+    """Why ``user`` may not hold ``scopes`` (``None`` if it may): approval scopes act on a
+    person's behalf and need an active staff user in the Privacy officer group."""
+    from compliance.roles import PRIVACY_OFFICER
+
+    wanted = sorted(OFFICER_SCOPES.intersection(scopes))
+    if not wanted:
+        return None
+    if user is not None and user.is_active and user.is_staff:
+        if user.groups.filter(name=PRIVACY_OFFICER).exists():
+            return None
+    who = f"user {user.get_username()!r} is not" if user else "no user given; the token must act as"
+    return (
+        f"scopes {', '.join(wanted)} approve on a person's behalf: {who} an active staff user "
+        f"in the '{PRIVACY_OFFICER}' group"
+    )
 
 
 def api_client_save(*, client: ApiClient, actor_user, created: bool) -> ApiClient:
@@ -29,8 +47,11 @@ def api_client_save(*, client: ApiClient, actor_user, created: bool) -> ApiClien
                     actor=Actor.user(actor_user),
                     object_type="api_client",
                     object_id=str(client.pk),
-                    payload={"created": created, "scopes": list(client.scopes),
-                             "active": client.is_active},
+                    payload={
+                        "created": created,
+                        "scopes": list(client.scopes),
+                        "active": client.is_active,
+                    },
                 )
             ],
         )

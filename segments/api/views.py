@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
-from rest_framework.pagination import PageNumberPagination
+from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from compliance.api import examples
 from compliance.api.errors import ApiError
+from compliance.api.inputs import datetime_param, uuid_param
+from compliance.api.pagination import (
+    CURSOR_PARAMETERS,
+    Ordering,
+    cursor_decode,
+    keyset_fetch,
+    limit_param,
+    page_body,
+    paginated,
+)
 from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
+from compliance.api.views import ApiView
 from compliance.identifiers import IdentifierError
 from compliance.regions import regions
 from compliance.roles import PRIVACY_OFFICER
@@ -26,7 +33,7 @@ from segments.api.serializers import (
     SegmentInput,
     SegmentOutput,
 )
-from segments.models import Segment
+from segments.models import Segment, SegmentMembership, Status
 from segments.selectors.memberships import (
     membership_at,
     membership_history,
@@ -34,10 +41,10 @@ from segments.selectors.memberships import (
     subject_region,
 )
 from segments.services import definitions
-from segments.services.definitions import SegmentGovernanceError, caller_actor
-from segments.services.memberships import MembershipInputError, SubjectRef, memberships_apply
+from segments.services.definitions import caller_actor
+from segments.services.memberships import SubjectRef, memberships_apply
 
-_STATUS_OF_CODE = {
+STATUS_OF_CODE = {
     "invalid": 400,
     "not_editable": 400,
     "forbidden": 403,
@@ -49,13 +56,6 @@ _STATUS_OF_CODE = {
 }
 
 
-def governance_error(exc: SegmentGovernanceError) -> ApiError:
-    fields = {exc.field: [str(exc)]} if exc.field else {}
-    return ApiError(
-        str(exc), code=exc.code, fields=fields, status_code=_STATUS_OF_CODE.get(exc.code, 400)
-    )
-
-
 def segment_or_404(key: str) -> Segment:
     segment = Segment.objects.select_related("owner", "approved_by").filter(key=key).first()
     if segment is None:
@@ -63,19 +63,56 @@ def segment_or_404(key: str) -> Segment:
     return segment
 
 
-class SegmentListCreateView(APIView):
+SEGMENT_ORDERING = Ordering(fields=("key",))
+MEMBER_ORDERING = Ordering(fields=("id",))
+MAX_MEMBERS_PAGE = 1000
+
+
+class SegmentListCreateView(ApiView):
     required_scopes = {"GET": "segments:read", "POST": "segments:write"}
 
-    @extend_schema(responses=SegmentOutput(many=True), summary="List segments")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values),
+            *CURSOR_PARAMETERS,
+        ],
+        responses=paginated(SegmentOutput, name="SegmentPage", count=True),
+        operation_id="segments_list",
+        summary="List segments by key (cursor pages, count, filter by status)",
+    )
     def get(self, request):
-        segments = Segment.objects.select_related("owner", "approved_by").order_by("key")
+        segments = Segment.objects.select_related("owner", "approved_by")
         status_filter = request.query_params.get("status")
         if status_filter:
+            if status_filter not in Status.values:
+                raise ApiError(
+                    f"status must be one of {', '.join(Status.values)}",
+                    fields={"status": ["unknown status"]},
+                )
             segments = segments.filter(status=status_filter)
-        return Response(SegmentOutput(segments, many=True).data)
+        cursor = cursor_decode(
+            raw=request.query_params.get("cursor"), model=Segment, ordering=SEGMENT_ORDERING
+        )
+        rows, more = keyset_fetch(
+            querysets=[segments],
+            ordering=SEGMENT_ORDERING,
+            cursor=cursor,
+            limit=limit_param(request),
+        )
+        body = page_body(
+            request=request,
+            rows=rows,
+            more=more,
+            cursor=cursor,
+            ordering=SEGMENT_ORDERING,
+            render=lambda found: SegmentOutput(found, many=True).data,
+            count=segments.count(),
+        )
+        return Response(body)
 
     @extend_schema(
         request=SegmentInput,
+        examples=[examples.SEGMENT],
         responses={201: SegmentOutput},
         summary="Propose a segment (created as draft; tools use origin ai_suggested)",
     )
@@ -83,14 +120,11 @@ class SegmentListCreateView(APIView):
         data = SegmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        try:
-            segment = definitions.segment_create(**values, user=request.user, client=request.auth)
-        except SegmentGovernanceError as exc:
-            raise governance_error(exc)
+        segment = definitions.segment_create(**values, user=request.user, client=request.auth)
         return Response(SegmentOutput(segment).data, status=status.HTTP_201_CREATED)
 
 
-class SegmentDetailView(APIView):
+class SegmentDetailView(ApiView):
     required_scopes = "segments:read"
 
     @extend_schema(responses=SegmentOutput, summary="One segment")
@@ -98,13 +132,18 @@ class SegmentDetailView(APIView):
         return Response(SegmentOutput(segment_or_404(key)).data)
 
 
-class SegmentTransitionView(APIView):
+class SegmentTransitionView(ApiView):
     """approve / activate / pause / retire / review: a privacy officer's token only."""
 
     required_scopes = "segments:review"
     permission_classes = [HasRequiredScope, ActsAsGroupMember]
     required_group = PRIVACY_OFFICER
     transition: str = ""
+
+    @property
+    def schema_summary(self) -> str:
+        return f"{self.transition.capitalize()} a segment (privacy officer token)"
+
     SERVICES = {
         "approve": definitions.segment_approve,
         "activate": definitions.segment_activate,
@@ -116,16 +155,13 @@ class SegmentTransitionView(APIView):
     @extend_schema(request=None, responses=SegmentOutput)
     def post(self, request, key: str):
         segment = segment_or_404(key)
-        try:
-            segment = self.SERVICES[self.transition](
-                segment=segment, user=request.user, client=request.auth
-            )
-        except SegmentGovernanceError as exc:
-            raise governance_error(exc)
+        segment = self.SERVICES[self.transition](
+            segment=segment, user=request.user, client=request.auth
+        )
         return Response(SegmentOutput(segment).data)
 
 
-class SegmentMembershipsView(APIView):
+class SegmentMembershipsView(ApiView):
     required_scopes = "segments:write"
 
     @extend_schema(
@@ -159,16 +195,13 @@ class SegmentMembershipsView(APIView):
                     )
                 items[subject_id] = label
                 lists[side].append(ref)
-        try:
-            result = memberships_apply(
-                segment=segment,
-                enters=lists["enters"],
-                exits=lists["exits"],
-                actor=actor,
-                reason=values["reason"],
-            )
-        except MembershipInputError as exc:
-            raise ApiError(str(exc), code="invalid", fields={"reason": [str(exc)]})
+        result = memberships_apply(
+            segment=segment,
+            enters=lists["enters"],
+            exits=lists["exits"],
+            actor=actor,
+            reason=values["reason"],
+        )
         refused.extend(
             {"item": items[sid], "subject_id": sid, "reason": why}
             for sid, why in result.refused.items()
@@ -202,12 +235,6 @@ class SegmentMembershipsView(APIView):
         return SubjectRef(subject_id=subject.pk, region=subject.region), ""
 
 
-class MembersPagination(PageNumberPagination):
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
 def _region_param(request) -> str:
     region = request.query_params.get("region")
     if region not in regions():
@@ -219,24 +246,45 @@ def _region_param(request) -> str:
     return region
 
 
-class SegmentMembersView(generics.ListAPIView):
+class SegmentMembersView(ApiView):
     required_scopes = "segments:read"
-    serializer_class = MemberOutput
-    pagination_class = MembersPagination
-
-    def get_queryset(self):
-        segment = segment_or_404(self.kwargs["key"])
-        return segment_members(region=_region_param(self.request), segment_key=segment.key)
 
     @extend_schema(
-        parameters=[OpenApiParameter("region", OpenApiTypes.STR, required=True)],
-        summary="Active members of a segment in one region (paginated)",
+        parameters=[
+            OpenApiParameter("region", OpenApiTypes.STR, required=True),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="from `next`/`previous`"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 100"),
+        ],
+        responses=paginated(MemberOutput, name="MemberPage"),
+        operation_id="segments_members_list",
+        summary="Active members of a segment in one region, in entry order (cursor pages)",
     )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    def get(self, request, key: str):
+        segment = segment_or_404(key)
+        members = segment_members(region=_region_param(request), segment_key=segment.key)
+        cursor = cursor_decode(
+            raw=request.query_params.get("cursor"),
+            model=SegmentMembership,
+            ordering=MEMBER_ORDERING,
+        )
+        rows, more = keyset_fetch(
+            querysets=[members],
+            ordering=MEMBER_ORDERING,
+            cursor=cursor,
+            limit=limit_param(request, maximum=MAX_MEMBERS_PAGE),
+        )
+        body = page_body(
+            request=request,
+            rows=rows,
+            more=more,
+            cursor=cursor,
+            ordering=MEMBER_ORDERING,
+            render=lambda found: MemberOutput(found, many=True).data,
+        )
+        return Response(body)
 
 
-class MemberHistoryView(APIView):
+class MemberHistoryView(ApiView):
     required_scopes = "segments:read"
 
     @extend_schema(
@@ -250,25 +298,11 @@ class MemberHistoryView(APIView):
     )
     def get(self, request, key: str, subject_id: str):
         segment = segment_or_404(key)
-        try:
-            subject_id = UUID(subject_id)
-        except ValueError:
-            raise ApiError(
-                "subject_id must be a UUID", code="invalid", fields={"subject_id": ["not a UUID"]}
-            )
+        subject_id = uuid_param(value=subject_id, field="subject_id")
         region = subject_region(subject_id=subject_id)
         if region is None:
             raise ApiError("unknown subject", code="not_found", status_code=404)
-        at_raw = request.query_params.get("at")
-        at = None
-        if at_raw:
-            at = parse_datetime(at_raw)
-            if at is None or at.tzinfo is None:
-                raise ApiError(
-                    "at must be an ISO 8601 time with a time zone",
-                    code="invalid",
-                    fields={"at": ["expected e.g. 2025-01-31T12:00:00Z"]},
-                )
+        at = datetime_param(value=request.query_params.get("at"), field="at")
         stays = membership_history(region=region, subject_id=subject_id, segment_key=segment.key)
         member_at = None
         if at is not None:

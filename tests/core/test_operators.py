@@ -97,6 +97,32 @@ def test_create_api_client_prints_token_once_and_stores_hash(capsys):
         call_command("create_api_client", "x", "--scopes", "dsar:everything")
 
 
+def test_create_api_client_refuses_approval_scopes_outside_the_officer_group(capsys):
+    support = User.objects.create_user("support", is_staff=True)
+    support.groups.add(Group.objects.get(name=SUPPORT_AGENT))
+    officer = User.objects.create_user("officer1", is_staff=True)
+    officer.groups.add(Group.objects.get(name=PRIVACY_OFFICER))
+    for scopes, user in [
+        ("dsar:approve", "support"),
+        ("dsar:read,segments:review", "support"),
+        ("dsar:approve", None),
+    ]:
+        args = ["--user", user] if user else []
+        with pytest.raises(CommandError, match="Privacy officer") as refused:
+            call_command("create_api_client", "x", "--scopes", scopes, *args)
+        assert "approve on a person's behalf" in str(refused.value)
+    assert not ApiClient.objects.filter(name="x").exists()
+    call_command("create_api_client", "ok", "--scopes", "dsar:approve", "--user", "officer1")
+    assert ApiClient.objects.get(name="ok").user == officer
+    # the admin form says the same
+    from compliance.admin import ApiClientForm
+
+    form = ApiClientForm(data={"name": "y", "scopes": '["dsar:approve"]', "user": support.pk})
+    assert not form.is_valid() and "Privacy officer" in str(form.errors["scopes"])
+    form = ApiClientForm(data={"name": "y", "scopes": '["dsar:approve"]', "user": officer.pk})
+    assert form.is_valid(), form.errors
+
+
 def test_migrate_all_and_load_demo_are_idempotent(capsys):
     call_command("migrate_all")
     call_command("load_demo")

@@ -119,10 +119,10 @@ def test_another_clients_request_is_404_and_list_is_own_only():
     created = post_open(mine, open_body("eve@example.fr")).json()
     assert theirs.get(f"/api/v1/requests/{created['id']}/").status_code == 404
     assert theirs.post(f"/api/v1/requests/{created['id']}/cancel/").status_code == 404
-    assert theirs.get("/api/v1/requests/").json() == []
+    assert theirs.get("/api/v1/requests/").json()["results"] == []
     listed = mine.get("/api/v1/requests/?status=awaiting_approval&type=erasure&region=eu").json()
-    assert [r["id"] for r in listed] == [created["id"]]
-    assert mine.get("/api/v1/requests/?status=completed").json() == []
+    assert [r["id"] for r in listed["results"]] == [created["id"]]
+    assert mine.get("/api/v1/requests/?status=completed").json()["results"] == []
     assert mine.get("/api/v1/requests/?region=mars").status_code == 400
 
 

@@ -116,8 +116,18 @@ def test_bad_definition_input_names_the_field(tool):
 
 def test_list_and_detail(tool, officer):
     factories.segment(officer=officer, key="a1")
-    listed = tool.get("/api/v1/segments/").json()
+    page = tool.get("/api/v1/segments/").json()
+    listed = page["results"]
     assert [s["key"] for s in listed] == ["a1"] and listed[0]["owner"] == "officer1"
+    assert page["count"] == 1 and page["next"] is None and page["previous"] is None
+    for key in ("b2", "c3"):
+        factories.segment(officer=officer, key=key)
+    first = tool.get("/api/v1/segments/", {"limit": 2}).json()
+    assert [s["key"] for s in first["results"]] == ["a1", "b2"] and first["count"] == 3
+    factories.segment(officer=officer, key="a0")  # inserted before the cursor: not repeated
+    rest = tool.get(first["next"].split("testserver")[1]).json()
+    assert [s["key"] for s in rest["results"]] == ["c3"] and rest["next"] is None
+    assert tool.get("/api/v1/segments/", {"status": "bogus"}).status_code == 400
     assert tool.get("/api/v1/segments/a1/").json()["status"] == "active"
 
 
@@ -186,9 +196,11 @@ def test_members_are_paginated_per_region_and_history(tool, officer):
         {"enters": [{"subject_id": str(p.pk)} for p in people]},
         format="json",
     )
-    page = tool.get("/api/v1/segments/buyers/members/?region=eu&page_size=2").json()
-    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
-    assert tool.get("/api/v1/segments/buyers/members/?region=us").json()["count"] == 0
+    page = tool.get("/api/v1/segments/buyers/members/?region=eu&limit=2").json()
+    assert len(page["results"]) == 2 and page["next"] and page["previous"] is None
+    rest = tool.get(page["next"].split("testserver")[1]).json()
+    assert len(rest["results"]) == 1 and rest["next"] is None and rest["previous"]
+    assert tool.get("/api/v1/segments/buyers/members/?region=us").json()["results"] == []
     bad = tool.get("/api/v1/segments/buyers/members/?region=mars")
     assert bad.status_code == 400 and "region" in bad.json()["error"]["fields"]
     history = tool.get(f"/api/v1/segments/buyers/members/{people[0].pk}/history").json()

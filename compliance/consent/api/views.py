@@ -6,14 +6,14 @@ from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from compliance.api import examples
 from compliance.api.errors import ApiError
+from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.consent.api import serializers as s
 from compliance.consent.selectors import subjects as subject_selectors
 from compliance.consent.services.record import (
-    ConsentInputError,
     DecisionInput,
     consent_prepare,
     consent_record_prepared,
@@ -26,18 +26,14 @@ from compliance.consent.services.signals import (
     gpc_prepare,
     tcf_prepare,
 )
-from compliance.consent.services.stitching import CrossRegionMergeError, subject_resolve_many
-from compliance.consent.tcf import TCFDecodeError, tcf_decode, tcf_validate
+from compliance.consent.services.stitching import subject_resolve_many
+from compliance.consent.tcf import tcf_decode, tcf_validate
 from compliance.regions import region_alias
 from compliance.services.subjects import SubjectSuppressedError, subject_resolve
 
 
 def _actor(request) -> Actor:
     return Actor.client(request.auth)
-
-
-def _input_error(exc: ConsentInputError) -> ApiError:
-    return ApiError(str(exc), code="invalid", fields={exc.field: [str(exc)]})
 
 
 def _validated(serializer_class, data):
@@ -72,13 +68,14 @@ def _subject_body(subject, *, requested=None, history: bool = False, **evaluatio
     return body
 
 
-class ConsentCreateView(APIView):
+class ConsentCreateView(ApiView):
     """Record consent decisions, a raw TCF signal and/or a ``Sec-GPC: 1`` opt-out."""
 
     required_scopes = "consent:write"
 
     @extend_schema(
         request=s.ConsentIn,
+        examples=[examples.CONSENT],
         responses={201: s.ConsentRecordedOut, 200: s.ConsentRecordedOut},
         parameters=[
             OpenApiParameter(
@@ -97,39 +94,36 @@ class ConsentCreateView(APIView):
             "source": data["source"],
             "jurisdiction": data.get("jurisdiction") or None,
         }
-        try:
-            jurisdiction = jurisdiction_normalize(jurisdiction=common["jurisdiction"])
-            prepared = []
-            if data.get("decisions"):
-                prepared.append(
-                    consent_prepare(
-                        decisions=[
-                            DecisionInput(
-                                purpose=d["purpose"],
-                                decision=d["decision"],
-                                lawful_basis=d.get("lawful_basis"),
-                            )
-                            for d in data["decisions"]
-                        ],
-                        method=data["method"],
-                        captured_at=data.get("captured_at"),
-                        notice_version_id=data.get("notice_version_id"),
-                        collection_point=data.get("collection_point", ""),
-                        **common,
-                    )
-                )
-            issues = None
-            if "signal" in data:
-                tcf, issues = tcf_prepare(
-                    tc_string=data["signal"]["value"],
+        jurisdiction = jurisdiction_normalize(jurisdiction=common["jurisdiction"])
+        prepared = []
+        if data.get("decisions"):
+            prepared.append(
+                consent_prepare(
+                    decisions=[
+                        DecisionInput(
+                            purpose=d["purpose"],
+                            decision=d["decision"],
+                            lawful_basis=d.get("lawful_basis"),
+                        )
+                        for d in data["decisions"]
+                    ],
+                    method=data["method"],
                     captured_at=data.get("captured_at"),
+                    notice_version_id=data.get("notice_version_id"),
                     collection_point=data.get("collection_point", ""),
                     **common,
                 )
-                prepared.append(tcf)
-            gpc = gpc_prepare(**common) if gpc_received else None
-        except ConsentInputError as exc:
-            raise _input_error(exc)
+            )
+        issues = None
+        if "signal" in data:
+            tcf, issues = tcf_prepare(
+                tc_string=data["signal"]["value"],
+                captured_at=data.get("captured_at"),
+                collection_point=data.get("collection_point", ""),
+                **common,
+            )
+            prepared.append(tcf)
+        gpc = gpc_prepare(**common) if gpc_received else None
         if not prepared and not gpc_received:
             raise ApiError(
                 "send decisions, a signal, or the Sec-GPC: 1 header",
@@ -149,21 +143,9 @@ class ConsentCreateView(APIView):
                 },
                 status=status.HTTP_200_OK,
             )
-        try:
-            subject = subject_resolve_many(
-                identifiers=data["identifiers"], jurisdiction=jurisdiction or None, actor=actor
-            )
-        except SubjectSuppressedError as exc:
-            raise ApiError(
-                str(exc), code="suppressed", fields={"identifiers": [str(exc)]}, status_code=409
-            )
-        except CrossRegionMergeError as exc:
-            raise ApiError(
-                str(exc),
-                code="cross_region_merge",
-                fields={"identifiers": [str(exc)]},
-                status_code=409,
-            )
+        subject = subject_resolve_many(
+            identifiers=data["identifiers"], jurisdiction=jurisdiction or None, actor=actor
+        )
         events = []
         with transaction.atomic(using=region_alias(region=subject.region)):
             for item in prepared:
@@ -207,7 +189,7 @@ class ConsentCreateView(APIView):
         return None
 
 
-class SubjectLookupView(APIView):
+class SubjectLookupView(ApiView):
     """Find a subject by one identifier: its id, region and current consent state."""
 
     required_scopes = "consent:read"
@@ -219,7 +201,9 @@ class SubjectLookupView(APIView):
     def get(self, request):
         return self._lookup(request, _validated(s.LookupIn, request.query_params))
 
-    @extend_schema(request=s.LookupIn, responses={200: s.SubjectConsentOut})
+    @extend_schema(
+        request=s.LookupIn, examples=[examples.LOOKUP], responses={200: s.SubjectConsentOut}
+    )
     def post(self, request):
         """Same as GET, with the identifier in the body: keeps it out of URLs and access logs."""
         return self._lookup(request, _validated(s.LookupIn, request.data))
@@ -241,7 +225,7 @@ class SubjectLookupView(APIView):
         return Response(_subject_body(survivor, requested=subject.pk))
 
 
-class SubjectConsentsView(APIView):
+class SubjectConsentsView(ApiView):
     """A subject's consent state and full history (the ledger, oldest first)."""
 
     required_scopes = "consent:read"
@@ -255,7 +239,7 @@ class SubjectConsentsView(APIView):
         return Response(_subject_body(survivor, requested=subject.pk, history=True))
 
 
-class ConsentModeView(APIView):
+class ConsentModeView(ApiView):
     """Google Consent Mode v2 states for a subject, derived from its consent state."""
 
     required_scopes = "consent:read"
@@ -263,10 +247,7 @@ class ConsentModeView(APIView):
     @extend_schema(parameters=[s.ConsentModeIn], responses={200: s.ConsentModeOut})
     def get(self, request, subject_id):
         data = _validated(s.ConsentModeIn, request.query_params)
-        try:
-            jurisdiction = jurisdiction_normalize(jurisdiction=data.get("jurisdiction"))
-        except ConsentInputError as exc:
-            raise _input_error(exc)
+        jurisdiction = jurisdiction_normalize(jurisdiction=data.get("jurisdiction"))
         subject = subject_selectors.subject_find(subject_id=subject_id)
         if subject is None:
             raise ApiError("unknown subject", code="not_found", status_code=404)
@@ -277,22 +258,15 @@ class ConsentModeView(APIView):
         return Response({"subject_id": survivor.pk, "consent_mode": mode})
 
 
-class TcfDecodeView(APIView):
+class TcfDecodeView(ApiView):
     """Decode and validate an IAB TCF v2 TC string (nothing is stored)."""
 
     required_scopes = "signals:decode"
 
-    @extend_schema(request=s.TcfDecodeIn, responses={200: s.TcfDecodeOut})
+    @extend_schema(request=s.TcfDecodeIn, examples=[examples.TCF], responses={200: s.TcfDecodeOut})
     def post(self, request):
         data = _validated(s.TcfDecodeIn, request.data)
-        try:
-            tc = tcf_decode(tc_string=data["tc_string"])
-        except TCFDecodeError as exc:
-            raise ApiError(
-                f"undecodable TC string: {exc}",
-                code="undecodable",
-                fields={"tc_string": [str(exc)]},
-            )
+        tc = tcf_decode(tc_string=data["tc_string"])
         decoded = tc.as_dict()
         body = {name: decoded[name] for name in s.TCF_DECODE_FIELDS}
         issues = tcf_validate(tc=tc)

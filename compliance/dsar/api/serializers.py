@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from compliance.dsar.models import PrivacyRequest, Regulation, RequestType, Status
+from compliance.api.inputs import ZonedDateTimeField
+from compliance.dsar.models import (
+    CallbackAttempt,
+    PrivacyRequest,
+    Regulation,
+    RequestType,
+    Status,
+)
 from compliance.dsar.services.requests import VERIFICATION_METHODS
 from compliance.models import IdentifierType
 
@@ -20,10 +27,17 @@ class DsarRequestOpenInput(serializers.Serializer):
     identifiers = DsarIdentifierInput(many=True, allow_empty=False)
     verification_method = serializers.ChoiceField(choices=VERIFICATION_METHODS)
     jurisdiction = serializers.RegexField(
-        r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$", required=False, allow_blank=True, default=""
+        r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$", required=False, allow_blank=True
     )
     callback_url = serializers.URLField(
         required=False, allow_blank=True, default="", max_length=500
+    )
+    external_reference = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="your own reference (e.g. a ticket id); filter the list by it",
     )
     purposes = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list
@@ -37,7 +51,14 @@ class DsarReasonInput(serializers.Serializer):
 class DsarRequestListFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.values, required=False)
     type = serializers.ChoiceField(choices=RequestType.values, required=False)
+    regulation = serializers.ChoiceField(choices=Regulation.values, required=False)
     region = serializers.CharField(required=False, max_length=16)
+    external_reference = serializers.CharField(required=False, max_length=100)
+    created_after = ZonedDateTimeField(required=False, help_text="received at or after")
+    created_before = ZonedDateTimeField(required=False, help_text="received before")
+    due_after = ZonedDateTimeField(required=False, help_text="due at or after")
+    due_before = ZonedDateTimeField(required=False, help_text="due before")
+    cursor = serializers.CharField(required=False, help_text="from a page's next or previous")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
 
@@ -56,6 +77,7 @@ class DsarRequestOutput(serializers.ModelSerializer):
             "region",
             "verification_method",
             "jurisdiction",
+            "external_reference",
             "received_at",
             "due_at",
             "extended",
@@ -79,7 +101,7 @@ class DsarRequestOutput(serializers.ModelSerializer):
 
     def get_links(self, obj) -> dict:
         base = f"/api/v1/requests/{obj.pk}/"
-        links = {"self": base}
+        links = {"self": base, "callbacks": f"{base}callbacks/"}
         if obj.type == RequestType.ERASURE:
             links.update(preview=f"{base}preview/", receipt=f"{base}receipt/")
         if obj.type in (RequestType.ACCESS, RequestType.PORTABILITY):
@@ -102,3 +124,17 @@ class DsarPreviewOutput(serializers.Serializer):
     legal_hold = serializers.BooleanField(required=False)
     #: rows erasure keeps on purpose, per table: {"rows": n, "why": "..."}
     retained = serializers.DictField(required=False)
+
+
+class CallbackAttemptOutput(serializers.ModelSerializer):
+    class Meta:
+        model = CallbackAttempt
+        fields = [
+            "event_id",
+            "attempt",
+            "status",
+            "status_code",
+            "error",
+            "duration_ms",
+            "sent_at",
+        ]

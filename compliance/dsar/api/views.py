@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from compliance import crypto
+from compliance.api import examples
 from compliance.api.errors import ApiError
+from compliance.api.pagination import (
+    CURSOR_PARAMETERS,
+    Ordering,
+    cursor_decode,
+    keyset_fetch,
+    limit_param,
+    page_body,
+    paginated,
+)
 from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
+from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.dsar.api.serializers import (
+    CallbackAttemptOutput,
     DsarPreviewOutput,
     DsarReasonInput,
     DsarReceiptOutput,
@@ -21,11 +32,15 @@ from compliance.dsar.api.serializers import (
     DsarRequestOpenInput,
     DsarRequestOutput,
 )
-from compliance.dsar.models import RequestType, Status
-from compliance.dsar.selectors.requests import request_get, requests_list
+from compliance.dsar.models import CallbackAttempt, PrivacyRequest, RequestType, Status
+from compliance.dsar.selectors.requests import (
+    REQUEST_ORDERING,
+    callback_attempts,
+    request_get,
+    requests_querysets,
+)
 from compliance.dsar.services import requests as request_services
 from compliance.dsar.services.erasure import erasure_preview
-from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.export import package_read
 from compliance.regions import regions
 from compliance.roles import PRIVACY_OFFICER
@@ -36,12 +51,8 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     OpenApiParameter.HEADER,
     required=True,
     description="Retries with the same key and body return the first request.",
+    examples=[OpenApiExample("a fresh key", value="3f2b9c4e-retry-safe")],
 )
-
-
-def _api_error(exc: RequestError) -> ApiError:
-    fields = {exc.field: [str(exc)]} if exc.field else {}
-    return ApiError(str(exc), code=exc.code, fields=fields, status_code=exc.status_code)
 
 
 def _actor(request) -> Actor:
@@ -57,27 +68,44 @@ def _load(request, request_id, *, any_client: bool = False):
     return found
 
 
-class RequestListCreateView(APIView):
+class RequestListCreateView(ApiView):
     required_scopes = {"GET": "dsar:read", "POST": "dsar:write"}
 
-    @extend_schema(parameters=[DsarRequestListFilter], responses=DsarRequestOutput(many=True))
+    @extend_schema(
+        operation_id="requests_list",
+        summary="List this client's requests, newest first (cursor pages, filters, count)",
+        parameters=[DsarRequestListFilter],
+        responses=paginated(DsarRequestOutput, name="DsarRequestPage", count=True),
+    )
     def get(self, request):
         filters = DsarRequestListFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = dict(filters.validated_data)
         if data.get("region") and data["region"] not in regions():
             raise ApiError("unknown region", code="invalid", fields={"region": ["unknown region"]})
-        found = requests_list(
-            client_id=request.auth.pk,
-            status=data.get("status"),
-            type=data.get("type"),
-            region=data.get("region"),
-            limit=data["limit"],
+        cursor = cursor_decode(
+            raw=data.pop("cursor", None), model=PrivacyRequest, ordering=REQUEST_ORDERING
         )
-        return Response(DsarRequestOutput(found, many=True).data)
+        limit = data.pop("limit")
+        querysets = requests_querysets(client_id=request.auth.pk, **data)
+        rows, more = keyset_fetch(
+            querysets=querysets, ordering=REQUEST_ORDERING, cursor=cursor, limit=limit
+        )
+        body = page_body(
+            request=request,
+            rows=rows,
+            more=more,
+            cursor=cursor,
+            ordering=REQUEST_ORDERING,
+            render=lambda found: DsarRequestOutput(found, many=True).data,
+            count=sum(qs.count() for qs in querysets),
+        )
+        return Response(body)
 
     @extend_schema(
+        summary="Open a request (idempotent by Idempotency-Key)",
         request=DsarRequestOpenInput,
+        examples=[examples.REQUEST],
         parameters=[IDEMPOTENCY_HEADER],
         responses={201: DsarRequestOutput},
     )
@@ -92,47 +120,44 @@ class RequestListCreateView(APIView):
         serializer = DsarRequestOpenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            result = request_services.request_open(
-                type=data["type"],
-                regulation=data["regulation"],
-                identifiers=[dict(i) for i in data["identifiers"]],
-                verification_method=data["verification_method"],
-                jurisdiction=data["jurisdiction"].upper(),
-                callback_url=data["callback_url"],
-                purposes=data["purposes"],
-                client_id=request.auth.pk,
-                idempotency_key=key,
-                actor=_actor(request),
-            )
-        except RequestError as exc:
-            raise _api_error(exc)
+        result = request_services.request_open(
+            type=data["type"],
+            regulation=data["regulation"],
+            identifiers=[dict(i) for i in data["identifiers"]],
+            verification_method=data["verification_method"],
+            jurisdiction=data.get("jurisdiction", "").upper(),
+            callback_url=data["callback_url"],
+            external_reference=data["external_reference"],
+            purposes=data["purposes"],
+            client_id=request.auth.pk,
+            idempotency_key=key,
+            actor=_actor(request),
+        )
         response = Response(DsarRequestOutput(result.request).data, status=status.HTTP_201_CREATED)
         if not result.created:
             response["Idempotent-Replayed"] = "true"
         return response
 
 
-class RequestDetailView(APIView):
+class RequestDetailView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses=DsarRequestOutput)
+    @extend_schema(
+        summary="One request: status, deadline, progress, links", responses=DsarRequestOutput
+    )
     def get(self, request, request_id):
         return Response(DsarRequestOutput(_load(request, request_id)).data)
 
 
-class _ActionView(APIView):
+class _ActionView(ApiView):
     action = ""
     any_client = False
 
     def _act(self, request, request_id, **kwargs):
         found = _load(request, request_id, any_client=self.any_client)
-        try:
-            done = getattr(request_services, f"request_{self.action}")(
-                request=found, actor=_actor(request), **kwargs
-            )
-        except RequestError as exc:
-            raise _api_error(exc)
+        done = getattr(request_services, f"request_{self.action}")(
+            request=found, actor=_actor(request), **kwargs
+        )
         done.refresh_from_db(using=done._state.db)
         return Response(DsarRequestOutput(done).data)
 
@@ -141,7 +166,11 @@ class RequestCancelView(_ActionView):
     required_scopes = "dsar:write"
     action = "cancel"
 
-    @extend_schema(request=None, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Cancel a request that has not started processing",
+        request=None,
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         return self._act(request, request_id)
 
@@ -156,7 +185,11 @@ class _OfficerView(_ActionView):
 class RequestApproveView(_OfficerView):
     action = "approve"
 
-    @extend_schema(request=None, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Approve a request (privacy officer token)",
+        request=None,
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         return self._act(request, request_id)
 
@@ -164,7 +197,12 @@ class RequestApproveView(_OfficerView):
 class RequestRejectView(_OfficerView):
     action = "reject"
 
-    @extend_schema(request=DsarReasonInput, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Reject a request with a reason (privacy officer token)",
+        request=DsarReasonInput,
+        examples=[examples.REASON],
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         serializer = DsarReasonInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -174,17 +212,25 @@ class RequestRejectView(_OfficerView):
 class RequestExtendView(_OfficerView):
     action = "extend"
 
-    @extend_schema(request=DsarReasonInput, responses=DsarRequestOutput)
+    @extend_schema(
+        summary="Extend the deadline once, with a reason (privacy officer token)",
+        request=DsarReasonInput,
+        examples=[examples.REASON],
+        responses=DsarRequestOutput,
+    )
     def post(self, request, request_id):
         serializer = DsarReasonInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._act(request, request_id, reason=serializer.validated_data["reason"])
 
 
-class RequestPreviewView(APIView):
+class RequestPreviewView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses=DsarPreviewOutput)
+    @extend_schema(
+        summary="Dry run of an erasure: what would be removed, per table",
+        responses=DsarPreviewOutput,
+    )
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.is_terminal:
@@ -193,22 +239,19 @@ class RequestPreviewView(APIView):
                 code="not_available",
                 status_code=409,
             )
-        try:
-            return Response(DsarPreviewOutput(erasure_preview(request=found)).data)
-        except RequestError as exc:
-            raise _api_error(exc)
+        return Response(DsarPreviewOutput(erasure_preview(request=found)).data)
 
 
-class RequestPackageView(APIView):
+class RequestPackageView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(
+        summary="Download the access or portability package (zip)",
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+    )
     def get(self, request, request_id):
         found = _load(request, request_id)
-        try:
-            data, package = package_read(request=found, actor=_actor(request))
-        except RequestError as exc:
-            raise _api_error(exc)
+        data, package = package_read(request=found, actor=_actor(request))
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="request-{found.pk}.zip"'
         response["X-Package-Expires-At"] = package.expires_at.isoformat()
@@ -217,10 +260,10 @@ class RequestPackageView(APIView):
         return response
 
 
-class RequestReceiptView(APIView):
+class RequestReceiptView(ApiView):
     required_scopes = "dsar:read"
 
-    @extend_schema(responses=DsarReceiptOutput)
+    @extend_schema(summary="The signed erasure receipt", responses=DsarReceiptOutput)
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.type != RequestType.ERASURE:
@@ -245,4 +288,43 @@ class RequestReceiptView(APIView):
                     "public_key_pem": crypto.public_key_pem().decode(),
                 }
             ).data
+        )
+
+
+CALLBACK_ORDERING = Ordering(fields=("sent_at", "id"))
+
+
+class RequestCallbacksView(ApiView):
+    required_scopes = "dsar:read"
+
+    @extend_schema(
+        operation_id="requests_callbacks_list",
+        summary="Delivery attempts of the request's status callbacks, oldest first",
+        parameters=CURSOR_PARAMETERS,
+        responses=paginated(CallbackAttemptOutput, name="CallbackAttemptPage", count=True),
+    )
+    def get(self, request, request_id):
+        found = _load(request, request_id)
+        cursor = cursor_decode(
+            raw=request.query_params.get("cursor"),
+            model=CallbackAttempt,
+            ordering=CALLBACK_ORDERING,
+        )
+        attempts = callback_attempts(request=found)
+        rows, more = keyset_fetch(
+            querysets=[attempts],
+            ordering=CALLBACK_ORDERING,
+            cursor=cursor,
+            limit=limit_param(request),
+        )
+        return Response(
+            page_body(
+                request=request,
+                rows=rows,
+                more=more,
+                cursor=cursor,
+                ordering=CALLBACK_ORDERING,
+                render=lambda found: CallbackAttemptOutput(found, many=True).data,
+                count=attempts.count(),
+            )
         )

@@ -1,9 +1,15 @@
 """Status callbacks to a client's ``callback_url``, signed with its ``callback_secret``.
 
-Headers: ``X-Compliance-Timestamp`` (Unix seconds) and ``X-Compliance-Signature``
-(``sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" under the client's callback secret>``).
-Receivers recompute the HMAC, compare in constant time and refuse old timestamps. The body has
-no personal data: request id, type, status, time.
+Headers: ``X-Compliance-Event-Id`` (the same on every retry of one callback),
+``X-Compliance-Attempt`` (1, 2, ...), ``X-Compliance-Timestamp`` (Unix seconds) and
+``X-Compliance-Signature`` (``sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" under the
+client's callback secret>``). Receivers recompute the HMAC, compare in constant time, refuse
+old timestamps and deduplicate by the event id. The body has no personal data: event id,
+attempt, request id, type, status, time.
+
+Every try is recorded as a ``CallbackAttempt`` (status code or error, time; never the response
+body). The URL is checked again before each try (``compliance.outbound``): one that now points
+at a refused address is recorded and dropped, not retried.
 """
 
 from __future__ import annotations
@@ -12,17 +18,21 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.error
 import urllib.request
+import uuid
 
 from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
-from compliance.dsar.models import PrivacyRequest
+from compliance.dsar.models import CallbackAttempt, PrivacyRequest
 from compliance.models import ApiClient
+from compliance.outbound import OutboundUrlError, outbound_opener, outbound_url_check
 
 TIMEOUT = 10
 SYSTEM = Actor.system("dsar-callback")
+_EVENT_NAMESPACE = uuid.UUID("6f1c3c53-2a55-4c1e-9a39-5c5b2f0e8d11")
 
 
 class CallbackError(RuntimeError):
@@ -34,22 +44,53 @@ def callback_signature(*, secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
+def callback_event_id(*, request_id, status: str) -> uuid.UUID:
+    """The callback's id: derived from the request and the status it announces, so every
+    retry (and a task delivered twice) carries the same one."""
+    return uuid.uuid5(_EVENT_NAMESPACE, f"{request_id}:{status}")
+
+
 def callback_deliver(*, region: str, request_id: str, status: str) -> int | None:
     """POST the status to the request's callback URL; returns the HTTP status (``None`` if the
-    request has no callback). Raises ``CallbackError`` on failure (the task retries)."""
+    request has no callback or its URL is now refused). Records the try; raises
+    ``CallbackError`` on failure (the task retries)."""
     request = PrivacyRequest.objects.using(region).get(pk=request_id)
     if not request.callback_url or request.client_id is None:
         return None
     client = ApiClient.objects.filter(pk=request.client_id).first()
     if client is None or not client.callback_secret:
         return None
+    event_id = callback_event_id(request_id=request.pk, status=status)
+    attempts = CallbackAttempt.objects.using(region)
+    attempt = attempts.filter(event_id=event_id).count() + 1
+    sent_at = timezone.now()
+
+    def record(code: int | None, error: str = "", duration_ms: int = 0) -> None:
+        attempts.create(
+            request_id=request.pk,
+            event_id=event_id,
+            attempt=attempt,
+            status=status,
+            status_code=code,
+            error=error[:200],
+            duration_ms=duration_ms,
+            sent_at=sent_at,
+        )
+
+    try:
+        outbound_url_check(url=request.callback_url)
+    except OutboundUrlError as exc:
+        record(None, f"refused: {exc}")
+        return None
     body = json.dumps(
         {
+            "event_id": str(event_id),
+            "attempt": attempt,
             "id": str(request.pk),
             "type": request.type,
             "status": status,
             "current_status": request.status,
-            "sent_at": timezone.now().isoformat(),
+            "sent_at": sent_at.isoformat(),
         },
         separators=(",", ":"),
     ).encode()
@@ -60,17 +101,27 @@ def callback_deliver(*, region: str, request_id: str, status: str) -> int | None
         method="POST",
         headers={
             "Content-Type": "application/json",
+            "X-Compliance-Event-Id": str(event_id),
+            "X-Compliance-Attempt": str(attempt),
             "X-Compliance-Timestamp": timestamp,
             "X-Compliance-Signature": callback_signature(
                 secret=client.callback_secret, timestamp=timestamp, body=body
             ),
         },
     )
+    began = time.perf_counter()
+    code, error = None, ""
     try:
-        with urllib.request.urlopen(http, timeout=TIMEOUT) as response:  # noqa: S310
+        with outbound_opener.open(http, timeout=TIMEOUT) as response:
             code = response.status
-    except Exception as exc:  # URLError, HTTPError, timeouts
-        raise CallbackError(f"callback failed: {exc.__class__.__name__}") from exc
+    except urllib.error.HTTPError as exc:
+        code = exc.code
+        exc.close()
+    except Exception as exc:  # URLError, timeouts, refused connections
+        error = f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"
+    record(code, error, int((time.perf_counter() - began) * 1000))
+    if code is None or not 200 <= code < 300:
+        raise CallbackError(f"callback failed: {code or error}")
     audit_append(
         using=region,
         entries=[

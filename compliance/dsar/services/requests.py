@@ -36,6 +36,7 @@ from compliance.dsar.services.errors import (
 from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.identifiers import IdentifierError, identifier_normalize
 from compliance.models import Subject, SubjectDirectory
+from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import region_alias, region_for_country
 from compliance.services.subjects import identifier_blind_index, is_suppressed
 
@@ -121,6 +122,7 @@ def request_open(
     idempotency_key: str = "",
     jurisdiction: str = "",
     callback_url: str = "",
+    external_reference: str = "",
     purposes: Sequence[str] = (),
 ) -> OpenResult:
     """Open a request in the subject's region (or the jurisdiction's when no data is held).
@@ -143,6 +145,11 @@ def request_open(
             f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}",
             field="verification_method",
         )
+    if callback_url:
+        try:
+            outbound_url_check(url=callback_url)
+        except OutboundUrlError as exc:
+            raise RequestError(f"callback_url {exc}", field="callback_url") from None
     if type == RequestType.OBJECTION and not purposes:
         raise RequestError("an objection names the purposes objected to", field="purposes")
     indexes = _normalize_identifiers(identifiers)
@@ -155,6 +162,8 @@ def request_open(
         "callback_url": callback_url,
         "purposes": sorted(purposes),
     }
+    if external_reference:  # only when given: keys used before it existed keep their hash
+        body["external_reference"] = external_reference
     body_hash = _body_hash(body=body)
     if idempotency_key:
         existing = _idempotent_replay(
@@ -176,6 +185,7 @@ def request_open(
         verification_method=verification_method,
         jurisdiction=jurisdiction,
         callback_url=callback_url,
+        external_reference=external_reference,
         client_id=client_id,
         idempotency_key=idempotency_key,
         purposes=list(purposes),

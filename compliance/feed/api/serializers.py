@@ -36,4 +36,5 @@ class ChangeOutput(serializers.Serializer):
 class ChangesPageOutput(serializers.Serializer):
     changes = ChangeOutput(many=True)
     next_cursor = serializers.CharField(help_text="pass as ?after= for the next page")
+    next = serializers.URLField(help_text="this query from next_cursor on (the feed only grows)")
     has_more = serializers.BooleanField()

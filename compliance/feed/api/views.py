@@ -5,12 +5,10 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from compliance.api.errors import ApiError
+from compliance.api.views import ApiView
 from compliance.feed.api.serializers import ChangesInput, ChangesPageOutput
 from compliance.feed.selectors.changes import (
-    CursorError,
     change_payload,
     changes_after,
     cursor_decode,
@@ -18,7 +16,7 @@ from compliance.feed.selectors.changes import (
 )
 
 
-class ChangesView(APIView):
+class ChangesView(ApiView):
     required_scopes = "changes:read"
 
     @extend_schema(
@@ -49,10 +47,7 @@ class ChangesView(APIView):
         region = data["region"]
         after = 0
         if data["after"]:
-            try:
-                after = cursor_decode(cursor=data["after"], region=region)
-            except CursorError as exc:
-                raise ApiError(str(exc), code="invalid", fields={"after": [str(exc)]}) from exc
+            after = cursor_decode(cursor=data["after"], region=region)
         limit = data["limit"]
         rows = changes_after(
             region=region,
@@ -62,10 +57,14 @@ class ChangesView(APIView):
         )
         page = rows[:limit]
         last = page[-1].pk if page else after
+        next_cursor = cursor_encode(region=region, change_pk=last)
+        params = request.query_params.copy()
+        params["after"] = next_cursor
         return Response(
             {
                 "changes": [change_payload(change=c, region=region) for c in page],
-                "next_cursor": cursor_encode(region=region, change_pk=last),
+                "next_cursor": next_cursor,
+                "next": request.build_absolute_uri(f"{request.path}?{params.urlencode()}"),
                 "has_more": len(rows) > limit,
             }
         )

@@ -31,6 +31,7 @@ from compliance.feed.models import Change, DeliveryReceipt, DeliveryState, Subsc
 from compliance.feed.selectors.changes import change_payload, changes_after
 from compliance.feed.selectors.subscriptions import subscriptions_for_region
 from compliance.feed.signing import signed_headers
+from compliance.outbound import OutboundUrlError, outbound_opener, outbound_url_check
 from compliance.regions import region_alias
 
 USER_AGENT = "compliance-feed/1"
@@ -163,9 +164,11 @@ def _send(
     outcome: DeliveryOutcome,
 ) -> bool:
     batch_id = uuid.uuid4()
+    attempt = state.attempts + 1
     body = json.dumps(
         {
             "batch_id": str(batch_id),
+            "attempt": attempt,
             "region": region,
             "subscription": subscription.name,
             "changes": [change_payload(change=c, region=region) for c in batch],
@@ -176,9 +179,10 @@ def _send(
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Compliance-Batch": str(batch_id),
+        "X-Compliance-Event-Id": str(batch_id),
+        "X-Compliance-Attempt": str(attempt),
         **signed_headers(secret=subscription.secret, body=body),
     }
-    attempt = state.attempts + 1
     sent_at = timezone.now()
     began = time.perf_counter()
     status, error = _post(url=subscription.url, body=body, headers=headers)
@@ -220,9 +224,13 @@ def _send(
 
 def _post(*, url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
     """POST and return (status code, error); the response body is read and dropped."""
+    try:
+        outbound_url_check(url=url)  # again at delivery: the name may resolve elsewhere now
+    except OutboundUrlError as exc:
+        return None, f"refused: {exc}"
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=feed_settings.HTTP_TIMEOUT) as response:
+        with outbound_opener.open(request, timeout=feed_settings.HTTP_TIMEOUT) as response:
             response.read(65536)
             return response.status, ""
     except urllib.error.HTTPError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
 
 from django.db import transaction
 
@@ -12,6 +11,7 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.feed.models import ChangeKind, Subscription
 from compliance.feed.services.outbox import subscriptions_changed
+from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import regions
 
 
@@ -23,9 +23,10 @@ class SubscriptionInputError(ValueError):
 
 def subscription_validate(*, subscription: Subscription) -> None:
     """Raise ``SubscriptionInputError`` naming the field for a bad URL, type or region."""
-    parts = urlsplit(subscription.url or "")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SubscriptionInputError("url must be an http(s) URL", field="url")
+    try:
+        outbound_url_check(url=subscription.url or "")
+    except OutboundUrlError as exc:
+        raise SubscriptionInputError(f"url {exc}", field="url") from None
     types = list(subscription.event_types or [])
     if not types or not isinstance(subscription.event_types, list):
         raise SubscriptionInputError("at least one event type is needed", field="event_types")

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from compliance.api.auth import token_generate, token_hash
 from compliance.api.scopes import SCOPES
 from compliance.models import ApiClient
+from compliance.services.api_clients import officer_scopes_refusal
 
 
 class Command(BaseCommand):
@@ -32,6 +33,11 @@ class Command(BaseCommand):
             staff = get_user_model().objects.filter(username=user, is_staff=True).first()
             if staff is None:
                 raise CommandError(f"no staff user {user!r}; create it with create_staff")
+        refusal = officer_scopes_refusal(scopes=wanted, user=staff)
+        if refusal:
+            raise CommandError(
+                f"{refusal}. Pass --user with a privacy officer's username, or drop those scopes."
+            )
         if ApiClient.objects.filter(name=name).exists():
             raise CommandError(f"an API client named {name!r} exists already")
         token = token_generate()
