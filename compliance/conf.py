@@ -53,7 +53,9 @@ class ComplianceSettings:
         also read from the environment variable of the same name (worker processes in tests)."""
         from os import environ
 
-        return float(self._get("ERASURE_STEP_DELAY", environ.get("COMPLIANCE_ERASURE_STEP_DELAY", 0)))
+        return float(
+            self._get("ERASURE_STEP_DELAY", environ.get("COMPLIANCE_ERASURE_STEP_DELAY", 0))
+        )
 
     @property
     def GPC_BINDING_JURISDICTIONS(self) -> list[str]:
@@ -63,8 +65,19 @@ class ComplianceSettings:
         return list(
             self._get(
                 "GPC_BINDING_JURISDICTIONS",
-                ["US-CA", "US-CO", "US-CT", "US-NJ", "US-OR", "US-TX", "US-MT", "US-DE",
-                 "US-NH", "US-MN", "US-MD"],
+                [
+                    "US-CA",
+                    "US-CO",
+                    "US-CT",
+                    "US-NJ",
+                    "US-OR",
+                    "US-TX",
+                    "US-MT",
+                    "US-DE",
+                    "US-NH",
+                    "US-MN",
+                    "US-MD",
+                ],
             )
         )
 
@@ -77,6 +90,28 @@ class ComplianceSettings:
     def SEGMENTS_PAUSE_OVERDUE(self) -> bool:
         """Pause active segments past their review date (daily beat job). Default ``False``."""
         return bool(self._get("SEGMENTS_PAUSE_OVERDUE", False))
+
+    @property
+    def CONTROLLER_NAME(self) -> str:
+        """The controller named in access reports and erasure certificates (GDPR Art. 13/15).
+        Default ``"The data controller"``: set it to your organisation's legal name."""
+        return str(self._get("CONTROLLER_NAME", "The data controller"))
+
+    @property
+    def CONTROLLER_EMAIL(self) -> str:
+        """Where a person exercises their rights (reports and certificates show it). Default
+        ``privacy@example.com``: set it to your privacy inbox."""
+        return str(self._get("CONTROLLER_EMAIL", "privacy@example.com"))
+
+    @property
+    def CONTROLLER_ADDRESS(self) -> str:
+        """The controller's postal address (optional). Default empty."""
+        return str(self._get("CONTROLLER_ADDRESS", ""))
+
+    @property
+    def DPO_EMAIL(self) -> str:
+        """The data protection officer's address (GDPR Art. 13(1)(b)), optional. Default empty."""
+        return str(self._get("DPO_EMAIL", ""))
 
 
 compliance_settings = ComplianceSettings()
