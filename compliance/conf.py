@@ -53,9 +53,7 @@ class ComplianceSettings:
         also read from the environment variable of the same name (worker processes in tests)."""
         from os import environ
 
-        return float(
-            self._get("ERASURE_STEP_DELAY", environ.get("COMPLIANCE_ERASURE_STEP_DELAY", 0))
-        )
+        return float(self._get("ERASURE_STEP_DELAY", environ.get("COMPLIANCE_ERASURE_STEP_DELAY", 0)))
 
     @property
     def GPC_BINDING_JURISDICTIONS(self) -> list[str]:
@@ -65,19 +63,8 @@ class ComplianceSettings:
         return list(
             self._get(
                 "GPC_BINDING_JURISDICTIONS",
-                [
-                    "US-CA",
-                    "US-CO",
-                    "US-CT",
-                    "US-NJ",
-                    "US-OR",
-                    "US-TX",
-                    "US-MT",
-                    "US-DE",
-                    "US-NH",
-                    "US-MN",
-                    "US-MD",
-                ],
+                ["US-CA", "US-CO", "US-CT", "US-NJ", "US-OR", "US-TX", "US-MT", "US-DE",
+                 "US-NH", "US-MN", "US-MD"],
             )
         )
 
@@ -112,6 +99,7 @@ class ComplianceSettings:
     def DPO_EMAIL(self) -> str:
         """The data protection officer's address (GDPR Art. 13(1)(b)), optional. Default empty."""
         return str(self._get("DPO_EMAIL", ""))
+
 
 
 compliance_settings = ComplianceSettings()
