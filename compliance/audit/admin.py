@@ -90,8 +90,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "occurred_at",
         "code",
         "code_label",
-        "actor_type",
-        "actor_id",
+        "actor",
         "subject_token",
         "object_type",
         "object_id",
@@ -124,6 +123,19 @@ class AuditEventAdmin(admin.ModelAdmin):
             return AuditCode(obj.code).name.lower()
         except ValueError:
             return ""
+
+    @admin.display(description="actor")
+    def actor(self, obj):
+        """Who acted, by name: the staff user's username, the API client's name, or the job."""
+        names = getattr(self, "_actor_names", {})
+        return names.get((obj.actor_type, obj.actor_id)) or f"{obj.actor_type} {obj.actor_id}"
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        from compliance.officer.desk import actor_names
+
+        self._actor_names = actor_names(list(changelist.result_list))
+        return changelist
 
     @admin.display(description="hash")
     def short_hash(self, obj):

@@ -197,3 +197,27 @@ def test_admin_add_button_leads_to_intake_and_bulk_approve_skips_erasures(users)
         {"action": "approve_selected", "_selected_action": [str(r.pk)]},
     )
     assert PrivacyRequest.objects.using("eu").get(pk=r.pk).status == "awaiting_approval"
+
+
+def test_audit_browser_names_actors_and_the_evidence_report_has_one_heading(users):
+    r = erasure_request("names@example.fr")
+    officer = login("olga")
+    officer.post(f"/admin/officer/requests/{r.pk}/notes/", {"text": "first look"})
+    listing = officer.get("/admin/audit/auditevent/?db=eu").content.decode()
+    assert "<td class=\"field-actor\">olga</td>" in listing
+    assert '<h2 id="chain-name">Chain eu</h2>' in listing
+    report = officer.get("/admin/audit/auditevent/report/").content.decode()
+    assert report.count("Audit evidence report</h1>") == 1
+
+
+def test_error_pages_wear_the_admins_look(users):
+    auditor = login("aldo")
+    refused = auditor.get("/admin/officer/subjects/")
+    assert refused.status_code == 403
+    page = refused.content.decode()
+    assert "Not allowed for your role" in page and 'class="officer-nav"' in page
+    assert "officer/officer.css" in page and "aldo" in page
+    missing = auditor.get("/admin/officer/requests/00000000-0000-0000-0000-000000000000/")
+    assert missing.status_code == 404
+    assert 'id="error-404"' in missing.content.decode()
+    assert 'id="site-name"' in missing.content.decode()
