@@ -38,6 +38,7 @@ urlpatterns = [
     ),
     path("officer/subjects/", wrap(views.subject_lookup), name="subjects"),
     path("officer/segments/", wrap(views.segment_review), name="segments"),
+    path("officer/segments/<slug:key>/", wrap(views.segment_detail), name="segment"),
     path(
         "officer/segments/<slug:key>/<str:action>/",
         wrap(views.segment_action),

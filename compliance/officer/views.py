@@ -60,6 +60,7 @@ from compliance.officer.services import (
 )
 from compliance.regions import regions
 from segments.models import Segment
+from segments.selectors.estimate import segment_entry_estimate
 from segments.services import definitions
 from segments.services.definitions import SegmentGovernanceError
 
@@ -403,12 +404,63 @@ def segment_action(request, key, action):
         "review": definitions.segment_review,
     }[action]
     try:
-        service(segment=segment, user=request.user)
+        updated = service(segment=segment, user=request.user)
     except SegmentGovernanceError as exc:
-        messages.error(request, f"{key}: {exc}")
+        messages.error(request, f"{segment.name} ({key}) was not changed: {exc}.")
     else:
-        messages.success(request, f"{key}: {action} done.")
-    return HttpResponseRedirect(reverse("officer:segments"))
+        messages.success(request, segment_message(segment=updated, action=action))
+    detail = reverse("officer:segment", args=[key])
+    return HttpResponseRedirect(
+        detail if request.POST.get("next") == "detail" else reverse("officer:segments")
+    )
+
+
+def segment_message(*, segment: Segment, action: str) -> str:
+    """What an action did, in plain words, and what comes next."""
+    name = f"{segment.name} ({segment.key})"
+    if action == "approve":
+        problems = definitions.activation_problems(segment)
+        nxt = (
+            "Activate it to start placing people in it."
+            if not problems
+            else "Before it can go live: " + "; ".join(problems.values()) + "."
+        )
+        return f"{name} is approved but not live yet. {nxt}"
+    if action == "activate":
+        return f"{name} is live: people who match it and have given consent now enter it."
+    if action == "pause":
+        return f"{name} is paused: nobody new enters it; people can still leave it."
+    return f"{name} is marked reviewed; the next review is due {segment.review_due_at:%Y-%m-%d}."
+
+
+def segment_detail(request, key):
+    """What an approval approves: the definition, layers, purposes, motion, measurement plan,
+    proposer and origin, what is missing for activation and an estimate of who would enter
+    (per region, with the share the consent gate refuses); the actions on the same page."""
+    require(request, VIEW_SEGMENTS)
+    segment = (
+        Segment.objects.select_related("owner", "proposed_by", "proposed_by_client", "approved_by")
+        .filter(key=key)
+        .first()
+    )
+    if segment is None:
+        raise Http404("no such segment")
+    allowed = {name: request.user.has_perm(perm) for name, perm in SEGMENT_ACTIONS.items()}
+    return TemplateResponse(
+        request,
+        "admin/officer/segment.html",
+        _context(
+            request,
+            f"Segment {segment.name}",
+            s=segment,
+            purposes=selectors.purposes_named(keys=segment.required_purposes),
+            problems=definitions.activation_problems(segment),
+            estimate=segment_entry_estimate(segment=segment),
+            allowed=allowed,
+            own_suggestion=segment.origin == "ai_suggested"
+            and segment.proposed_by_id == request.user.pk,
+        ),
+    )
 
 
 # --- dashboard --------------------------------------------------------------------------------

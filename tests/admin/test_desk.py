@@ -221,3 +221,65 @@ def test_error_pages_wear_the_admins_look(users):
     assert missing.status_code == 404
     assert 'id="error-404"' in missing.content.decode()
     assert 'id="site-name"' in missing.content.decode()
+
+
+def test_segment_review_shows_what_is_approved_and_who_would_enter(users):
+    from segments.models import Segment
+    from tests.admin.helpers import grant, segment
+
+    author = staff("ai-tool-owner", ROLE_USERS["officer"])
+    proposal = segment(
+        user=author,
+        key="likely-churn",
+        origin="ai_suggested",
+        layers=["intent"],
+        description="Customers whose usage dropped by half in 30 days",
+        motion_detail="retention offer by the sales team",
+    )
+    assert proposal.required_purposes == ["audience_segmentation", "measurement"]
+    for n in range(3):  # three consenting people in the EU, one refusing, one in the US
+        someone = person(f"est{n}@example.fr")
+        grant(someone, "audience_segmentation")
+        grant(someone, "measurement")
+    grant(person("refuser@example.fr"), "audience_segmentation", decision="denied")
+    person("us-est@example.com", "US-NY")
+
+    officer = login("olga")
+    listing = officer.get("/admin/officer/segments/").content.decode()
+    assert "/admin/officer/segments/likely-churn/" in listing
+    page = officer.get("/admin/officer/segments/likely-churn/").content.decode()
+    for text in (
+        "Customers whose usage dropped by half in 30 days",
+        "intent",
+        "Audience insights and segmentation",
+        "retention offer by the sales team",
+        "conversion rate",
+        "control group 10%",
+        "AI suggested, proposed by ai-tool-owner",
+    ):
+        assert text in page, text
+    eu = page[page.index('data-region="eu"') :]
+    eu = eu[: eu.index("</tr>")]
+    assert '<td class="estimate-allowed">3</td>' in eu
+    assert "<td>4</td>" in eu and "1 (25%)" in eu and "audience_segmentation: 1" in eu
+    # approve and activate from the same page, plain-word messages
+    approved = officer.post(
+        "/admin/officer/segments/likely-churn/approve/", {"next": "detail"}, follow=True
+    )
+    text = approved.content.decode()
+    assert approved.redirect_chain[-1][0] == "/admin/officer/segments/likely-churn/"
+    assert "is approved but not live yet. Activate it to start placing people in it." in text
+    assert 'id="segment-activate"' in text
+    assert (
+        "likely-churn"
+        in officer.get("/admin/officer/segments/")
+        .content.decode()
+        .split('id="approved-not-live"')[1]
+    )
+    live = officer.post(
+        "/admin/officer/segments/likely-churn/activate/", {"next": "detail"}, follow=True
+    ).content.decode()
+    assert "is live" in live and Segment.objects.get(key="likely-churn").status == "active"
+    auditor = login("aldo")
+    read_only = auditor.get("/admin/officer/segments/likely-churn/").content.decode()
+    assert "Read-only for your role" in read_only and 'id="segment-pause"' not in read_only
