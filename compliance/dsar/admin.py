@@ -28,19 +28,9 @@ from compliance.dsar.services.restriction import restriction_lift
 
 @admin.register(PrivacyRequest)
 class PrivacyRequestAdmin(RegionalModelAdmin):
-    list_display = (
-        "reference",
-        "officer_page",
-        "type",
-        "regulation",
-        "status",
-        "due_at",
-        "due_flag",
-        "extended",
-        "progress",
-        "failure",
-    )
-    list_display_links = ("reference",)
+    # compact enough for 1280 px beside the filters: details live on the officer's page
+    list_display = ("reference", "type", "regulation", "status", "due", "progress", "failure")
+    list_display_links = None
     list_filter = ("status", "type", "regulation", "due_flag")
     readonly_fields = [f.name for f in PrivacyRequest._meta.fields]
     exclude = ("identifier_indexes", "subject_token", "erasure_subjects")
@@ -57,7 +47,18 @@ class PrivacyRequestAdmin(RegionalModelAdmin):
 
     @admin.display(description="reference", ordering="id")
     def reference(self, obj) -> str:
-        return short_reference(obj.pk)
+        """The short reference, linking to the officer's request page."""
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("officer:request", args=[obj.pk]),
+            short_reference(obj.pk),
+        )
+
+    @admin.display(description="due at", ordering="due_at")
+    def due(self, obj) -> str:
+        flag = {"overdue": " (overdue)", "due_soon": " (due soon)"}.get(obj.due_flag, "")
+        extended = " ext." if obj.extended else ""
+        return f"{obj.due_at:%Y-%m-%d}{extended}{flag}"
 
     @admin.display(description="failure")
     def failure(self, obj) -> str:

@@ -454,7 +454,9 @@ def segment_detail(request, key):
             f"Segment {segment.name}",
             s=segment,
             purposes=selectors.purposes_named(keys=segment.required_purposes),
-            problems=definitions.activation_problems(segment),
+            problems={
+                k: v for k, v in definitions.activation_problems(segment).items() if k != "status"
+            },
             estimate=segment_entry_estimate(segment=segment),
             allowed=allowed,
             own_suggestion=segment.origin == "ai_suggested"
