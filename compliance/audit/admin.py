@@ -127,14 +127,17 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="actor")
     def actor(self, obj):
         """Who acted, by name: the staff user's username, the API client's name, or the job."""
-        names = getattr(self, "_actor_names", {})
-        return names.get((obj.actor_type, obj.actor_id)) or f"{obj.actor_type} {obj.actor_id}"
+        return getattr(obj, "actor_name", "") or f"{obj.actor_type} {obj.actor_id}"
 
     def get_changelist_instance(self, request):
-        changelist = super().get_changelist_instance(request)
+        """Names every shown row's actor in two queries (users, API clients)."""
         from compliance.officer.desk import actor_names
 
-        self._actor_names = actor_names(list(changelist.result_list))
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        names = actor_names(rows)
+        for row in rows:
+            row.actor_name = names.get((row.actor_type, row.actor_id), "")
         return changelist
 
     @admin.display(description="hash")

@@ -95,10 +95,11 @@ def actor_names(events) -> dict[tuple[str, str], str]:
     names = {}
     for e in events:
         key = (e.actor_type, e.actor_id)
+        pk = int(e.actor_id) if e.actor_id.isdigit() else None
         if e.actor_type == "user":
-            names[key] = by_user.get(int(e.actor_id), f"deleted user {e.actor_id}")
+            names[key] = by_user.get(pk, f"deleted user {e.actor_id}")
         elif e.actor_type == "client":
-            names[key] = f"API client {by_client.get(int(e.actor_id), e.actor_id)}"
+            names[key] = f"API client {by_client.get(pk, e.actor_id)}"
         else:
             names[key] = f"system ({e.actor_id})" if e.actor_id else "system"
     return names
