@@ -301,6 +301,9 @@ def _steps(request: PrivacyRequest) -> list[dict]:
         "suppression": "block the identifiers from coming back",
         "directory": "remove the control database's lookup rows",
         "sweep": "check nothing is left",
+        "dsar.PrivacyRequest": "unlink the person's requests (the records stay as proof)",
+        "compliance.SubjectKey": "destroy the person's encryption key",
+        "feed.Change": "erase change-feed rows (erasure notices wait for delivery)",
     }
     steps = []
     for row in rows:
