@@ -19,6 +19,11 @@ urlpatterns = [
         name="request_confirm",
     ),
     path(
+        "officer/requests/<uuid:request_id>/package/",
+        wrap(views.request_package),
+        name="request_package",
+    ),
+    path(
         "officer/requests/<uuid:request_id>/certificate/",
         wrap(views.request_certificate),
         name="request_certificate",

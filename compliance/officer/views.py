@@ -20,6 +20,7 @@ from compliance.audit.services.append import Actor
 from compliance.dsar.models import Regulation, RequestType, Status
 from compliance.dsar.selectors.requests import request_get
 from compliance.dsar.services.errors import RequestError
+from compliance.dsar.services.export import package_read
 from compliance.dsar.services.receipts import erasure_certificate_html
 from compliance.dsar.services.report import short_reference
 from compliance.dsar.services.requests import (
@@ -111,6 +112,22 @@ def _load_or_404(value: str):
         return _load(UUID(value))
     except ValueError:
         raise Http404("no such request")
+
+
+def request_package(request, request_id):
+    """Download an access/portability package (audited ``PACKAGE_DOWNLOADED``) for those who
+    handle requests; unavailable or expired packages come back as a message."""
+    require(request, HANDLE_REQUESTS)
+    privacy_request = _load(request_id)
+    try:
+        data, _ = package_read(request=privacy_request, actor=Actor.user(request.user))
+    except RequestError as exc:
+        messages.error(request, f"No package to download: {exc}.")
+        return HttpResponseRedirect(reverse("officer:request", args=[privacy_request.pk]))
+    response = HttpResponse(data, content_type="application/zip")
+    name = f"request-{short_reference(privacy_request.pk)}.zip"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def request_certificate(request, request_id):

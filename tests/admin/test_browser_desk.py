@@ -12,8 +12,6 @@ With COMPLIANCE_SCREENSHOTS=1 each page is saved at 1280 and 390 px to docs/scre
 
 from __future__ import annotations
 
-import pytest
-
 from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.dsar.models import PrivacyRequest

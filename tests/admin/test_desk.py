@@ -283,3 +283,27 @@ def test_segment_review_shows_what_is_approved_and_who_would_enter(users):
     auditor = login("aldo")
     read_only = auditor.get("/admin/officer/segments/likely-churn/").content.decode()
     assert "Read-only for your role" in read_only and 'id="segment-pause"' not in read_only
+
+
+def test_package_download_from_the_request_page_is_audited(
+    users, django_capture_on_commit_callbacks
+):
+    import io
+    import zipfile
+
+    from compliance.dsar.services.export import request_export_run
+
+    person("pkg@example.fr")
+    client = login("sven")
+    with django_capture_on_commit_callbacks(using="eu"):
+        response = _intake(client, identifier_value_1="pkg@example.fr", intake_token="pkg")
+    (opened,) = PrivacyRequest.objects.using("eu").all()
+    request_export_run(region="eu", request_id=opened.pk)
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="package-link"' in page
+    download = client.get(f"/admin/officer/requests/{opened.pk}/package/")
+    assert download.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(download.content)).namelist()
+    assert "report.html" in names and "report.json" in names
+    assert AuditEvent.objects.using("eu").filter(code=AuditCode.PACKAGE_DOWNLOADED).count() == 1
+    assert login("aldo").get(f"/admin/officer/requests/{opened.pk}/package/").status_code == 403
