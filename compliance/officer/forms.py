@@ -29,11 +29,15 @@ class IntakeForm(forms.Form):
 
     type = forms.ChoiceField(choices=())
     regulation = forms.ChoiceField(choices=())
-    identifier_type_1 = forms.ChoiceField(choices=IdentifierType.choices, initial="email")
+    identifier_type_1 = forms.ChoiceField(
+        choices=IdentifierType.choices, initial="email", label="identifier type"
+    )
     identifier_value_1 = forms.CharField(max_length=320, strip=True, label="identifier")
-    identifier_type_2 = forms.ChoiceField(choices=IdentifierType.choices, required=False)
+    identifier_type_2 = forms.ChoiceField(
+        choices=IdentifierType.choices, required=False, label="second identifier type"
+    )
     identifier_value_2 = forms.CharField(
-        max_length=320, strip=True, required=False, label="another identifier"
+        max_length=320, strip=True, required=False, label="second identifier (optional)"
     )
     verification_method = forms.ChoiceField(choices=())
     jurisdiction = forms.CharField(
