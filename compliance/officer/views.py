@@ -19,7 +19,7 @@ from compliance import crypto
 from compliance.audit.services.append import Actor
 from compliance.dsar.models import Regulation, RequestType, Status
 from compliance.dsar.selectors.requests import request_get
-from compliance.dsar.services.errors import RequestError
+from compliance.dsar.services.errors import IdempotencyConflictError, RequestError
 from compliance.dsar.services.export import package_read
 from compliance.dsar.services.receipts import erasure_certificate_html
 from compliance.dsar.services.report import short_reference
@@ -198,6 +198,12 @@ def request_new(request):
                 idempotency_key=f"admin:{request.user.pk}:{data['intake_token']}",
                 jurisdiction=data["jurisdiction"].upper(),
                 purposes=form.purpose_keys(),
+            )
+        except IdempotencyConflictError:
+            form.add_error(
+                None,
+                "This form already opened a request with other details; open a fresh form "
+                "to open another request.",
             )
         except RequestError as exc:
             name = _intake_field(exc.field)

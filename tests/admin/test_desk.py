@@ -307,3 +307,13 @@ def test_package_download_from_the_request_page_is_audited(
     assert "report.html" in names and "report.json" in names
     assert AuditEvent.objects.using("eu").filter(code=AuditCode.PACKAGE_DOWNLOADED).count() == 1
     assert login("aldo").get(f"/admin/officer/requests/{opened.pk}/package/").status_code == 403
+
+
+def test_a_reused_intake_form_with_other_details_opens_nothing(users):
+    person("walk-in@example.fr")
+    client = login("olga")
+    assert _intake(client).status_code == 302
+    changed = _intake(client, type="erasure")
+    assert changed.status_code == 200
+    assert "open a fresh form" in changed.content.decode()
+    assert PrivacyRequest.objects.using("eu").count() == 1
