@@ -48,6 +48,28 @@ class ComplianceSettings:
         return list(self._get("DSAR_AUTO_APPROVE_METHODS", []))
 
     @property
+    def CONTROLLER_NAME(self) -> str:
+        """The controller named in access reports and erasure certificates (GDPR Art. 13/15).
+        Default ``"The data controller"``: set it to your organisation's legal name."""
+        return str(self._get("CONTROLLER_NAME", "The data controller"))
+
+    @property
+    def CONTROLLER_EMAIL(self) -> str:
+        """Where a person exercises their rights (reports and certificates show it). Default
+        ``privacy@example.com``: set it to your privacy inbox."""
+        return str(self._get("CONTROLLER_EMAIL", "privacy@example.com"))
+
+    @property
+    def CONTROLLER_ADDRESS(self) -> str:
+        """The controller's postal address (optional). Default empty."""
+        return str(self._get("CONTROLLER_ADDRESS", ""))
+
+    @property
+    def DPO_EMAIL(self) -> str:
+        """The data protection officer's address (GDPR Art. 13(1)(b)), optional. Default empty."""
+        return str(self._get("DPO_EMAIL", ""))
+
+    @property
     def ERASURE_STEP_DELAY(self) -> float:
         """Test only: seconds slept between erasure batches (to kill a worker mid-job). Default 0;
         also read from the environment variable of the same name (worker processes in tests)."""

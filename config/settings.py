@@ -137,6 +137,11 @@ if os.environ.get("COMPLIANCE_COUNTRY_REGIONS"):
         for pair in _env_list("COMPLIANCE_COUNTRY_REGIONS", "")
     }
 
+# --- The controller, named in access reports and erasure certificates (compliance/conf.py) ----
+for _name in ("CONTROLLER_NAME", "CONTROLLER_EMAIL", "CONTROLLER_ADDRESS", "DPO_EMAIL"):
+    if os.environ.get(f"COMPLIANCE_{_name}"):
+        globals()[f"COMPLIANCE_{_name}"] = os.environ[f"COMPLIANCE_{_name}"]
+
 # --- Policy switches (documented in compliance/conf.py and the README) --------------------------
 COMPLIANCE_DSAR_AUTO_APPROVE_METHODS = _env_list("COMPLIANCE_DSAR_AUTO_APPROVE_METHODS", "")
 COMPLIANCE_SEGMENTS_PAUSE_OVERDUE = _env_bool("COMPLIANCE_SEGMENTS_PAUSE_OVERDUE", False)

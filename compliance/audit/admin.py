@@ -91,8 +91,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "occurred_at",
         "code",
         "code_label",
-        "actor_type",
-        "actor_id",
+        "actor",
         "subject_token",
         "object_type",
         "object_id",
@@ -125,6 +124,22 @@ class AuditEventAdmin(admin.ModelAdmin):
             return AuditCode(obj.code).name.lower()
         except ValueError:
             return ""
+
+    @admin.display(description="actor")
+    def actor(self, obj):
+        """Who acted, by name: the staff user's username, the API client's name, or the job."""
+        return getattr(obj, "actor_name", "") or f"{obj.actor_type} {obj.actor_id}"
+
+    def get_changelist_instance(self, request):
+        """Names every shown row's actor in two queries (users, API clients)."""
+        from compliance.officer.desk import actor_names
+
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        names = actor_names(rows)
+        for row in rows:
+            row.actor_name = names.get((row.actor_type, row.actor_id), "")
+        return changelist
 
     @admin.display(description="hash")
     def short_hash(self, obj):

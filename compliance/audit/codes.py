@@ -36,6 +36,8 @@ class AuditCode(enum.IntEnum):
     REQUEST_DUE_FLAGGED = 311
     CALLBACK_SENT = 312
     RESTRICTION_LIFTED = 313
+    REQUEST_NOTE_ADDED = 314  # payload: note id only, never the text
+    REQUEST_ASSIGNED = 315
     # 4xx admin access to personal data, evidence
     PERSONAL_DATA_VIEWED = 401
     AUDIT_EXPORTED = 402

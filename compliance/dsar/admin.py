@@ -4,7 +4,7 @@ restrictions, the ledger and erasure steps. Changes go through the services (aud
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -22,24 +22,16 @@ from compliance.dsar.models import (
 from compliance.dsar.selectors.requests import callback_attempts
 from compliance.dsar.services.errors import RequestError
 from compliance.dsar.services.export import package_read
+from compliance.dsar.services.report import short_reference
 from compliance.dsar.services.requests import request_approve
 from compliance.dsar.services.restriction import restriction_lift
 
 
 @admin.register(PrivacyRequest)
 class PrivacyRequestAdmin(RegionalModelAdmin):
-    list_display = (
-        "id",
-        "officer_page",
-        "type",
-        "regulation",
-        "status",
-        "due_at",
-        "due_flag",
-        "extended",
-        "progress",
-        "failure_reason",
-    )
+    # compact enough for 1280 px beside the filters: details live on the officer's page
+    list_display = ("reference", "type", "regulation", "status", "due", "progress", "failure")
+    list_display_links = None
     list_filter = ("status", "type", "regulation", "due_flag")
     readonly_fields = [*(f.name for f in PrivacyRequest._meta.fields), "callbacks"]
     exclude = ("identifier_indexes", "subject_token", "erasure_subjects")
@@ -79,11 +71,47 @@ class PrivacyRequestAdmin(RegionalModelAdmin):
     def progress(self, obj) -> str:
         return f"{obj.progress_done}/{obj.progress_total}"
 
+    @admin.display(description="reference", ordering="id")
+    def reference(self, obj) -> str:
+        """The short reference, linking to the officer's request page."""
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("officer:request", args=[obj.pk]),
+            short_reference(obj.pk),
+        )
+
+    @admin.display(description="due at", ordering="due_at")
+    def due(self, obj) -> str:
+        flag = {"overdue": " (overdue)", "due_soon": " (due soon)"}.get(obj.due_flag, "")
+        extended = " ext." if obj.extended else ""
+        return f"{obj.due_at:%Y-%m-%d}{extended}{flag}"
+
+    @admin.display(description="failure")
+    def failure(self, obj) -> str:
+        text = obj.failure_reason or ""
+        return text if len(text) <= 60 else text[:59] + "…"
+
+    def has_add_permission(self, request) -> bool:
+        """Requests are opened through the officer's intake form (``request_open``)."""
+        return request.user.has_perm("dsar.add_privacyrequest")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("officer:request_new"))
+
     @admin.action(
         description="Approve selected requests (privacy officer)", permissions=["approve"]
     )
     def approve_selected(self, request, queryset):
         for privacy_request in queryset:
+            if privacy_request.type == "erasure":
+                # irreversible: only through the request page's confirmation step
+                self.message_user(
+                    request,
+                    f"{short_reference(privacy_request.pk)}: erasures are approved on their "
+                    f"request page, after typing the reference.",
+                    messages.WARNING,
+                )
+                continue
             try:
                 request_approve(request=privacy_request, actor=Actor.user(request.user))
             except RequestError as exc:

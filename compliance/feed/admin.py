@@ -36,7 +36,7 @@ class SubscriptionForm(forms.ModelForm):
 
     class Meta:
         model = Subscription
-        fields = ["name", "url", "event_types", "segments", "regions", "is_active"]
+        fields = ["name", "url", "purpose", "event_types", "segments", "regions", "is_active"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,7 +66,7 @@ class SubscriptionForm(forms.ModelForm):
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionForm
-    list_display = ["name", "url", "types", "is_active", "secret_hint", "updated_at"]
+    list_display = ["name", "url", "purpose", "types", "is_active", "secret_hint", "updated_at"]
     readonly_fields = ["secret_shown", "delivery_status", "created_at", "updated_at"]
     actions = ["rotate_secret"]
 

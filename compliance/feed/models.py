@@ -71,6 +71,8 @@ class Subscription(GlobalModel):
     segments = models.JSONField(default=list, blank=True)
     #: regions whose changes are sent; empty = every region
     regions = models.JSONField(default=list, blank=True)
+    #: why the recipient receives the data (shown to people in their access report, Art. 15(1)(c))
+    purpose = models.CharField(max_length=300, blank=True)
     secret = SealedTextField(editable=False)  # encrypted at rest
     secret_hint = models.CharField(max_length=12, editable=False)
     is_active = models.BooleanField(default=True)

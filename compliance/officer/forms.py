@@ -21,3 +21,76 @@ class PeriodForm(forms.Form):
 
     start = forms.DateField(label="from")
     end = forms.DateField(label="to")
+
+
+class IntakeForm(forms.Form):
+    """A request opened in the admin: what ``request_open`` takes, plus a first internal note.
+    ``intake_token`` is the idempotency key of this form (a double submit opens one request)."""
+
+    type = forms.ChoiceField(choices=())
+    regulation = forms.ChoiceField(choices=())
+    identifier_type_1 = forms.ChoiceField(
+        choices=IdentifierType.choices, initial="email", label="identifier type"
+    )
+    identifier_value_1 = forms.CharField(max_length=320, strip=True, label="identifier")
+    identifier_type_2 = forms.ChoiceField(
+        choices=IdentifierType.choices, required=False, label="second identifier type"
+    )
+    identifier_value_2 = forms.CharField(
+        max_length=320, strip=True, required=False, label="second identifier (optional)"
+    )
+    verification_method = forms.ChoiceField(choices=())
+    jurisdiction = forms.CharField(
+        max_length=8, required=False, strip=True, help_text="country or state, e.g. FR, US-CA"
+    )
+    purposes = forms.CharField(
+        max_length=500,
+        required=False,
+        strip=True,
+        help_text="objection only: purpose keys, comma-separated",
+    )
+    notes = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 50}),
+        help_text="internal: never shown or sent to the person",
+    )
+    intake_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        from compliance.dsar.models import Regulation, RequestType
+        from compliance.dsar.services.requests import VERIFICATION_METHODS
+
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = RequestType.choices
+        self.fields["regulation"].choices = Regulation.choices
+        self.fields["verification_method"].choices = [
+            (m, m.replace("_", " ")) for m in VERIFICATION_METHODS
+        ]
+
+    def identifiers(self) -> list[dict]:
+        data = self.cleaned_data
+        out = [{"type": data["identifier_type_1"], "value": data["identifier_value_1"]}]
+        if data.get("identifier_value_2"):
+            out.append(
+                {
+                    "type": data.get("identifier_type_2") or "email",
+                    "value": data["identifier_value_2"],
+                }
+            )
+        return out
+
+    def purpose_keys(self) -> list[str]:
+        return [
+            p.strip() for p in (self.cleaned_data.get("purposes") or "").split(",") if p.strip()
+        ]
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        max_length=5000, strip=True, widget=forms.Textarea(attrs={"rows": 2, "cols": 50})
+    )
+
+
+class ConfirmForm(forms.Form):
+    reference = forms.CharField(max_length=40, strip=True)

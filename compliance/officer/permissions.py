@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied
 
 VIEW_REQUESTS = "dsar.view_privacyrequest"
 APPROVE_REQUESTS = "dsar.approve_privacyrequest"  # approve, reject and extend
+OPEN_REQUESTS = "dsar.add_privacyrequest"  # intake in the admin (support agents, officers)
+HANDLE_REQUESTS = "dsar.change_privacyrequest"  # notes, assignment, packages
 VIEW_IDENTITIES = "compliance.view_identity"  # decrypted identifiers in the subject lookup
 VIEW_SEGMENTS = "segments.view_segment"
 SEGMENT_ACTIONS = {

@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from compliance.audit.selectors.status import chain_status
-from compliance.consent.models import ConsentEvent, ConsentState, NoticeVersion
+from compliance.consent.models import ConsentEvent, ConsentState, NoticeVersion, Purpose
 from compliance.consent.selectors.subjects import consent_evaluation
 from compliance.dsar.models import (
     TERMINAL_STATUSES,
@@ -221,14 +221,31 @@ def subject_view(*, region: str, subject: Subject) -> SubjectView:
 
 # --- segment review ---------------------------------------------------------------------------
 def segments_for_review() -> dict[str, list[Segment]]:
-    """Segments past their review date and AI-suggested drafts awaiting approval."""
+    """Segments past their review date, AI-suggested drafts awaiting approval, other drafts,
+    and approved segments not yet live (so an approval does not make a segment vanish)."""
     overdue = segments_review_overdue()
-    suggested = list(
-        Segment.objects.filter(origin="ai_suggested", status=SegmentStatus.DRAFT)
-        .select_related("proposed_by", "proposed_by_client")
+    drafts = list(
+        Segment.objects.filter(status=SegmentStatus.DRAFT)
+        .select_related("owner", "proposed_by", "proposed_by_client")
         .order_by("created_at")
     )
-    return {"overdue": overdue, "suggested": suggested}
+    approved = list(
+        Segment.objects.filter(status=SegmentStatus.APPROVED)
+        .select_related("owner", "proposed_by", "proposed_by_client")
+        .order_by("approved_at")
+    )
+    return {
+        "overdue": overdue,
+        "suggested": [s for s in drafts if s.origin == "ai_suggested"],
+        "drafts": [s for s in drafts if s.origin != "ai_suggested"],
+        "approved": approved,
+    }
+
+
+def purposes_named(*, keys) -> list[tuple[str, str]]:
+    """(key, name) of purposes, in the given order (unknown keys keep their key as name)."""
+    names = dict(Purpose.objects.filter(key__in=list(keys)).values_list("key", "name"))
+    return [(key, names.get(key, key)) for key in keys]
 
 
 # --- dashboard --------------------------------------------------------------------------------

@@ -134,10 +134,12 @@ def test_officer_finds_the_overdue_erasure_approves_it_and_sees_it_complete(
     assert first.locator(".badge.overdue").inner_text() == "overdue"
     first.locator("a").click()
     assert page.locator("#erasure-preview").is_visible()
-    assert "compliance.Identity" in page.locator("#erasure-preview").inner_text()
+    assert "Identities" in page.locator("#erasure-preview").inner_text()
 
-    page.click("#approve-button")
-    assert "Approved" in page.locator(".messagelist").inner_text()
+    page.click("#approve-button")  # the confirmation step: type the short reference
+    page.fill("#id_reference", str(late.pk).replace("-", "")[:8])
+    page.click("#confirm-button")
+    assert "approved" in page.locator(".messagelist").inner_text()
     for _ in range(60):
         if page.locator("#request-status").inner_text() == "Completed":
             break

@@ -70,10 +70,16 @@ def test_queue_reads_every_region_sorted_by_due_date_with_badges(client, officer
 def test_request_page_shows_the_dry_run_and_approval_is_audited(client, officer):
     r = erasure_request("dry@example.fr")
     page = client.get(f"/admin/officer/requests/{r.pk}/").content.decode()
-    assert "Erasure dry run" in page and "compliance.Identity" in page
+    assert "Erasure dry run" in page and "Identities" in page
     assert 'id="approve-button"' in page
-    response = client.post(f"/admin/officer/requests/{r.pk}/approve/", follow=True)
-    assert "Approved" in response.content.decode()
+    # an erasure is approved only through the confirmation step: the plain POST leads there
+    response = client.post(f"/admin/officer/requests/{r.pk}/approve/")
+    confirm = f"/admin/officer/requests/{r.pk}/approve/confirm/"
+    assert response.status_code == 302 and response["Location"] == confirm
+    assert PrivacyRequest.objects.using("eu").get(pk=r.pk).status == "awaiting_approval"
+    reference = str(r.pk).replace("-", "")[:8].upper()
+    response = client.post(confirm, {"reference": reference}, follow=True)
+    assert "approved" in response.content.decode()
     assert PrivacyRequest.objects.using("eu").get(pk=r.pk).status == "processing"
     event = AuditEvent.objects.using("eu").filter(object_id=str(r.pk)).order_by("-seq").first()
     assert event.code == AuditCode.REQUEST_STATUS_CHANGED and event.actor_id == str(officer.pk)

@@ -56,8 +56,9 @@ def _do(client: Client, action: str, world) -> tuple[int, object]:
     r = world["request"]
     base = f"/admin/officer/requests/{r.pk}/"
     probe_request = lambda: PrivacyRequest.objects.using("eu").get(pk=r.pk)  # noqa: E731
-    if action == "approve":
-        resp = client.post(base + "approve/")
+    if action == "approve":  # an erasure: through the confirmation step, reference typed
+        reference = str(r.pk).replace("-", "")[:8].upper()
+        resp = client.post(base + "approve/confirm/", {"reference": reference})
         return resp.status_code, probe_request().status
     if action == "reject":
         resp = client.post(base + "reject/", {"reason": "identity not proven"})

@@ -1,8 +1,12 @@
 """Access and portability packages: one zip of everything held, encrypted at rest.
 
-The zip holds ``data.json`` (every exportable registered model's rows for the person and every
-subject merged into it; identifiers decrypted), ``tables/<app.Model>.csv`` (one per table) and
-``summary.txt`` (short, human-readable). It is stored AES-256-GCM encrypted under a random
+The zip holds ``report.html`` and ``report.json`` (the access report a person can read: GDPR
+Art. 15(1)/(2) and CCPA right to know, see ``compliance.dsar.services.report``), ``data.json``
+(every exportable registered model's rows for the person and every subject merged into it;
+identifiers decrypted), ``tables/<app.Model>.csv`` (one per table, with its header even when
+empty) and ``summary.txt`` (short, human-readable). Internal columns
+(``report.INTERNAL_FIELDS``: blind indexes, audit tokens, client ids, idempotency keys, ...)
+appear nowhere in it. It is stored AES-256-GCM encrypted under a random
 per-package key, itself wrapped by the region key; it can be read only through
 ``package_read`` (API, admin), which audits the download, until ``expires_at``;
 ``packages_expire`` (daily beat) deletes expired packages.
@@ -32,6 +36,11 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import Package, PrivacyRequest, RequestType, Status
 from compliance.dsar.services.errors import ExpiredError, NotAvailableError
+from compliance.dsar.services.report import (
+    INTERNAL_FIELDS,
+    access_report_build,
+    access_report_html,
+)
 from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.models import Identity, Subject, SubjectKey
 from compliance.personal_data import personal_data_models
@@ -92,6 +101,16 @@ def _plain(value):
     return value
 
 
+#: columns a decoder renames (ciphertext column -> decoded column)
+_DECODED = {"value_encrypted": "value", "properties_encrypted": "properties"}
+
+
+def _columns(model: type[models.Model]) -> list[str]:
+    """The exported columns of ``model``, in order: decoded names, internal fields dropped."""
+    names = [_DECODED.get(f.attname, f.attname) for f in model._meta.concrete_fields]
+    return [n for n in names if n not in INTERNAL_FIELDS]
+
+
 def _row(instance: models.Model, *, data_key: bytes | None, label: str) -> dict:
     row = {}
     binary = []
@@ -106,7 +125,7 @@ def _row(instance: models.Model, *, data_key: bytes | None, label: str) -> dict:
     else:
         for name in binary:
             row[name] = _try_decrypt(row[name], data_key)
-    return {key: _plain(value) for key, value in row.items()}
+    return {key: _plain(value) for key, value in row.items() if key not in INTERNAL_FIELDS}
 
 
 def _try_decrypt(value, data_key: bytes | None):
@@ -131,10 +150,19 @@ def _data_keys(alias: str, region: str, subject_ids: list[UUID]) -> dict[UUID, b
     return keys
 
 
-def package_build(*, alias: str, region: str, subject_ids: list[UUID], request_id: str) -> tuple:
-    """The zip bytes and per-table counts for ``subject_ids`` (nothing stored)."""
+def package_build(
+    *,
+    alias: str,
+    region: str,
+    subject_ids: list[UUID],
+    request_id: str,
+    request: PrivacyRequest | None = None,
+) -> tuple:
+    """The zip bytes and per-table counts for ``subject_ids`` (nothing stored). With
+    ``request`` the zip also holds the access report (``report.json``, ``report.html``)."""
     keys = _data_keys(alias, region, subject_ids)
     tables: dict[str, list[dict]] = {}
+    columns: dict[str, list[str]] = {}
     for entry in personal_data_models():
         if not entry.exportable:
             continue
@@ -146,6 +174,7 @@ def package_build(*, alias: str, region: str, subject_ids: list[UUID], request_i
             owner = getattr(instance, entry.subject_field)
             rows.append(_row(instance, data_key=keys.get(owner), label=entry.label))
         tables[entry.label] = rows
+        columns[entry.label] = _columns(entry.model)
     generated = timezone.now().isoformat()
     document = {
         "request_id": request_id,
@@ -156,19 +185,28 @@ def package_build(*, alias: str, region: str, subject_ids: list[UUID], request_i
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        if request is not None:
+            report = access_report_build(
+                request=request, region=region, tables=tables, generated_at=generated
+            )
+            archive.writestr("report.json", json.dumps(report, indent=2, ensure_ascii=False))
+            archive.writestr("report.html", access_report_html(report=report))
         archive.writestr("data.json", json.dumps(document, indent=2, ensure_ascii=False))
         for label, rows in tables.items():
-            archive.writestr(f"tables/{label}.csv", _csv(rows))
+            archive.writestr(f"tables/{label}.csv", _csv(rows, columns=columns[label]))
         archive.writestr("summary.txt", _summary(document))
     return buffer.getvalue(), {label: len(rows) for label, rows in tables.items()}
 
 
-def _csv(rows: list[dict]) -> str:
+def _csv(rows: list[dict], *, columns: list[str]) -> str:
+    """One CSV with its header row always (an empty table is a header and nothing else)."""
     out = io.StringIO()
+    names = list(columns)
+    for row in rows:
+        names.extend(k for k in row if k not in names)
+    writer = csv.DictWriter(out, fieldnames=names)
+    writer.writeheader()
     if rows:
-        names = list(rows[0])
-        writer = csv.DictWriter(out, fieldnames=names)
-        writer.writeheader()
         for row in rows:
             writer.writerow(
                 {
@@ -197,6 +235,9 @@ def _summary(document: dict) -> str:
         lines.append(f"  - {described.get(label, label)}: {len(rows)}")
     lines += [
         "",
+        "report.html explains what we do with your data, why, who receives it, how long we",
+        "keep it, where it comes from, the audience segments you are or were in, and your rights",
+        "(report.json says the same in machine-readable form).",
         "data.json has everything in machine-readable form; tables/ has one CSV per table.",
         "",
     ]
@@ -214,7 +255,11 @@ def request_export_run(*, region: str, request_id: UUID | str, actor: Actor = SY
 
     subjects = subjects_reached(alias=alias, subject_id=request.subject_id)
     data, counts = package_build(
-        alias=alias, region=region, subject_ids=[s.pk for s in subjects], request_id=str(request.pk)
+        alias=alias,
+        region=region,
+        subject_ids=[s.pk for s in subjects],
+        request_id=str(request.pk),
+        request=request,
     )
     with transaction.atomic(using=alias):
         request = PrivacyRequest.objects.using(alias).select_for_update().get(pk=request.pk)

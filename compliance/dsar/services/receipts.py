@@ -79,3 +79,38 @@ def receipt_verify(*, receipt: dict, signature: str, public_key_pem: bytes | Non
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def erasure_certificate_html(*, request) -> str:
+    """A human-readable certificate of a finished erasure (HTML, self-contained, printable),
+    beside the signed JSON receipt it restates: what was erased per kind of data, what was kept
+    and why, when, and how to check the signature."""
+    from django.template.loader import render_to_string
+
+    from compliance.dsar.services.report import controller_contact, short_reference
+    from compliance.personal_data import personal_data_models
+
+    receipt = request.receipt or {}
+    described = {e.label: e for e in personal_data_models()}
+    rows = [
+        {
+            "kind": described[label].model._meta.verbose_name_plural.capitalize()
+            if label in described
+            else label,
+            "label": label,
+            "rows": count,
+        }
+        for label, count in (receipt.get("tables") or {}).items()
+    ]
+    return render_to_string(
+        "dsar/erasure_certificate.html",
+        {
+            "receipt": receipt,
+            "rows": rows,
+            "signature": request.receipt_signature,
+            "valid": receipt_verify(receipt=receipt, signature=request.receipt_signature),
+            "public_key_pem": crypto.public_key_pem().decode(),
+            "controller": controller_contact(),
+            "reference": short_reference(request.pk),
+        },
+    )

@@ -73,10 +73,13 @@ def subscription_create(
     segments: Sequence[str] = (),
     regions: Sequence[str] = (),
     is_active: bool = True,
+    purpose: str = "",
 ) -> tuple[Subscription, str]:
-    """Create a subscription; returns it and its secret (shown this once, never again)."""
+    """Create a subscription; returns it and its secret (shown this once, never again).
+    ``purpose`` says why the recipient gets the data (people read it in access reports)."""
     subscription = Subscription(
         name=name,
+        purpose=purpose,
         url=url,
         event_types=list(event_types),
         segments=list(segments),
