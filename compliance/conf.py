@@ -70,14 +70,6 @@ class ComplianceSettings:
         return str(self._get("DPO_EMAIL", ""))
 
     @property
-    def ERASURE_STEP_DELAY(self) -> float:
-        """Test only: seconds slept between erasure batches (to kill a worker mid-job). Default 0;
-        also read from the environment variable of the same name (worker processes in tests)."""
-        from os import environ
-
-        return float(self._get("ERASURE_STEP_DELAY", environ.get("COMPLIANCE_ERASURE_STEP_DELAY", 0)))
-
-    @property
     def GPC_BINDING_JURISDICTIONS(self) -> list[str]:
         """Jurisdictions where ``Sec-GPC: 1`` is a binding opt-out (sale, sharing, targeted ads).
         Default: the US states whose law honours GPC (CA, CO, CT, NJ, OR, TX, MT, DE, NH, MN,
@@ -89,11 +81,6 @@ class ComplianceSettings:
                  "US-NH", "US-MN", "US-MD"],
             )
         )
-
-    @property
-    def GLOBAL_APPS(self) -> list[str]:
-        """App labels of third-party apps whose models are all global."""
-        return list(self._get("GLOBAL_APPS", []))
 
     @property
     def OUTBOUND_ALLOW_LOCAL(self) -> bool:

@@ -103,7 +103,9 @@ def queue_size(name: str) -> int:
 
 
 class WorkerProcess:
-    def __init__(self, *, queues: list[str], regions: list[str], log: Path) -> None:
+    def __init__(
+        self, *, queues: list[str], regions: list[str], log: Path, app: str = "config"
+    ) -> None:
         self.log = log
         self.proc = subprocess.Popen(
             [
@@ -111,7 +113,7 @@ class WorkerProcess:
                 "-m",
                 "celery",
                 "-A",
-                "config",
+                app,
                 "worker",
                 "-Q",
                 ",".join(queues),
@@ -161,10 +163,11 @@ def celery_worker_factory(tmp_path):
     workers: list[WorkerProcess] = []
     purge_queues()
 
-    def start(*, queues: list[str]) -> WorkerProcess:
+    def start(*, queues: list[str], app: str = "config") -> WorkerProcess:
+        """``app``: the Celery app module (a test's own, e.g. with a test double installed)."""
         regions = [q.split(".", 1)[1] for q in queues if q != "compliance.control"]
         worker = WorkerProcess(
-            queues=queues, regions=regions, log=tmp_path / f"worker-{len(workers)}.log"
+            queues=queues, regions=regions, log=tmp_path / f"worker-{len(workers)}.log", app=app
         )
         workers.append(worker)
         return worker

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 
 
+@enum.unique
 class AuditCode(enum.IntEnum):
     # 1xx consent
     CONSENT_RECORDED = 101

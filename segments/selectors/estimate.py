@@ -71,7 +71,10 @@ def segment_entry_estimate(*, segment: Segment, limit: int = SAMPLE_LIMIT) -> li
         missing: Counter = Counter()
         if purposes and candidates:
             refused, _ = consent_gate_positions(
-                region=region, subject_ids=candidates, purposes=purposes
+                region=region,
+                subject_ids=candidates,
+                purposes=purposes,
+                merged_excluded=True,  # live subjects only
             )
             missing.update(refused.values())
         out.append(

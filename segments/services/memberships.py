@@ -403,6 +403,7 @@ def _apply_region(
                 subject_ids=[enters[i] for i in candidates],
                 purposes=purposes,
                 id_array="{" + ",".join([texts[i] for i in candidates]) + "}" if pg else None,
+                merged_excluded=True,  # refused above as ``merged_subject``
             )
             for j, purpose in gate_refused.items():
                 refused[enters[candidates[j]]] = f"no_consent:{purpose}"

@@ -23,6 +23,7 @@ from compliance.dsar.services.receipts import receipt_verify
 from compliance.dsar.services.requests import request_approve, request_open
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, Suppression
 from compliance.personal_data import personal_data_models
+from compliance.regions import UnknownRegionError
 from compliance.services.subjects import SubjectSuppressedError, subject_resolve
 from tests.dsar.helpers import ACTOR, codes, person, verify_chain
 
@@ -134,16 +135,14 @@ def test_crash_mid_step_resumes_without_missing_rows_or_doubling_events(
     subject = person("quin@example.fr", device_id="d-1", user_id="u-1", crm_id="c-1")
     with django_capture_on_commit_callbacks(using="eu"):
         request = _erasure("quin@example.fr")
-    real_pause = erasure_module._pause
 
-    def crash_after_first_batch():
+    def crash_after_first_batch(*, request, step):
         # killed between two committed batches of the identity step
         left = Identity.objects.using("eu").filter(subject_id=subject.pk).count()
         if 0 < left < 4:
             raise KeyboardInterrupt("worker killed")  # not an Exception: like a kill
-        real_pause()
 
-    monkeypatch.setattr(erasure_module, "_pause", crash_after_first_batch)
+    monkeypatch.setattr(erasure_module, "step_progressed", crash_after_first_batch)
     with pytest.raises(KeyboardInterrupt):
         request_erase_run(region="eu", request_id=request.pk, batch_size=2)
     steps = {s.name: s for s in ErasureStep.objects.using("eu").filter(request_id=request.pk)}
@@ -216,3 +215,8 @@ def test_ledger_is_append_only():
     with pytest.raises(AppendOnlyError):
         row.delete(using="eu")
     assert Package.objects.using("eu").count() == 0
+
+
+def test_erasure_run_names_only_configured_regions():
+    with pytest.raises(UnknownRegionError):
+        request_erase_run(region="mars", request_id="00000000-0000-4000-8000-000000000000")

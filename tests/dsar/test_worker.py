@@ -197,27 +197,34 @@ def test_portability_then_erasure_of_a_person_with_all_kinds_of_data(
         assert headers["X-Compliance-Signature"] == f"sha256={expected}"
 
 
-def test_worker_killed_mid_erasure_the_next_worker_finishes(celery_worker_factory, monkeypatch):
+def test_worker_killed_mid_erasure_the_next_worker_finishes(
+    celery_worker_factory, monkeypatch, tmp_path
+):
+    """A one-request erasure runs every step in one region transaction: a worker killed -9
+    after some steps leaves none of them done, and the next worker does them all, once."""
     ids = {"device_id": "k-dev", "user_id": "k-user", "crm_id": "k-crm", "phone": "+3312345678"}
     subject = person("vic@example.fr", **ids)
     _, http = api_client()
     _, officer = officer_client()
-    monkeypatch.setenv("COMPLIANCE_ERASURE_STEP_DELAY", "0.4")
-    worker = celery_worker_factory(queues=["compliance.eu"])
+    progress = tmp_path / "steps.log"
+    progress.touch()
+    monkeypatch.setenv("SLOW_STEPS_LOG", str(progress))
+    worker = celery_worker_factory(queues=["compliance.eu"], app="tests.dsar.slow_worker")
     created = post_open(http, open_body("vic@example.fr")).json()
     officer.post(f"/api/v1/requests/{created['id']}/approve/")
     wait_for(
-        lambda: (
-            ErasureStep.objects.using("eu").filter(request_id=created["id"], status="done").count()
-            >= 4
-        ),
+        lambda: len(progress.read_text().split()) >= 4,
         timeout=60,
         what="the erasure to get under way",
     )
     worker.kill()
     request = PrivacyRequest.objects.using("eu").get(pk=created["id"])
     assert request.status == "processing"
-    monkeypatch.delenv("COMPLIANCE_ERASURE_STEP_DELAY")
+    steps = ErasureStep.objects.using("eu").filter(request_id=created["id"])
+    assert steps.exists()
+    assert not steps.filter(status="done").exists(), "a killed run left steps half committed"
+    completed = AuditEvent.objects.using("eu").filter(code=C.ERASURE_STEP_COMPLETED)
+    assert not completed.filter(object_id=created["id"]).exists()
     # Redis: the new worker restores the killed worker's unacknowledged message once it is
     # older than CELERY_VISIBILITY_TIMEOUT (5 s in the test run; scanned every ~second)
     celery_worker_factory(queues=["compliance.eu"])

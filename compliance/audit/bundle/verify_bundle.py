@@ -26,6 +26,25 @@ UNHASHED = {"manifest.json", "manifest.sig"}
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def canonical_entry(entry):
+    """The bytes an entry's hash covers (after the previous hash): the compact, key-sorted
+    UTF-8 JSON of its fields in this order. The toolkit's own copy is ``hashing.canonical``."""
+    return _encode(
+        [
+            entry["chain_id"],
+            entry["seq"],
+            entry["occurred_at"],
+            entry["code"],
+            entry["actor_type"],
+            entry["actor_id"],
+            entry["subject_token"],
+            entry["object_type"],
+            entry["object_id"],
+            entry["payload"],
+        ]
+    ).encode()
+
+
 class BundleError(Exception):
     pass
 
@@ -148,21 +167,7 @@ def verify(path, out=print):
                 raise BundleError(
                     f"chain {chain_id}: entry #{expected} expected at line {number}, found #{seq}"
                 )
-            canon = _encode(
-                [
-                    chain_id,
-                    seq,
-                    entry["occurred_at"],
-                    entry["code"],
-                    entry["actor_type"],
-                    entry["actor_id"],
-                    entry["subject_token"],
-                    entry["object_type"],
-                    entry["object_id"],
-                    entry["payload"],
-                ]
-            ).encode()
-            digest = hashlib.sha256(prev + canon).digest()
+            digest = hashlib.sha256(prev + canonical_entry(entry)).digest()
             if digest.hex() != entry["hash"]:
                 raise BundleError(
                     f"chain {chain_id}: entry #{seq} (line {number}) does not match its hash"

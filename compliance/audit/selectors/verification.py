@@ -34,8 +34,6 @@ recomputed hashes stops at the first claimed size after it. With a witness, also
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +42,7 @@ from django.db import connections
 
 from compliance import crypto
 from compliance.audit.codes import AuditCode
-from compliance.audit.hashing import GENESIS, format_time
+from compliance.audit.hashing import GENESIS, entry_hash, format_time
 from compliance.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from compliance.audit.selectors.rows import iter_rows
 from compliance.audit.services.append import chain_id_for
@@ -53,8 +51,6 @@ from compliance.audit.signing import checkpoint_message, signature_valid
 WINDOW = 64
 #: a head no entry can have: two claims disagree about one size, so the walk must stop there
 CONFLICT = ""
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-_sha256 = hashlib.sha256
 
 
 @dataclass(frozen=True)
@@ -106,22 +102,21 @@ class ChainVerification:
 
 
 def row_digest(prev: bytes, chain_id: str, row: tuple, seq: int | None = None) -> bytes:
-    """Raw SHA-256 of ``row`` (a ``rows.iter_rows`` tuple) after ``prev`` (raw 32 bytes)."""
-    canon = _encode(
-        [
-            chain_id,
-            row[0] if seq is None else seq,
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            row[6],
-            row[7],
-            row[8],
-        ]
-    ).encode()
-    return _sha256(prev + canon).digest()
+    """Raw SHA-256 of ``row`` (a ``rows.iter_rows`` tuple) after ``prev`` (raw 32 bytes), as
+    entry ``seq`` (default: the row's own)."""
+    return entry_hash(
+        prev=prev,
+        chain_id=chain_id,
+        seq=row[0] if seq is None else seq,
+        occurred_at=row[1],
+        code=row[2],
+        actor_type=row[3],
+        actor_id=row[4],
+        subject_token=row[5],
+        object_type=row[6],
+        object_id=row[7],
+        payload=row[8],
+    )
 
 
 def checkpoint_signature_valid(checkpoint: AuditCheckpoint) -> bool:
@@ -483,12 +478,7 @@ def _walk(
                 )
             )
             break
-        digest = _sha256(
-            prev
-            + _encode(
-                [chain_id, seq, row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]]
-            ).encode()
-        ).digest()
+        digest = row_digest(prev, chain_id, row)
         if digest.hex() != row[9]:
             result.findings.append(_classify(using=using, chain_id=chain_id, prev=prev, row=row))
             break

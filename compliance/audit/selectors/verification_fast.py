@@ -10,14 +10,13 @@ its upper bound means entries are missing there (or the log ends).
 
 Rows travel in COPY's text format and are split by hand; a row whose text holds a backslash
 (COPY escapes, JSON escapes in the payload, NULL) takes the generic per-row path. Payloads are
-re-encoded canonically with ``orjson`` when it is installed and the payload is a flat object of
-strings, integers, booleans and nulls (where ``orjson`` and the standard library write the same
-bytes: same escapes, same key order); anything else with the standard library.
+parsed with ``orjson`` when it is installed (an entry that does not fit is read again with the
+standard library before it counts: ``orjson`` reads integers beyond 64 bits as floats) and every
+entry is hashed by ``hashing.entry_hash``, as append hashed it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 import psycopg
 from django.db import connections
 
+from compliance.audit.hashing import entry_hash
 from compliance.audit.selectors.rows import _PG_TIME
 
 try:  # optional accelerator: the same canonical bytes, about four times faster
@@ -38,10 +38,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 PARALLEL_MIN = 100_000
 PARALLEL_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _LINES = 2000
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-#: payload values for which ``orjson`` and the standard library write the same bytes (``orjson``
-#: reads an integer beyond 64 bits as a float, and writes some floats differently)
-_FLAT_TYPES = frozenset({str, int, bool, type(None)})
 _COPY_ESCAPES = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))")
 _SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
@@ -123,13 +119,9 @@ def verify_range(
 
 
 def _scan(lines: Iterator[str], *, chain_id: str, lo: int, prev_hex: str | None, heads) -> tuple:
-    sha256 = hashlib.sha256
-    loads, canon = json.loads, _encode
-    oloads = orjson.loads if orjson is not None else None
-    odumps = orjson.dumps if orjson is not None else None
-    sort_keys = orjson.OPT_SORT_KEYS if orjson is not None else 0
-    flat_types = _FLAT_TYPES
-    chain_json = canon(chain_id)
+    loads, hashed = json.loads, entry_hash
+    oloads = orjson.loads if orjson is not None else loads
+    decode_error = orjson.JSONDecodeError if orjson is not None else ValueError
     expected, count = lo, 0
     if prev_hex is None:
         first = next(lines, None)
@@ -138,37 +130,39 @@ def _scan(lines: Iterator[str], *, chain_id: str, lo: int, prev_hex: str | None,
         prev_hex = first.rsplit("\t", 1)[1]
     prev = bytes.fromhex(prev_hex)
     for line in lines:
+        payload = None
         if "\\" in line:
             row = _generic_row(line)
-            seq, stored = row[0], row[9]
-            if seq != expected:
-                return ("gap", count, expected, seq, prev.hex())
-            digest = sha256(prev + canon([chain_id, seq, *row[1:9]]).encode()).digest()
+            seq, occurred, code, a_type, a_id, token, o_type, o_id, value, stored = row
         else:
             seq_s, occurred, code_s, a_type, a_id, token, o_type, o_id, payload, stored = (
                 line.split("\t")
             )
-            seq = int(seq_s)
-            if seq != expected:
-                return ("gap", count, expected, seq, prev.hex())
-            value = body = None
-            if oloads is not None:
-                try:
-                    value = oloads(payload)
-                except orjson.JSONDecodeError:
-                    value = None
-                if type(value) is dict and flat_types.issuperset(map(type, value.values())):
-                    body = odumps([a_type, a_id, token, o_type, o_id, value], option=sort_keys)
-            if body is not None:
-                # seq and code are PostgreSQL integers and the time has a fixed format: the
-                # text is already their canonical JSON
-                canonical = f'[{chain_json},{seq_s},"{occurred}",{code_s},'.encode() + body[1:]
-            else:
-                canonical = canon(
-                    [chain_id, seq, occurred, int(code_s), a_type, a_id, token, o_type, o_id,
-                     loads(payload)]
-                ).encode()  # fmt: skip
-            digest = sha256(prev + canonical).digest()
+            seq, code = int(seq_s), int(code_s)
+            try:
+                value = oloads(payload)
+            except decode_error:
+                value = loads(payload)
+        if seq != expected:
+            return ("gap", count, expected, seq, prev.hex())
+        while True:
+            digest = hashed(
+                prev=prev,
+                chain_id=chain_id,
+                seq=seq,
+                occurred_at=occurred,
+                code=code,
+                actor_type=a_type,
+                actor_id=a_id,
+                subject_token=token,
+                object_type=o_type,
+                object_id=o_id,
+                payload=value,
+            )
+            if digest.hex() == stored or payload is None or oloads is loads:
+                break
+            # orjson reads integers beyond 64 bits as floats: read it again before it counts
+            value, payload = loads(payload), None
         if digest.hex() != stored:
             return ("hash", count, seq, prev.hex())
         head = heads.get(seq)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from json.encoder import c_encode_basestring, c_make_encoder
 from typing import NamedTuple
 
 from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from compliance.audit.hashing import GENESIS, format_time
+from compliance.audit.hashing import GENESIS, canonical_json, entry_hash, format_time
 from compliance.audit.models import AuditChainHead, AuditEvent
 from compliance.db_guards import is_postgresql
 
 #: from this many entries in one call, PostgreSQL writes them with COPY instead of INSERT
 COPY_THRESHOLD = 500
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -97,24 +93,6 @@ def _check_flat(payload: dict) -> None:
                 )
         elif kind is not int and kind is not bool and item is not None:
             _check_payload(item, f"payload.{key}")
-
-
-def _default(value):
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-#: the canonical encoder (compact, sorted keys, UTF-8), built once: ``_canon(obj)`` == ``_encode``
-_c_encoder = (
-    c_make_encoder(None, _default, c_encode_basestring, None, ":", ",", True, False, True)
-    if c_make_encoder is not None and c_encode_basestring is not None
-    else None
-)
-
-
-def _canon(value) -> str:
-    if _c_encoder is None:
-        return _encode(value)
-    return "".join(_c_encoder(value, 0))
 
 
 class _Row(NamedTuple):
@@ -256,29 +234,28 @@ def _append_locked(
 def _hashed_uniform(
     *, chain_id, occurred, seq, prev, code, actor, object_type, items, payloads, into: list
 ) -> Iterator[_Row]:
-    """``_hashed`` for entries sharing code, actor and object type: the canonical JSON is
-    assembled from pre-encoded constant parts and C-encoded strings (byte-identical to
-    ``_canon`` of the full list: compact separators, no ASCII escaping, list order kept)."""
-    enc = c_encode_basestring or (lambda value: _encode(value))
+    """``_hashed`` for entries sharing code, actor and object type: ``items`` are
+    ``(subject_token, object_id, payload)``."""
     if type(chain_id) is not str or type(actor.kind) is not str or type(actor.id) is not str:
         raise AuditPayloadError("chain id and actor must be strings")
-    prefix_a = f"[{enc(chain_id)},"
-    prefix_b = f",{enc(occurred)},{code},{enc(actor.kind)},{enc(actor.id)},"
-    middle = f",{enc(object_type)},"
     append_row = into.append
-    canon, sha256 = _canon, hashlib.sha256
     kind, actor_id = actor.kind, actor.id
     for (token, object_id, _), payload in zip(items, payloads, strict=True):
         seq += 1
-        if type(token) is not str or type(object_id) is not str:
-            # anything unusual takes the generic encoder (same bytes for the same values)
-            head_json = canon(
-                [chain_id, seq, occurred, code, kind, actor_id, token, object_type, object_id]
-            )[:-1]
-        else:
-            head_json = f"{prefix_a}{seq}{prefix_b}{enc(token)}{middle}{enc(object_id)}"
-        payload_json = canon(payload)
-        prev = sha256(prev + f"{head_json},{payload_json}]".encode()).digest()
+        payload_json = canonical_json(payload)
+        prev = entry_hash(
+            prev=prev,
+            chain_id=chain_id,
+            seq=seq,
+            occurred_at=occurred,
+            code=code,
+            actor_type=kind,
+            actor_id=actor_id,
+            subject_token=token,
+            object_type=object_type,
+            object_id=object_id,
+            payload=payload,
+        )
         row = _Row(
             seq, code, kind, actor_id, token, object_type, object_id, payload_json, prev.hex()
         )
@@ -290,27 +267,24 @@ def _hashed(*, chain_id, occurred, seq, prev, entries, payloads, into: list) -> 
     """Sequence and hash ``entries`` (after ``seq`` and hash ``prev``); each row is appended to
     ``into`` and yielded."""
     append_row = into.append
-    canon, sha256 = _canon, hashlib.sha256
-    # canonical(entry) == canon([chain_id, seq, ..., object_id])[:-1] + "," + payload + "]"
     for entry, payload in zip(entries, payloads, strict=True):
         seq += 1
         code = int(entry.code)
         actor = entry.actor
-        payload_json = canon(payload)
-        head_json = canon(
-            [
-                chain_id,
-                seq,
-                occurred,
-                code,
-                actor.kind,
-                actor.id,
-                entry.subject_token,
-                entry.object_type,
-                entry.object_id,
-            ]
+        payload_json = canonical_json(payload)
+        prev = entry_hash(
+            prev=prev,
+            chain_id=chain_id,
+            seq=seq,
+            occurred_at=occurred,
+            code=code,
+            actor_type=actor.kind,
+            actor_id=actor.id,
+            subject_token=entry.subject_token,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            payload=payload,
         )
-        prev = sha256(prev + f"{head_json[:-1]},{payload_json}]".encode()).digest()
         row = _Row(
             seq,
             code,

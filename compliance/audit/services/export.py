@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from compliance import crypto
 from compliance.audit.codes import AuditCode, code_name
-from compliance.audit.hashing import GENESIS, format_time
+from compliance.audit.hashing import GENESIS, canonical_json, format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.selectors.evidence import EvidenceStats, report_render, seq_range
 from compliance.audit.selectors.rows import iter_rows
@@ -50,7 +50,6 @@ CSV_COLUMNS = [
     "hash",
 ]
 _FLUSH = 2000
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass
@@ -273,7 +272,7 @@ def _write_csv(archive: zipfile.ZipFile, chains: dict) -> dict:
                 row[5],
                 row[6],
                 row[7],
-                _canonical(row[8]),
+                canonical_json(row[8]),
                 row[9],
             )
         )

@@ -184,13 +184,19 @@ def consent_gate_positions(
     purposes: Sequence[str],
     at: datetime | None = None,
     id_array: str | None = None,
+    merged_excluded: bool = False,
 ) -> tuple[dict[int, str], list[list[int] | None]]:
     """Which subjects may be processed for EVERY purpose (global scope, no source, jurisdiction
     from the records), by position (0-based indexes into ``subject_ids``): ``(refused, events)``
     where ``refused`` maps a position to the first purpose not allowed and ``events[i]`` is the
     sorted deciding event ids of an allowed subject (``None`` when refused). Bulk callers use it
     to avoid hashing 100,000 UUIDs; ``id_array`` is the ids' PostgreSQL array text when the
-    caller already built it (see ``segments.services.memberships.uuid_array``)."""
+    caller already built it (see ``segments.services.memberships.uuid_array``).
+
+    The answers are ``can_process_bulk``'s (``tests/consent/test_gate_differential.py`` checks
+    it): a merged subject is answered with its survivor's consent. On PostgreSQL that costs a
+    lookup of the merged ones among the ids, which ``merged_excluded=True`` skips: the caller
+    guarantees that no id is a merged subject (it refused or filtered them already)."""
     ids = subject_ids
     keys = list(dict.fromkeys(purposes))
     if not ids or not keys:
@@ -207,7 +213,11 @@ def consent_gate_positions(
     known = [k for k in keys if k in config]
     allowed_at: dict[str, dict[int, int]] = {k: {} for k in keys}  # position -> event id
     denied_at: dict[str, set[int]] = {k: set() for k in keys}
-    stale: set[int] = set()
+    # positions answered by the full path: merged subjects (as their survivors) and, below,
+    # subjects whose latest state is later than ``at``
+    stale: set[int] = (
+        set() if merged_excluded else _merged_positions(alias=alias, ids=ids, id_array=id_array)
+    )
     cache: dict = {}
     for purpose, decision, jur, live, is_stale, positions, event_ids in _state_groups(
         alias=alias, subject_ids=ids, purposes=known, at=at, id_array=id_array
@@ -243,7 +253,8 @@ def consent_gate_positions(
         else:
             out[position - 1] = sorted(set(events)) if len(events) > 1 else events
     if stale:
-        # ``at`` lies before the latest state of these subjects: the full path folds history
+        # merged subjects, and subjects whose latest state is later than ``at``: the full path
+        # answers with the survivor's consent and folds history
         late_at = sorted(stale)
         late = [ids[p - 1] for p in late_at]
         late = [s if isinstance(s, UUID) else UUID(str(s)) for s in late]
@@ -314,6 +325,21 @@ def _state_groups(
             binary=True,
         )
         return cursor.fetchall()
+
+
+def _merged_positions(*, alias: str, ids: Sequence[UUID], id_array: str | None) -> set[int]:
+    """1-based positions of the merged subjects among ``ids`` (PostgreSQL)."""
+    from compliance.models import Subject  # as in ``_survivors``
+
+    sql = (
+        "SELECT t.i FROM unnest(%(ids)s::text::uuid[]) WITH ORDINALITY AS t(id, i) "
+        f"JOIN {Subject._meta.db_table} s ON s.id = t.id WHERE s.merged_into IS NOT NULL"
+    )
+    connection = connections[alias]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, {"ids": id_array or "{" + ",".join(map(str, ids)) + "}"}, binary=True)
+        return {row[0] for row in cursor.fetchall()}
 
 
 # Hot-path records are plain tuples (event_id, decision, jurisdiction, captured, expires) with

@@ -27,7 +27,6 @@ writes an audit event twice.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
@@ -38,7 +37,6 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
-from compliance.conf import compliance_settings
 from compliance.db_guards import erase_rows, is_guarded, is_postgresql
 from compliance.dsar.models import (
     DestroyedKey,
@@ -55,6 +53,7 @@ from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
+from compliance.regions import region_alias
 from segments.services.memberships import memberships_exit_all
 
 BATCH_SIZE = 1000
@@ -175,7 +174,7 @@ def request_erase_run(
     *, region: str, request_id: UUID | str, actor: Actor = SYSTEM, batch_size: int = BATCH_SIZE
 ) -> PrivacyRequest:
     """Run (or resume) the erasure of a request in ``processing``; other statuses: no-op."""
-    alias = region
+    alias = region_alias(region=region)
     request = PrivacyRequest.objects.using(alias).get(pk=request_id)
     if request.status != Status.PROCESSING or request.type != RequestType.ERASURE:
         return request
@@ -192,7 +191,7 @@ def request_erase_run(
         batch_size=batch_size,
     )
     steps = erasure_steps()
-    if compliance_settings.ERASURE_STEP_DELAY <= 0 and _small(run):
+    if _small(run):
         # Few rows: every step in one region transaction (all or nothing; a killed worker
         # leaves nothing half done), which saves a commit per step.
         with transaction.atomic(using=alias):
@@ -212,7 +211,7 @@ def _run_steps(*, run: _Run, steps: list[Step]) -> PrivacyRequest:
         for position, step in enumerate(steps):
             if rows[step.name].status != StepStatus.DONE:
                 _RUNNERS[step.kind](run, step, rows[step.name], position)
-                _pause()
+                step_progressed(request=request, step=step.name)
         leftovers = {k: v for k, v in erasure_counts(alias=alias, subject_ids=run.ids).items() if v}
         if not leftovers:
             break
@@ -321,10 +320,10 @@ def _advance(run: _Run, row: ErasureStep, *, added: int, done: bool) -> None:
     PrivacyRequest.objects.using(run.alias).filter(pk=run.request.pk).update(**request_updates)
 
 
-def _pause() -> None:
-    delay = compliance_settings.ERASURE_STEP_DELAY
-    if delay > 0:
-        time.sleep(delay)
+def step_progressed(*, request: PrivacyRequest, step: str) -> None:
+    """Called after each unit of work of a run (a step, a batch of a step, one subject's
+    membership exits), inside the run's transaction when it takes one. Does nothing: a seam for
+    tests, which replace it with a double (e.g. one that pauses, to kill a worker mid-job)."""
 
 
 def _run_memberships_exit(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
@@ -334,7 +333,7 @@ def _run_memberships_exit(run: _Run, step: Step, row: ErasureStep, position: int
                 region=run.request.region, subject_id=subject_id, reason="erasure", actor=run.actor
             )
             _advance(run, row, added=exited, done=False)
-        _pause()
+        step_progressed(request=run.request, step=row.name)
     with transaction.atomic(using=run.alias):
         _advance(run, row, added=0, done=True)
 
@@ -396,7 +395,7 @@ def _run_delete(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
             _advance(run, row, added=deleted, done=last)
         if last:
             return
-        _pause()
+        step_progressed(request=run.request, step=row.name)
 
 
 def _run_key(run: _Run, step: Step, row: ErasureStep, position: int) -> None:
