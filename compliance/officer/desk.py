@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
-from compliance.dsar.models import ErasureStep, PrivacyRequest, RequestType
+from compliance.dsar.models import CallbackAttempt, ErasureStep, PrivacyRequest, RequestType
 from compliance.dsar.services.report import short_reference
 from compliance.models import ApiClient, Identity, Subject
 from compliance.models.subjects import IdentifierType
@@ -181,8 +181,11 @@ def timeline(*, request: PrivacyRequest, notes: list[RequestNote]) -> list[Timel
     ):
         names[("user", str(pk))] = username
     by_id = {n.pk: n for n in notes}
-    items = []
+    # every delivery try, failed ones too, comes from the attempts (the audit keeps successes)
+    items = _callback_attempts(request=request)
     for event in events:
+        if event.code == AuditCode.CALLBACK_SENT and items:
+            continue
         what, note = _what(event, by_id, names)
         items.append(
             TimelineItem(
@@ -193,7 +196,25 @@ def timeline(*, request: PrivacyRequest, notes: list[RequestNote]) -> list[Timel
                 note=note,
             )
         )
-    return items
+    return sorted(items, key=lambda item: item.at)
+
+
+def _callback_attempts(*, request: PrivacyRequest) -> list[TimelineItem]:
+    """One timeline item per status callback delivery attempt, with its answer."""
+    return [
+        TimelineItem(
+            at=attempt.sent_at,
+            kind="callback",
+            who="system",
+            what=(
+                f"status callback '{attempt.status}' attempt {attempt.attempt} answered "
+                f"{attempt.status_code or attempt.error or 'nothing'}"
+            ),
+        )
+        for attempt in CallbackAttempt.objects.using(request._state.db).filter(
+            request_id=request.pk
+        )
+    ]
 
 
 def _identifiers(request: PrivacyRequest) -> list[tuple[str, str]]:

@@ -127,6 +127,31 @@ def test_request_page_timeline_notes_assignee_and_usernames(users):
     assert 'id="note-form"' not in auditor.get(f"/admin/officer/requests/{r.pk}/").content.decode()
 
 
+def test_timeline_lists_every_callback_attempt_failed_ones_too(users):
+    import uuid
+
+    from django.utils import timezone
+
+    from compliance.dsar.models import CallbackAttempt
+
+    r = erasure_request("cb@example.fr")
+    event = uuid.uuid4()
+    for attempt, code, error in ((1, None, "URLError: refused"), (2, 503, ""), (3, 200, "")):
+        CallbackAttempt.objects.using("eu").create(
+            request_id=r.pk,
+            event_id=event,
+            attempt=attempt,
+            status="awaiting_approval",
+            status_code=code,
+            error=error,
+            sent_at=timezone.now(),
+        )
+    page = login("olga").get(f"/admin/officer/requests/{r.pk}/").content.decode()
+    timeline = page[page.index('id="timeline"') : page.index('id="request-work"')]
+    for text in ("attempt 1 answered URLError: refused", "attempt 2 answered 503", "attempt 3 answered 200"):
+        assert text in timeline, text
+
+
 def test_confirmation_refuses_a_wrong_reference_then_approves(users):
     r = erasure_request("cf@example.fr")
     officer = login("olga")
