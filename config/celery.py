@@ -9,6 +9,10 @@ import os
 
 from celery import Celery
 from kombu import Exchange, Queue
+from kombu.transport import TRANSPORT_ALIASES
+
+# ``embedded://``: the crash-safe file broker of the embedded default (compliance/broker.py)
+TRANSPORT_ALIASES.setdefault("embedded", "compliance.broker:Transport")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
