@@ -350,7 +350,7 @@ class Transport(virtual.Transport):
             except Empty:
                 waited = time.monotonic() - started
                 if timeout is not None and waited >= timeout:
-                    raise socket.timeout()
+                    raise TimeoutError()
                 pause = self.polling_interval or 0.0
                 if any(ch._consumers and not ch.qos.can_consume() for ch in self.channels):
                     pause = min(pause, 0.005)
