@@ -8,6 +8,7 @@ Queues are declared from ``COMPLIANCE_REGIONS``; routing to any other queue is a
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -52,3 +53,14 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def _load_beat_schedule(sender, **kwargs) -> None:
     sender.conf.beat_schedule = _beat_schedule()
+
+
+@worker_ready.connect
+def _heartbeat_on_start(sender, **kwargs) -> None:
+    """A worker says it is there as soon as it starts (then every 5 minutes under beat)."""
+    from compliance.tasks import worker_heartbeat
+
+    consumed = {q.name for q in sender.app.amqp.queues.consume_from.values()}
+    for queue in consumed:
+        if queue != "compliance.control":
+            worker_heartbeat.apply_async(kwargs={"region": queue.split(".", 1)[1]})

@@ -2,7 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from compliance import views
+
 urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("health/", views.health, name="health"),
     path("admin/", include("compliance.officer.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

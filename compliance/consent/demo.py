@@ -20,7 +20,12 @@ DEMO = [
         "amelie.martin@example.fr",
         "FR",
         "web",
-        [("storage", "granted"), ("measurement", "granted"), ("ads_personalisation", "denied")],
+        [
+            ("storage", "granted"),
+            ("measurement", "granted"),
+            ("audience_segmentation", "granted"),
+            ("ads_personalisation", "denied"),
+        ],
         False,
     ),
     (
@@ -31,7 +36,13 @@ DEMO = [
         False,
     ),
     ("lucia.rossi@example.it", "IT", "crm", [("email_marketing", "granted")], False),
-    ("jordan.lee@example.com", "US-CA", "web", [("measurement", "granted")], True),
+    (
+        "jordan.lee@example.com",
+        "US-CA",
+        "web",
+        [("measurement", "granted"), ("audience_segmentation", "granted")],
+        True,
+    ),
     ("sam.taylor@example.com", "US-NY", "ios_app", [("sale_sharing", "opted_out")], False),
 ]
 
@@ -43,7 +54,13 @@ def load(*, actor, stdout) -> None:
 
         notice = notice_save(
             notice=NoticeVersion(
-                purposes=["storage", "measurement", "ads_personalisation", "email_marketing"],
+                purposes=[
+                    "storage",
+                    "measurement",
+                    "audience_segmentation",
+                    "ads_personalisation",
+                    "email_marketing",
+                ],
                 locale="en",
                 text=NOTICE_TEXT,
             ),

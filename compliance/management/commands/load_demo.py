@@ -46,6 +46,18 @@ class Command(BaseCommand):
             what = "erased: identifiers suppressed" if state == "erased" else person.role
             self.stdout.write(f"  {person.email:28} {region:3} {person.jurisdiction:6} {what}")
         self.stdout.write(f"Officer's queue: {self._story()}")
+        self._governance()
+
+    def _governance(self) -> None:
+        """The segment governance findings, once per start (they are not repeated by every
+        management command; officers also see them as a banner in the admin)."""
+        from segments.checks import check_active_segments_per_motion
+
+        for warning in check_active_segments_per_motion():
+            self.stdout.write(
+                self.style.WARNING(f"Segment governance ({warning.id}): {warning.msg}")
+                + f" {warning.hint}"
+            )
 
     def _story(self) -> str:
         from compliance.dsar.demo import story_summary
