@@ -35,7 +35,9 @@ start_worker() {
     WORKER_STARTED=$(date +%s)
     WORKER_LOG_FROM=$(($(stat -c %s "$WORKER_LOG" 2>/dev/null || echo 0) + 1))
     echo "=== worker started $(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$WORKER_LOG"
-    "$BIN/celery" -A config worker -Q "$QUEUES" --concurrency=2 --loglevel=INFO \
+    # its own process group: when it dies, its pool and beat processes go with it (no orphaned
+    # beat sending twice); Ctrl-C reaches it through stop(), as a warm shutdown
+    setsid "$BIN/celery" -A config worker -Q "$QUEUES" --concurrency=2 --loglevel=INFO \
         --without-gossip --without-mingle --hostname "run-$$@%h" \
         --beat --schedule "$BEAT_SCHEDULE" >>"$WORKER_LOG" 2>&1 &
     WORKER=$!
@@ -43,6 +45,7 @@ start_worker() {
 
 worker_died() {
     local code=$1 why
+    kill -KILL -- "-$WORKER" 2>/dev/null  # whatever is left of it (pool, beat)
     why="exit code $code"
     if ((code > 128)); then
         why="killed by signal $((code - 128)) ($(kill -l $((code - 128)) 2>/dev/null || echo '?'))"
@@ -91,8 +94,8 @@ stop() {
     # the worker finishes its current task (or hands it back to the broker) first
     if [ -n "$WORKER" ] && ! wait_gone "$WORKER" 60; then
         echo "the worker did not stop within 60 s; stopping it now (its task is delivered again)"
-        kill -KILL "$WORKER" 2>/dev/null
     fi
+    [ -n "$WORKER" ] && kill -KILL -- "-$WORKER" 2>/dev/null
     if [ -n "$WEB" ] && ! wait_gone "$WEB" 10; then
         kill -KILL "$WEB" 2>/dev/null
     fi

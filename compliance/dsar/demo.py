@@ -29,7 +29,12 @@ from compliance.dsar.models import TERMINAL_STATUSES, PrivacyRequest, RequestDir
 from compliance.dsar.services import processing
 from compliance.dsar.services.deadlines import due_at_for
 from compliance.dsar.services.maintenance import requests_flag_due
-from compliance.dsar.services.requests import request_approve, request_open
+from compliance.dsar.services.requests import (
+    request_approve,
+    request_cancel,
+    request_open,
+    subject_root,
+)
 from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.identifiers import identifier_normalize
 from compliance.regions import region_alias, regions
@@ -55,6 +60,12 @@ def _demo_requests(prefix: str) -> list[PrivacyRequest]:
 
 def _next_key(prefix: str) -> str:
     return f"{prefix}-{len(_demo_requests(prefix)) + 1}"
+
+
+def _subject_present(request: PrivacyRequest) -> bool:
+    if request.subject_id is None:
+        return False
+    return subject_root(alias=request._state.db, subject_id=request.subject_id) is not None
 
 
 def _has_request(requests: list[PrivacyRequest], subject_id) -> bool:
@@ -145,6 +156,11 @@ def _erasure_done(*, actor) -> None:
 
 def _erasure_awaiting(*, actor) -> None:
     existing = _demo_requests(ERASURE_AWAITING)
+    for request in existing:
+        if request.status == Status.AWAITING_APPROVAL and not _subject_present(request):
+            # its person was erased by another request meanwhile: nothing left to approve
+            request_cancel(request=request, actor=actor)
+            request.status = Status.CANCELLED
     if any(r.status == Status.AWAITING_APPROVAL for r in existing):
         return
     for person in demo_candidates("jonas.becker@example.de"):
