@@ -1,5 +1,6 @@
 """Shared fixtures: multi-database access, PostgreSQL-only marks, real Celery workers.
 
+* ``@pytest.mark.soak`` (the 10-minute soak of ``make run``) runs only with ``COMPLIANCE_SOAK=1``.
 * ``@pytest.mark.postgres`` tests are skipped on the embedded default; with
   ``COMPLIANCE_REQUIRE_SERVICES=1`` (CI's service run) a skip is a failure instead.
 * ``celery_worker_factory(queues=["compliance.eu"])`` starts a real worker process against the
@@ -28,6 +29,13 @@ def on_postgres() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    # The soak test runs on its own (``make soak``, ``COMPLIANCE_SOAK=1``), once in CI: it is
+    # deselected otherwise (not skipped: a skip would fail CI's service run).
+    if os.environ.get("COMPLIANCE_SOAK") != "1":
+        soak = [item for item in items if item.get_closest_marker("soak")]
+        if soak:
+            config.hook.pytest_deselected(items=soak)
+            items[:] = [item for item in items if not item.get_closest_marker("soak")]
     for item in items:
         # With COMPLIANCE_REQUIRE_SERVICES=1 nothing is skipped: a missing service fails.
         if (
