@@ -165,7 +165,22 @@ class Channel(virtual.Channel):
             logger.warning(
                 "embedded broker: %s message(s) of a stopped consumer requeued", restored
             )
+        self._sweep_tmp()
         return restored
+
+    def _sweep_tmp(self, older_than: float = 3600.0) -> None:
+        """Remove what producers that died while writing left in ``tmp/`` (never delivered)."""
+        limit = time.time() - older_than
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            try:
+                if entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
     # --- the virtual transport's storage interface ---------------------------------------
     def _put(self, queue, message, **kwargs):
