@@ -18,11 +18,6 @@ from kombu import Connection
 
 from tests.conftest import ROOT, worker_env
 
-pytestmark = pytest.mark.skipif(
-    not settings.CELERY_BROKER_URL.startswith("embedded://"),
-    reason="the embedded broker is the embedded default's (CI's second run)",
-)
-
 PRODUCERS = 4
 PER_PRODUCER = 2000
 PRODUCE = """
@@ -156,6 +151,7 @@ def _start_worker(*, tmp_path: Path, name: str, beat: bool) -> tuple[subprocess.
 
 @pytest.mark.slow
 @pytest.mark.worker
+@pytest.mark.embedded
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_stress_4_producers_2_workers_with_beat_every_message_exactly_once(tmp_path):
     probe = settings.VAR_DIR / "broker-probe"
