@@ -62,6 +62,8 @@ class RunScript:
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # as from a terminal: Ctrl-C is not ignored even if this test runs in the background
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
     @property
