@@ -45,6 +45,7 @@ start_worker() {
 
 worker_died() {
     local code=$1 why
+    set +e
     kill -KILL -- "-$WORKER" 2>/dev/null  # whatever is left of it (pool, beat)
     why="exit code $code"
     if ((code > 128)); then
@@ -85,6 +86,7 @@ wait_gone() {  # wait up to $2 seconds for pid $1 to exit
 
 stop() {
     local code=${1:-0}
+    set +e  # a part that is already gone must not cut the stopping short
     trap - INT TERM EXIT
     STOPPING=1
     echo
@@ -123,6 +125,7 @@ while [ -z "$STOPPING" ]; do
         stop 1
     elif [ "${DONE:-}" = "$WORKER" ]; then
         worker_died "$code"
+        set -e
         [ -z "$STOPPING" ] && start_worker
     fi
 done
