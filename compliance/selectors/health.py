@@ -48,7 +48,9 @@ def broker_health() -> Part:
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel
             for queue in app.conf.task_queues:
-                waiting[queue.name] = channel.queue_declare(queue.name, passive=True).message_count
+                # declare as the workers do (idempotent): a passive declare of an empty queue
+                # fails on Redis, where an empty queue does not exist
+                waiting[queue.name] = queue.bind(channel).queue_declare().message_count
     except Exception as exc:
         return Part("broker", scheme, False, f"not reachable: {exc.__class__.__name__}")
     total = sum(waiting.values())
