@@ -57,10 +57,15 @@ def _load_beat_schedule(sender, **kwargs) -> None:
 
 @worker_ready.connect
 def _heartbeat_on_start(sender, **kwargs) -> None:
-    """A worker says it is there as soon as it starts (then every 5 minutes under beat)."""
+    """A worker says it is there as soon as it starts (then every 5 minutes under beat): the
+    heartbeat of each region it consumes is written here, in the worker, not sent as a task."""
+    import logging
+
     from compliance.tasks import worker_heartbeat
 
     consumed = {q.name for q in sender.app.amqp.queues.consume_from.values()}
-    for queue in consumed:
-        if queue != "compliance.control":
-            worker_heartbeat.apply_async(kwargs={"region": queue.split(".", 1)[1]})
+    for queue in sorted(consumed - {"compliance.control"}):
+        try:
+            worker_heartbeat(region=queue.split(".", 1)[1])
+        except Exception:  # never keeps a worker from starting
+            logging.getLogger(__name__).warning("start heartbeat failed", exc_info=True)
