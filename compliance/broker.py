@@ -146,9 +146,13 @@ class Channel(virtual.Channel):
             return 0
         mine = self._claim_dir.name if self._claim_dir is not None else None
         for owner in owners:
-            if owner.name == mine or not owner.is_dir() or _owner_alive(owner.name):
-                continue
-            for entry in os.scandir(owner.path):
+            try:
+                if owner.name == mine or not owner.is_dir() or _owner_alive(owner.name):
+                    continue
+                entries = list(os.scandir(owner.path))
+            except (OSError, ValueError):
+                continue  # gone meanwhile (another consumer restored it), or not an owner
+            for entry in entries:
                 queue, _, name = entry.name.partition("~")
                 if not name:
                     continue
