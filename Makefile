@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup clean chromium
+.PHONY: run test soak lint bench setup clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# make run's script for 10 minutes under a scripted workload, on the embedded default (CI: once)
+soak: $(STAMP)
+	env -u DATABASE_URL -u DATABASE_URL_EU -u DATABASE_URL_US -u CELERY_BROKER_URL \
+		COMPLIANCE_SOAK=1 $(BIN)/python -m pytest -m soak -s -q tests/core/test_soak.py
 
 # Browser tests use Debian's Chromium; install it where missing and possible (root + apt).
 chromium:

@@ -8,7 +8,12 @@ Queues are declared from ``COMPLIANCE_REGIONS``; routing to any other queue is a
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 from kombu import Exchange, Queue
+from kombu.transport import TRANSPORT_ALIASES
+
+# ``embedded://``: the crash-safe file broker of the embedded default (compliance/broker.py)
+TRANSPORT_ALIASES.setdefault("embedded", "compliance.broker:Transport")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -48,3 +53,19 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def _load_beat_schedule(sender, **kwargs) -> None:
     sender.conf.beat_schedule = _beat_schedule()
+
+
+@worker_ready.connect
+def _heartbeat_on_start(sender, **kwargs) -> None:
+    """A worker says it is there as soon as it starts (then every 5 minutes under beat): the
+    heartbeat of each region it consumes is written here, in the worker, not sent as a task."""
+    import logging
+
+    from compliance.tasks import worker_heartbeat
+
+    consumed = {q.name for q in sender.app.amqp.queues.consume_from.values()}
+    for queue in sorted(consumed - {"compliance.control"}):
+        try:
+            worker_heartbeat(region=queue.split(".", 1)[1])
+        except Exception:  # never keeps a worker from starting
+            logging.getLogger(__name__).warning("start heartbeat failed", exc_info=True)

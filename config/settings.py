@@ -1,7 +1,7 @@
 """Settings for the toolkit, read from the environment, with an embedded default.
 
 With no environment at all the toolkit runs on SQLite files under ``var/`` (one per database
-alias) and kombu's filesystem broker, with secrets generated once into ``var/secrets.json``.
+alias) and the project's embedded file broker (``compliance/broker.py``), with secrets generated once into ``var/secrets.json``.
 Every variable is listed in the README's configuration table.
 """
 
@@ -161,9 +161,18 @@ COMPLIANCE_AUDIT_CHECKPOINT_SECONDS = float(
 )
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
+# The embedded default: ``embedded://``, the project's crash-safe file broker
+# (compliance/broker.py) under var/broker/. Production: redis:// or amqp://.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "embedded://")
+if CELERY_BROKER_URL.startswith("embedded://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder": str(VAR_DIR / "broker"),
+        # the worker looks for new tasks this often (change feed: delivered within 2 seconds)
+        "polling_interval": 0.1,
+    }
+elif CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's own file transport, only on request: it can hand out a half-written message
+    _broker_dir = VAR_DIR / "broker-filesystem"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -172,7 +181,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
-        # the worker looks for new tasks this often (change feed: delivered within 2 seconds)
         "polling_interval": 0.1,
     }
 else:

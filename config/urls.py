@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from compliance import views
 from compliance.api.views import RedocView, SchemaView, SwaggerView
 
 urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("health/", views.health, name="health"),
     path("admin/", include("compliance.officer.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),

@@ -9,12 +9,15 @@ MIN_PER_MOTION = 3
 MAX_PER_MOTION = 7
 
 
-@checks.register()
+@checks.register("governance", deploy=True)
 def check_active_segments_per_motion(app_configs=None, **kwargs):
     """Warn for each motion in use with fewer than 3 or more than 7 active segments.
 
     Motions without any active segment are not in use and not reported. Before the tables
-    exist (first migrate) the check says nothing.
+    exist (first migrate) the check says nothing. A governance finding about data, not a
+    configuration mistake: it is registered as a deploy check (``manage.py check --deploy``)
+    so that not every management command repeats it; officers see it as a banner in the admin
+    (``segments/templatetags/governance.py``) and ``load_demo`` prints it once at start.
     """
     from segments.selectors.segments import active_segments_per_motion
 

@@ -1,5 +1,7 @@
 """Shared fixtures: multi-database access, PostgreSQL-only marks, real Celery workers.
 
+* ``@pytest.mark.soak`` (the 10-minute soak of ``make run``) runs only with ``COMPLIANCE_SOAK=1``;
+  ``@pytest.mark.embedded`` only where the embedded broker is the configured one.
 * ``@pytest.mark.postgres`` tests are skipped on the embedded default; with
   ``COMPLIANCE_REQUIRE_SERVICES=1`` (CI's service run) a skip is a failure instead.
 * ``celery_worker_factory(queues=["compliance.eu"])`` starts a real worker process against the
@@ -28,6 +30,19 @@ def on_postgres() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    # The soak test runs on its own (``make soak``, ``COMPLIANCE_SOAK=1``), once in CI: it is
+    # deselected otherwise (not skipped: a skip would fail CI's service run).
+    # Tests of the embedded broker itself run where it is the configured broker (the embedded
+    # default), and are deselected on a service run (Redis, RabbitMQ).
+    unwanted = set()
+    if os.environ.get("COMPLIANCE_SOAK") != "1":
+        unwanted.add("soak")
+    if not settings.CELERY_BROKER_URL.startswith("embedded://"):
+        unwanted.add("embedded")
+    dropped = [i for i in items if any(i.get_closest_marker(m) for m in unwanted)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
     for item in items:
         # With COMPLIANCE_REQUIRE_SERVICES=1 nothing is skipped: a missing service fails.
         if (

@@ -1,6 +1,6 @@
 """Demo consent decisions for the demo subjects (called by ``manage.py load_demo``).
 
-Idempotent: a subject that already has consent events is left alone.
+Idempotent: a subject that already has consent events is left alone, an erased one is skipped.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from compliance.consent.models import ConsentEvent, NoticeVersion
 from compliance.consent.services.record import DecisionInput, consent_record_many
 from compliance.consent.services.signals import consent_record_gpc
-from compliance.services.subjects import subject_resolve
+from compliance.demo import demo_person, demo_subject
 
 NOTICE_TEXT = (
     "We use cookies and similar technologies to measure how our site is used and to "
@@ -20,7 +20,12 @@ DEMO = [
         "amelie.martin@example.fr",
         "FR",
         "web",
-        [("storage", "granted"), ("measurement", "granted"), ("ads_personalisation", "denied")],
+        [
+            ("storage", "granted"),
+            ("measurement", "granted"),
+            ("audience_segmentation", "granted"),
+            ("ads_personalisation", "denied"),
+        ],
         False,
     ),
     (
@@ -31,7 +36,13 @@ DEMO = [
         False,
     ),
     ("lucia.rossi@example.it", "IT", "crm", [("email_marketing", "granted")], False),
-    ("jordan.lee@example.com", "US-CA", "web", [("measurement", "granted")], True),
+    (
+        "jordan.lee@example.com",
+        "US-CA",
+        "web",
+        [("measurement", "granted"), ("audience_segmentation", "granted")],
+        True,
+    ),
     ("sam.taylor@example.com", "US-NY", "ios_app", [("sale_sharing", "opted_out")], False),
 ]
 
@@ -43,7 +54,13 @@ def load(*, actor, stdout) -> None:
 
         notice = notice_save(
             notice=NoticeVersion(
-                purposes=["storage", "measurement", "ads_personalisation", "email_marketing"],
+                purposes=[
+                    "storage",
+                    "measurement",
+                    "audience_segmentation",
+                    "ads_personalisation",
+                    "email_marketing",
+                ],
                 locale="en",
                 text=NOTICE_TEXT,
             ),
@@ -52,9 +69,9 @@ def load(*, actor, stdout) -> None:
         )
     recorded = 0
     for email, jurisdiction, source, decisions, gpc in DEMO:
-        subject = subject_resolve(
-            identifier_type="email", value=email, jurisdiction=jurisdiction, actor=actor
-        )
+        subject = demo_subject(person=demo_person(email), actor=actor)
+        if subject is None:
+            continue  # erased: never re-created
         if ConsentEvent.objects.using(subject.region).filter(subject_id=subject.pk).exists():
             continue
         covered = all(p in notice.purposes for p, _ in decisions)

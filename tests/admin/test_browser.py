@@ -214,3 +214,46 @@ def test_auditor_changes_nothing_and_support_agent_cannot_approve(browser, live_
         )
         .exists()
     )
+
+
+def test_landing_page_and_the_officers_first_screen_tell_the_demo_story(browser, live_server):
+    """``/`` says what the toolkit is and how each part is; the officer who logs in with the
+    demo login lands on the queue with the demo story (and sees the governance banner)."""
+    import json
+
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from compliance.tasks import worker_heartbeat
+
+    call_command("load_demo", stdout=open(os.devnull, "w"))
+    for region in settings.COMPLIANCE_REGIONS:
+        worker_heartbeat(region=region)  # as a running worker does at start
+    password = json.loads((settings.VAR_DIR / "demo-login.json").read_text())["officer"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/")
+    assert "Privacy and consent compliance toolkit" in page.title()
+    for link in ("#link-admin", "#link-docs", "#link-schema"):
+        assert page.locator(link).count() == 1
+    assert page.locator("tr.health-row[data-ok=true]").count() == len(settings.DATABASES) + 1
+    screenshot(page, "landing.png")
+
+    page.click("#link-admin")
+    page.fill("#id_username", "officer")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    assert "/admin/officer/queue/" in page.url
+    rows = page.locator("#queue tr.queue-row")
+    texts = [rows.nth(n).inner_text() for n in range(rows.count())]
+    assert any("Erasure" in t and "Awaiting approval" in t for t in texts), texts
+    assert any("Access" in t and "overdue" in t for t in texts), texts
+    assert page.locator(".governance-banner").count() == 1
+    screenshot(page, "officer-queue.png")
+    page.goto(f"{live_server.url}/admin/officer/queue/?status=completed&type=erasure")
+    assert page.locator("#queue tr.queue-row").count() == 1
+    page.goto(f"{live_server.url}/admin/officer/segments/")
+    assert "Likely churn (AI suggested)" in page.content()
+    context.close()

@@ -226,7 +226,8 @@ def test_worker_killed_mid_erasure_the_next_worker_finishes(
     completed = AuditEvent.objects.using("eu").filter(code=C.ERASURE_STEP_COMPLETED)
     assert not completed.filter(object_id=created["id"]).exists()
     # Redis: the new worker restores the killed worker's unacknowledged message once it is
-    # older than CELERY_VISIBILITY_TIMEOUT (5 s in the test run; scanned every ~second)
+    # older than CELERY_VISIBILITY_TIMEOUT (5 s in the test run; scanned every ~second);
+    # embedded broker: the new worker puts the dead worker's claimed message back at once
     celery_worker_factory(queues=["compliance.eu"])
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         # the filesystem transport drops a message once read: the beat safety net re-enqueues

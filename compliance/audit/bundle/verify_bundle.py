@@ -8,7 +8,8 @@ with ``public_key.pem``; the SHA-256 of every file listed in the manifest (and t
 unlisted was added); every chain in ``entries.jsonl`` recomputed from its anchor; every
 checkpoint's signature, and that the recomputed head equals each checkpoint inside the range;
 the witness files (``witness/``): signatures, links, and heads equal to the entries.
-Exit code 0 when everything holds, 1 otherwise (the first failure is printed).
+Exit code 0 when everything holds, 1 otherwise (the first failure is printed); 3 when the
+``cryptography`` package is missing (one line says so; VERIFY.md step 1 needs no package).
 """
 
 import hashlib
@@ -17,8 +18,11 @@ import os
 import sys
 import zipfile
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+except ImportError:  # main() says so in one line; VERIFY.md step 1 needs no package
+    InvalidSignature = serialization = None
 
 GENESIS = "0" * 64
 CHECKPOINT_FORMAT = "compliance-audit-checkpoint/v1"
@@ -273,6 +277,20 @@ def main(argv):
     if len(argv) != 1:
         print("usage: python3 verify_bundle.py BUNDLE.zip|DIRECTORY", file=sys.stderr)
         return 2
+    if serialization is None:
+        print(
+            "verify_bundle.py needs the Python package 'cryptography' (pip install "
+            "cryptography); without it, follow step 1 of VERIFY.md (openssl)",
+            file=sys.stderr,
+        )
+        return 3
+    if not os.path.exists(argv[0]):
+        print(
+            f"VERIFICATION FAILED: {argv[0]} does not exist (run from the folder holding it, "
+            "or give its path)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         verify(argv[0])
     except (BundleError, KeyError, ValueError, zipfile.BadZipFile) as exc:

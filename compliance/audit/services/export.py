@@ -52,6 +52,25 @@ CSV_COLUMNS = [
 _FLUSH = 2000
 
 
+def verify_commands(*, bundle_name: str) -> dict[str, str]:
+    """The commands VERIFY.md gives, in order (``audit_export`` prints the same ones): run from
+    the folder holding the zip; the first one changes into the unpacked ``bundle`` folder."""
+    return {
+        "unpack": f"unzip {bundle_name} -d bundle && cd bundle",
+        "openssl": (
+            "openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json "
+            "-sigfile manifest.sig"
+        ),
+        "hashes": (
+            "python3 -c \"import hashlib,json,sys;m=json.load(open('manifest.json'));"
+            "ok=[print(n,r) or r=='OK' for n,f in sorted(m['files'].items()) for r in ['OK' "
+            "if hashlib.sha256(open(n,'rb').read()).hexdigest()==f['sha256'] else 'DIFFERS']];"
+            'sys.exit(0 if all(ok) else 1)"'
+        ),
+        "verifier": "python3 verify_bundle.py .",
+    }
+
+
 @dataclass
 class ExportResult:
     path: Path
@@ -153,6 +172,7 @@ def audit_export(
                 "chains": ", ".join(aliases),
                 "key_id": crypto.key_id(),
                 "bundle_name": out.name,
+                "commands": verify_commands(bundle_name=out.name),
             },
         )
         files["VERIFY.md"] = _write_small(archive, "VERIFY.md", verify_md.encode())

@@ -1,10 +1,15 @@
-"""``python manage.py load_demo``: demo subjects in ``eu`` and ``us`` and a demo officer login.
+"""``python manage.py load_demo``: the demo story (people in ``eu`` and ``us``, their consents,
+segments and privacy requests) and the demo logins.
 
-Idempotent: running it again finds what exists. The demo password is generated once into
-``var/demo-login.json`` and printed each time (local use only; never in production).
+Idempotent in every state the demo can reach (after erasures, restrictions, withdrawals and
+reviews done through the admin or the API): erased people are never re-created, and a story
+item the officer has dealt with is set up again (``compliance/demo.py``). The demo passwords
+are generated once into ``var/demo-login.json`` and printed each time, with the demo people
+(local use only; never in production).
 """
 
 import json
+import os
 import secrets
 
 from django.conf import settings
@@ -13,16 +18,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
 from compliance.audit.services.append import Actor
+from compliance.demo import DEMO_PEOPLE, demo_people_in_use, demo_subject
+from compliance.regions import region_for_country
 from compliance.roles import AUDITOR, PRIVACY_OFFICER, SUPPORT_AGENT
-from compliance.services.subjects import subject_resolve
 
-DEMO_SUBJECTS = [
-    ("email", "amelie.martin@example.fr", "FR"),
-    ("email", "jonas.becker@example.de", "DE"),
-    ("email", "lucia.rossi@example.it", "IT"),
-    ("email", "jordan.lee@example.com", "US-CA"),
-    ("email", "sam.taylor@example.com", "US-NY"),
-]
 DEMO_STAFF = [("officer", PRIVACY_OFFICER), ("support", SUPPORT_AGENT), ("auditor", AUDITOR)]
 
 
@@ -31,16 +30,41 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         actor = Actor.system("demo")
-        for identifier_type, value, jurisdiction in DEMO_SUBJECTS:
-            subject_resolve(
-                identifier_type=identifier_type, value=value, jurisdiction=jurisdiction, actor=actor
-            )
-        self.stdout.write(f"demo subjects: {len(DEMO_SUBJECTS)} (eu and us)")
+        present = sum(demo_subject(person=p, actor=actor) is not None for p in DEMO_PEOPLE)
+        self.stdout.write(f"demo people: {present} present, {len(DEMO_PEOPLE) - present} erased")
         self._load_app_demo(actor=actor)
         logins = self._demo_logins()
-        self.stdout.write(self.style.SUCCESS("Demo logins at http://127.0.0.1:8000/admin/ :"))
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        self.stdout.write(self.style.SUCCESS(f"Demo logins at {base}/admin/ :"))
         for username, group in DEMO_STAFF:
             self.stdout.write(f"  {username:8} / {logins[username]}   ({group})")
+        self.stdout.write(
+            self.style.SUCCESS("Demo people (fictional identifiers, example.* domains):")
+        )
+        for person, state in demo_people_in_use():
+            region = region_for_country(country=person.jurisdiction).upper()
+            what = "erased: identifiers suppressed" if state == "erased" else person.role
+            self.stdout.write(f"  {person.email:28} {region:3} {person.jurisdiction:6} {what}")
+        self.stdout.write(f"Officer's queue: {self._story()}")
+        self._governance()
+
+    def _governance(self) -> None:
+        """The segment governance findings, once per start (they are not repeated by every
+        management command; officers also see them as a banner in the admin)."""
+        from segments.checks import check_active_segments_per_motion
+
+        for warning in check_active_segments_per_motion():
+            self.stdout.write(
+                self.style.WARNING(f"Segment governance ({warning.id}): {warning.msg}")
+                + f" {warning.hint}"
+            )
+
+    def _story(self) -> str:
+        from compliance.dsar.demo import story_summary
+        from segments.models import Origin, Segment, Status
+
+        drafts = Segment.objects.filter(origin=Origin.AI_SUGGESTED, status=Status.DRAFT).count()
+        return f"{story_summary()}; {drafts} AI-suggested segment awaiting review"
 
     def _load_app_demo(self, *, actor) -> None:
         """Demo data of the other apps (each app's ``demo.load``), when installed."""

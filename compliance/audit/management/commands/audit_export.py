@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from compliance.audit.periods import PeriodError, period_parse
 from compliance.audit.services.append import Actor
 from compliance.audit.services.checkpoints import ChainDamagedError
-from compliance.audit.services.export import audit_export
+from compliance.audit.services.export import audit_export, verify_commands
 from compliance.audit.services.witness import WitnessError
 
 
@@ -46,5 +46,10 @@ class Command(BaseCommand):
             self.stdout.write(f"chain {alias}: {info['count']} entries ({span})")
         self.stdout.write(
             f"wrote {result.path} ({result.entries} entries), manifest SHA-256 "
-            f"{result.manifest_sha256}; verify with: python3 verify_bundle.py {result.path.name}"
+            f"{result.manifest_sha256}"
         )
+        self.stdout.write(
+            f"verify it as VERIFY.md inside says, from the folder holding {result.path.name}:"
+        )
+        for command in verify_commands(bundle_name=result.path.name).values():
+            self.stdout.write(f"  {command}")
