@@ -21,8 +21,6 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import audit_append
 from compliance.consent.services.record import DecisionInput, consent_record_many
 from compliance.demo import demo_candidates, demo_person, demo_subject
 from compliance.dsar.models import TERMINAL_STATUSES, PrivacyRequest, RequestDirectory, Status
@@ -33,9 +31,9 @@ from compliance.dsar.services.requests import (
     request_approve,
     request_cancel,
     request_open,
+    request_record_opened,
     subject_root,
 )
-from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.identifiers import identifier_normalize
 from compliance.regions import region_alias, regions
 from compliance.services.subjects import identifier_blind_index
@@ -232,24 +230,5 @@ def _open_pending_verification(
             body_hash="demo",
         )
         with transaction.atomic(using=alias):
-            request.save(using=alias, force_insert=True)
-            audit_append(
-                using=alias,
-                entries=[
-                    request_entry(
-                        request=request,
-                        code=AuditCode.REQUEST_OPENED,
-                        actor=actor,
-                        payload={
-                            "request_type": request.type,
-                            "regulation": request.regulation,
-                            "from": "",
-                            "to": Status.RECEIVED,
-                            "due_at": request.due_at.isoformat(),
-                            "verification_method": request.verification_method,
-                        },
-                    )
-                ],
-            )
-            request_transition(request=request, to=Status.VERIFYING, actor=actor)
+            request_record_opened(request=request, alias=alias, actor=actor)
     return request

@@ -228,7 +228,9 @@ def _idempotent_replay(*, client_id, idempotency_key: str, body_hash: str):
     return PrivacyRequest.objects.using(region_alias(region=entry.region)).get(pk=entry.request_id)
 
 
-def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexes) -> None:
+def request_record_opened(*, request: PrivacyRequest, alias: str, actor: Actor) -> None:
+    """Store a new (unsaved) request in its region, audit ``REQUEST_OPENED`` and move it to
+    ``verifying``; the caller holds the region's transaction and has written the directory."""
     request.save(using=alias, force_insert=True)
     audit_append(
         using=alias,
@@ -249,6 +251,10 @@ def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexe
         ],
     )
     request_transition(request=request, to=Status.VERIFYING, actor=actor)
+
+
+def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexes) -> None:
+    request_record_opened(request=request, alias=alias, actor=actor)
     if request.subject_id is None:
         suppressed = any(is_suppressed(blind_index=i) for _, i in indexes)
         request_transition(
