@@ -179,6 +179,13 @@ def test_run_script_serves_supervises_its_worker_and_stops_on_ctrl_c(tmp_path):
         status, health = run.get("/health/")
         assert status == 200 and json.loads(health)["ok"] is True
 
+        # the web server can answer before the worker is up: kill it once it is ready, so that
+        # the second "ready." below can only come from the restarted worker
+        worker_log = tmp_path / "var" / "worker.log"
+        deadline = time.monotonic() + 90
+        while worker_log.read_text().count(" ready.") < 1:
+            assert time.monotonic() < deadline, worker_log.read_text()[-3000:]
+            time.sleep(0.5)
         first = run.worker_pid()
         assert first is not None
         os.kill(first, signal.SIGKILL)  # the worker dies; the web server must not
@@ -191,7 +198,6 @@ def test_run_script_serves_supervises_its_worker_and_stops_on_ctrl_c(tmp_path):
         assert "the Celery worker stopped (killed by signal 9" in run.output
         assert "restarting the worker" in run.output
         deadline = time.monotonic() + 60
-        worker_log = tmp_path / "var" / "worker.log"
         while worker_log.read_text().count(" ready.") < 2:
             assert time.monotonic() < deadline, worker_log.read_text()[-3000:]
             time.sleep(0.5)
