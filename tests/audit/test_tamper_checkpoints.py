@@ -17,11 +17,10 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from compliance.audit.hashing import GENESIS, canonical, chain_hash
 from compliance.audit.selectors.rows import iter_rows
 from compliance.audit.selectors.verification import chain_verify
 from compliance.audit.services.checkpoints import checkpoint_sign
-from tests.audit.helpers import append
+from tests.audit.helpers import append, rehashed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__")]
 ALIAS = "eu"
@@ -114,33 +113,18 @@ def test_tail_cut_checkpoints_after_it_deleted_and_head_reset(chain):
     assert code == 1 and "chain eu: entry #16 truncated: the log ends at #15" in out
 
 
+def _set_n(value: int):
+    return lambda payload: payload.update(n=value)
+
+
 def _rewrite_from(start: int) -> None:
     """Re-insert entries ``start``.. with a changed payload at ``start`` and every later hash
     recomputed (with the toolkit's own canonical form); truncate the checkpoints; move the
     head: what someone with the tables but not the signing key can do."""
-    rows = list(iter_rows(using=ALIAS))
-    prev = GENESIS if start == 1 else rows[start - 2][9]
-    inserts = []
-    for row in rows[start - 1 :]:
-        payload = dict(row[8])
-        if row[0] == start:
-            payload["n"] = 999
-        prev = chain_hash(
-            prev_hash=prev,
-            canonical_bytes=canonical(
-                chain_id=ALIAS,
-                seq=row[0],
-                occurred_at=row[1],
-                code=row[2],
-                actor_type=row[3],
-                actor_id=row[4],
-                subject_token=row[5],
-                object_type=row[6],
-                object_id=row[7],
-                payload=payload,
-            ),
-        )
-        inserts.append((row, payload, prev))
+    inserts = rehashed(
+        list(iter_rows(using=ALIAS)), chain_id=ALIAS, start=start, change=_set_n(999)
+    )
+    prev = inserts[-1][2]
     statements = [("DELETE FROM audit_auditevent WHERE seq >= %s", [start])]
     for row, payload, digest in inserts:
         statements.append(

@@ -19,7 +19,7 @@ from django.core.management import call_command
 
 from compliance import crypto
 from compliance.audit import schedule
-from compliance.audit.hashing import GENESIS, canonical, chain_hash, format_time
+from compliance.audit.hashing import format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.selectors.rows import iter_rows
 from compliance.audit.selectors.verification import chain_verify
@@ -34,7 +34,7 @@ from compliance.audit.services.witness import (
     witness_write_file,
 )
 from compliance.audit.signing import checkpoint_message
-from tests.audit.helpers import append, tamper
+from tests.audit.helpers import append, rehashed, tamper
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 FIELDS = {
@@ -249,31 +249,18 @@ def test_rewrite_with_recomputed_hashes_is_found_from_the_chain_on_any_database(
     sign("us")  # size 4, recorded by #5
     append("us", 2)
     sign("us")  # size 7, recorded by #8
-    rows = list(iter_rows(using="us"))
-    prev = GENESIS
+    rewritten = rehashed(
+        list(iter_rows(using="us")),
+        chain_id="us",
+        start=6,
+        change=lambda payload: payload.update(n=1000),
+    )
+    prev = rewritten[-1][2]
     with tamper("us") as cursor:
-        for row in rows:
-            payload = dict(row[8])
-            if row[0] == 6:
-                payload["n"] = 1000
-            prev = chain_hash(
-                prev_hash=prev,
-                canonical_bytes=canonical(
-                    chain_id="us",
-                    seq=row[0],
-                    occurred_at=row[1],
-                    code=row[2],
-                    actor_type=row[3],
-                    actor_id=row[4],
-                    subject_token=row[5],
-                    object_type=row[6],
-                    object_id=row[7],
-                    payload=payload,
-                ),
-            )
+        for row, payload, digest in rewritten:
             cursor.execute(
                 "UPDATE audit_auditevent SET payload = %s, hash = %s WHERE seq = %s",
-                [json.dumps(payload), prev, row[0]],
+                [json.dumps(payload), digest, row[0]],
             )
         cursor.execute("DELETE FROM audit_auditcheckpoint")
         cursor.execute("UPDATE audit_auditchainhead SET head_hash = %s", [prev])
