@@ -1,9 +1,9 @@
-"""Helpers for consent tests: subjects, API clients, recording shortcuts."""
+"""Helpers for consent tests: API clients, audit codes, the consent-loss hook (subjects and
+decisions come from ``tests.factories``)."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 
 import pytest
 from rest_framework.test import APIClient
@@ -11,41 +11,10 @@ from rest_framework.test import APIClient
 from compliance.api.auth import token_hash
 from compliance.audit.models import AuditEvent
 from compliance.audit.services.append import Actor
-from compliance.consent.services.record import consent_record
 from compliance.models import ApiClient
-from compliance.services.subjects import subject_resolve
 
 ACTOR = Actor.system("test")
 _counter = itertools.count()
-
-
-def make_subject(jurisdiction: str = "FR", *, email: str | None = None):
-    value = email or f"person{next(_counter)}-{jurisdiction.lower()}@example.org"
-    return subject_resolve(
-        identifier_type="email", value=value, jurisdiction=jurisdiction, actor=ACTOR
-    )
-
-
-def record(
-    subject,
-    purpose: str,
-    decision: str,
-    *,
-    source: str = "web",
-    jurisdiction: str | None = "FR",
-    captured_at: datetime | None = None,
-    **kwargs,
-):
-    return consent_record(
-        subject=subject,
-        purpose=purpose,
-        decision=decision,
-        source=source,
-        actor=ACTOR,
-        jurisdiction=jurisdiction,
-        captured_at=captured_at,
-        **kwargs,
-    )
 
 
 def audit_codes(alias: str) -> list[int]:

@@ -7,8 +7,9 @@ import pytest
 from compliance.audit.models import AuditEvent
 from compliance.consent.models import ConsentEvent
 from compliance.models import Subject, SubjectDirectory
-from tests.consent.conftest import api_client, make_subject, record
+from tests.consent.conftest import api_client
 from tests.consent.test_tcf import VALID, core, disclosed
+from tests.factories import ConsentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -146,9 +147,9 @@ def test_lookup_errors():
 
 
 def test_consent_mode_endpoint():
-    subject = make_subject("FR")
-    record(subject, "measurement", "granted")
-    record(subject, "storage", "granted")
+    subject = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(subject=subject, purpose="measurement", decision="granted")
+    ConsentFactory(subject=subject, purpose="storage", decision="granted")
     client = api_client("consent:read")
     response = client.get(f"/api/v1/subjects/{subject.pk}/consent-mode/", {"jurisdiction": "FR"})
     assert response.status_code == 200
@@ -196,7 +197,7 @@ def test_gpc_json_is_served(client):
 
 
 def test_lookup_by_post_keeps_identifier_out_of_the_url():
-    make_subject("FR", email="lookup.post@example.fr")
+    SubjectFactory(jurisdiction="FR", email="lookup.post@example.fr")
     client = api_client("consent:read")
     response = client.post(
         "/api/v1/subjects/lookup",

@@ -12,13 +12,13 @@ from django.utils import timezone
 
 from compliance.consent.models import ConsentEvent, Purpose
 from compliance.consent.selectors.evaluation import can_process, can_process_bulk
-from tests.consent.conftest import make_subject, record
+from tests.factories import ConsentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def test_no_record_fails_closed():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="FR")
     assert decision.allowed is False
     assert decision.reason == "no_record"
@@ -26,23 +26,25 @@ def test_no_record_fails_closed():
 
 
 def test_grant_allows_with_consent_basis_and_deciding_event():
-    subject = make_subject("FR")
-    event = record(subject, "measurement", "granted")
+    subject = SubjectFactory(jurisdiction="FR")
+    event = ConsentFactory(subject=subject, purpose="measurement", decision="granted")
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="FR")
     assert (decision.allowed, decision.basis, decision.reason) == (True, "consent", "granted")
     assert decision.event_ids == (event.pk,)
 
 
 def test_unknown_purpose_is_not_allowed():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     decision = can_process(subject=subject, purpose="no_such_purpose")
     assert (decision.allowed, decision.reason) == (False, "unknown_purpose")
 
 
 def test_expired_grant_fails_closed():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     past = timezone.now() - timedelta(days=400)  # measurement expires after 395 days
-    event = record(subject, "measurement", "granted", captured_at=past)
+    event = ConsentFactory(
+        subject=subject, purpose="measurement", decision="granted", captured_at=past
+    )
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="FR")
     assert (decision.allowed, decision.reason, decision.event_ids) == (
         False,
@@ -57,37 +59,69 @@ def test_expired_grant_fails_closed():
 
 
 def test_withdrawal_after_grant_is_not_allowed():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=2)
-    record(subject, "measurement", "granted", captured_at=t0)
-    withdrawal = record(subject, "measurement", "withdrawn", captured_at=t0 + timedelta(hours=1))
+    ConsentFactory(subject=subject, purpose="measurement", decision="granted", captured_at=t0)
+    withdrawal = ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="withdrawn",
+        captured_at=t0 + timedelta(hours=1),
+    )
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="FR")
     assert (decision.allowed, decision.reason) == (False, "withdrawn")
     assert decision.event_ids == (withdrawal.pk,)
 
 
 def test_late_arriving_older_event_does_not_override_newer_decision():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     now = timezone.now()
-    record(subject, "measurement", "withdrawn", captured_at=now - timedelta(minutes=1))
-    record(subject, "measurement", "granted", captured_at=now - timedelta(hours=5))
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="withdrawn",
+        captured_at=now - timedelta(minutes=1),
+    )
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="granted",
+        captured_at=now - timedelta(hours=5),
+    )
     assert can_process(subject=subject, purpose="measurement").allowed is False
 
 
 def test_invalid_signal_fails_closed_with_reason():
-    subject = make_subject("FR")
-    record(subject, "measurement", "granted", captured_at=timezone.now() - timedelta(hours=1))
-    record(subject, "measurement", "invalid_signal", method="tcf_string", raw_signal="x")
+    subject = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="granted",
+        captured_at=timezone.now() - timedelta(hours=1),
+    )
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="invalid_signal",
+        method="tcf_string",
+        raw_signal="x",
+    )
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="FR")
     assert (decision.allowed, decision.reason) == (False, "unreadable_signal")
 
 
 def test_source_scoped_grant_beats_global_denial_for_that_source_only():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=2)
-    record(subject, "email_marketing", "denied", source="web", captured_at=t0)
-    grant = record(
-        subject, "email_marketing", "granted", source="crm", captured_at=t0 + timedelta(hours=1)
+    ConsentFactory(
+        subject=subject, purpose="email_marketing", decision="denied", source="web", captured_at=t0
+    )
+    grant = ConsentFactory(
+        subject=subject,
+        purpose="email_marketing",
+        decision="granted",
+        source="crm",
+        captured_at=t0 + timedelta(hours=1),
     )
     at_crm = can_process(subject=subject, purpose="email_marketing", source="crm")
     assert at_crm.allowed is True and at_crm.event_ids == (grant.pk,)
@@ -96,11 +130,17 @@ def test_source_scoped_grant_beats_global_denial_for_that_source_only():
 
 
 def test_later_global_withdrawal_beats_source_grant():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=2)
-    record(subject, "email_marketing", "granted", source="crm", captured_at=t0)
-    withdrawal = record(
-        subject, "email_marketing", "withdrawn", source="web", captured_at=t0 + timedelta(hours=1)
+    ConsentFactory(
+        subject=subject, purpose="email_marketing", decision="granted", source="crm", captured_at=t0
+    )
+    withdrawal = ConsentFactory(
+        subject=subject,
+        purpose="email_marketing",
+        decision="withdrawn",
+        source="web",
+        captured_at=t0 + timedelta(hours=1),
     )
     decision = can_process(subject=subject, purpose="email_marketing", source="crm")
     assert (decision.allowed, decision.reason) == (False, "withdrawn")
@@ -108,23 +148,31 @@ def test_later_global_withdrawal_beats_source_grant():
 
 
 def test_source_denial_not_overridden_by_later_global_grant():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=2)
-    record(subject, "email_marketing", "denied", source="crm", captured_at=t0)
-    record(subject, "email_marketing", "granted", source="web", captured_at=t0 + timedelta(hours=1))
+    ConsentFactory(
+        subject=subject, purpose="email_marketing", decision="denied", source="crm", captured_at=t0
+    )
+    ConsentFactory(
+        subject=subject,
+        purpose="email_marketing",
+        decision="granted",
+        source="web",
+        captured_at=t0 + timedelta(hours=1),
+    )
     assert can_process(subject=subject, purpose="email_marketing", source="crm").allowed is False
     assert can_process(subject=subject, purpose="email_marketing", source="web").allowed is True
 
 
 def test_legitimate_interests_where_consent_not_required_allowed_unless_objected():
-    subject = make_subject("JP")
+    subject = SubjectFactory(jurisdiction="JP")
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="JP")
     assert (decision.allowed, decision.basis, decision.reason) == (
         True,
         "legitimate_interests",
         "no_objection",
     )
-    record(subject, "measurement", "objected", jurisdiction="JP")
+    ConsentFactory(subject=subject, purpose="measurement", decision="objected", jurisdiction="JP")
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="JP")
     assert (decision.allowed, decision.reason) == (False, "objected")
     # the same purpose needs consent in the EU
@@ -132,27 +180,29 @@ def test_legitimate_interests_where_consent_not_required_allowed_unless_objected
 
 
 def test_us_opt_out_model_allowed_until_opted_out():
-    subject = make_subject("US-CA")
+    subject = SubjectFactory(jurisdiction="US-CA")
     decision = can_process(subject=subject, purpose="sale_sharing", jurisdiction="US-CA")
     assert (decision.allowed, decision.basis, decision.reason) == (
         True,
         "us_opt_out",
         "not_opted_out",
     )
-    record(subject, "sale_sharing", "opted_out", jurisdiction="US-CA")
+    ConsentFactory(
+        subject=subject, purpose="sale_sharing", decision="opted_out", jurisdiction="US-CA"
+    )
     decision = can_process(subject=subject, purpose="sale_sharing", jurisdiction="US-CA")
     assert (decision.allowed, decision.reason) == (False, "opted_out")
 
 
 def test_us_opt_out_does_not_apply_outside_us_and_unknown_jurisdiction_fails_closed():
-    subject = make_subject("BR")
+    subject = SubjectFactory(jurisdiction="BR")
     assert can_process(subject=subject, purpose="sale_sharing", jurisdiction="BR").allowed is False
     assert can_process(subject=subject, purpose="measurement").reason == "no_record"
 
 
 def test_jurisdiction_defaults_to_latest_record():
-    subject = make_subject("US-CA")
-    record(subject, "measurement", "denied", jurisdiction="US-CA")
+    subject = SubjectFactory(jurisdiction="US-CA")
+    ConsentFactory(subject=subject, purpose="measurement", decision="denied", jurisdiction="US-CA")
     # consent not required in US-CA, but a denial blocks legitimate interests too
     assert can_process(subject=subject, purpose="measurement").reason == "denied"
 
@@ -161,22 +211,22 @@ def test_contract_basis_allowed_whatever_recorded():
     Purpose.objects.create(
         key="order_emails", name="Order e-mails", lawful_bases=["contract"], consent_required_in=[]
     )
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     decision = can_process(subject=subject, purpose="order_emails", jurisdiction="FR")
     assert (decision.allowed, decision.basis) == (True, "contract")
 
 
 def test_inactive_purpose_is_unknown():
     Purpose.objects.filter(key="measurement").update(is_active=False)
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     assert can_process(subject=subject, purpose="measurement").reason == "unknown_purpose"
 
 
 def test_bulk_uses_constant_number_of_queries():
-    subjects = [make_subject("FR") for _ in range(3)]
+    subjects = [SubjectFactory(jurisdiction="FR") for _ in range(3)]
     for s in subjects[:2]:
-        record(s, "measurement", "granted")
-    record(subjects[0], "storage", "denied")
+        ConsentFactory(subject=s, purpose="measurement", decision="granted")
+    ConsentFactory(subject=subjects[0], purpose="storage", decision="denied")
 
     def run(ids):
         with (
@@ -201,10 +251,15 @@ def test_bulk_uses_constant_number_of_queries():
 
 
 def test_bulk_past_at_reads_history():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=3)
-    record(subject, "measurement", "granted", captured_at=t0)
-    record(subject, "measurement", "withdrawn", captured_at=t0 + timedelta(hours=2))
+    ConsentFactory(subject=subject, purpose="measurement", decision="granted", captured_at=t0)
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="withdrawn",
+        captured_at=t0 + timedelta(hours=2),
+    )
     then = can_process_bulk(
         region="eu", subject_ids=[subject.pk], purposes=["measurement"], at=t0 + timedelta(hours=1)
     )

@@ -15,15 +15,18 @@ from compliance.consent.selectors.evaluation import can_process
 from compliance.consent.services.expiry import consent_expire_due
 from compliance.consent.services.projection import state_rebuild
 from compliance.consent.services.record import ConsentInputError
-from tests.consent.conftest import ACTOR, make_subject, record
+from tests.consent.conftest import ACTOR
+from tests.factories import ConsentFactory, SubjectFactory
 from tests.guards import owner_bypass
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def test_record_writes_event_state_and_audit_in_region():
-    subject = make_subject("FR")
-    event = record(subject, "measurement", "granted", collection_point="banner-v2")
+    subject = SubjectFactory(jurisdiction="FR")
+    event = ConsentFactory(
+        subject=subject, purpose="measurement", decision="granted", collection_point="banner-v2"
+    )
     assert event.purpose_version == 1 and event.scope == "global" and event.method == "api"
     assert event.expires_at == event.captured_at + timedelta(days=395)
     state = ConsentState.objects.using("eu").get(subject_id=subject.pk, purpose="measurement")
@@ -37,9 +40,14 @@ def test_record_writes_event_state_and_audit_in_region():
 
 
 def test_withdrawal_audited_and_hook_called_in_transaction(hook_calls):
-    subject = make_subject("FR")
-    record(subject, "measurement", "granted", captured_at=timezone.now() - timedelta(hours=1))
-    record(subject, "measurement", "withdrawn")
+    subject = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="granted",
+        captured_at=timezone.now() - timedelta(hours=1),
+    )
+    ConsentFactory(subject=subject, purpose="measurement", decision="withdrawn")
     assert AuditEvent.objects.using("eu").filter(code=AuditCode.CONSENT_WITHDRAWN).count() == 1
     assert hook_calls == [
         {
@@ -53,22 +61,27 @@ def test_withdrawal_audited_and_hook_called_in_transaction(hook_calls):
 
 
 def test_denial_without_prior_grant_does_not_call_hook(hook_calls):
-    subject = make_subject("FR")
-    record(subject, "measurement", "denied")
+    subject = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(subject=subject, purpose="measurement", decision="denied")
     assert hook_calls == []
 
 
 def test_objection_hook_reason(hook_calls):
-    subject = make_subject("JP")
-    record(subject, "measurement", "objected", jurisdiction="JP")
+    subject = SubjectFactory(jurisdiction="JP")
+    ConsentFactory(subject=subject, purpose="measurement", decision="objected", jurisdiction="JP")
     assert [c["reason"] for c in hook_calls] == ["objection"]
 
 
 def test_hook_failure_rolls_back_the_consent_change():
     from compliance import hooks
 
-    subject = make_subject("FR")
-    record(subject, "measurement", "granted", captured_at=timezone.now() - timedelta(hours=1))
+    subject = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="granted",
+        captured_at=timezone.now() - timedelta(hours=1),
+    )
 
     def failing(**kwargs):
         raise RuntimeError("segment exit failed")
@@ -76,7 +89,7 @@ def test_hook_failure_rolls_back_the_consent_change():
     hooks.on_consent_basis_lost(failing)
     try:
         with pytest.raises(RuntimeError):
-            record(subject, "measurement", "withdrawn")
+            ConsentFactory(subject=subject, purpose="measurement", decision="withdrawn")
     finally:
         hooks._CONSENT_LOSS_HANDLERS.remove(failing)
     assert ConsentEvent.objects.using("eu").filter(subject_id=subject.pk).count() == 1
@@ -98,13 +111,13 @@ def test_hook_failure_rolls_back_the_consent_change():
     ],
 )
 def test_bad_input_names_field_and_writes_nothing(kwargs, field):
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     if kwargs.get("captured_at") == "future":
         kwargs["captured_at"] = timezone.now() + timedelta(days=1)
     args = {"purpose": "measurement", "decision": "granted", "source": "web", **kwargs}
     purpose, decision, source = args.pop("purpose"), args.pop("decision"), args.pop("source")
     with pytest.raises(ConsentInputError) as info:
-        record(subject, purpose, decision, source=source, **args)
+        ConsentFactory(subject=subject, purpose=purpose, decision=decision, source=source, **args)
     assert info.value.field == field
     assert not ConsentEvent.objects.using("eu").exists()
     assert not AuditEvent.objects.using("eu").filter(code__lt=200).exists()
@@ -112,19 +125,28 @@ def test_bad_input_names_field_and_writes_nothing(kwargs, field):
 
 def test_notice_version_recorded_and_must_cover_purpose():
     notice = NoticeVersion.objects.create(purposes=["measurement"], text="We measure.", locale="fr")
-    subject = make_subject("FR")
-    event = record(subject, "measurement", "granted", notice_version_id=notice.pk)
+    subject = SubjectFactory(jurisdiction="FR")
+    event = ConsentFactory(
+        subject=subject, purpose="measurement", decision="granted", notice_version_id=notice.pk
+    )
     assert event.notice_version_id == notice.pk
     assert len(notice.sha256) == 64
     with pytest.raises(ConsentInputError) as info:
-        record(subject, "storage", "granted", notice_version_id=notice.pk)
+        ConsentFactory(
+            subject=subject, purpose="storage", decision="granted", notice_version_id=notice.pk
+        )
     assert info.value.field == "notice_version_id"
 
 
 def test_expiry_job_records_expired_event_and_hook(hook_calls):
-    subject = make_subject("FR")
-    record(subject, "measurement", "granted", captured_at=timezone.now() - timedelta(days=400))
-    record(subject, "storage", "granted")  # still live
+    subject = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="granted",
+        captured_at=timezone.now() - timedelta(days=400),
+    )
+    ConsentFactory(subject=subject, purpose="storage", decision="granted")  # still live
     assert consent_expire_due(region="eu") == 1
     assert consent_expire_due(region="eu") == 0  # idempotent
     expired = ConsentEvent.objects.using("eu").get(decision="expired")
@@ -139,17 +161,27 @@ def test_expiry_job_records_expired_event_and_hook(hook_calls):
 def test_expiry_task_runs_eagerly():
     from compliance.consent.tasks import consent_expire
 
-    subject = make_subject("FR")
-    record(subject, "measurement", "granted", captured_at=timezone.now() - timedelta(days=400))
+    subject = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="granted",
+        captured_at=timezone.now() - timedelta(days=400),
+    )
     assert consent_expire.run(region="eu") == 1
 
 
 def test_state_rebuild_reproduces_projection():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=3)
-    record(subject, "measurement", "granted", captured_at=t0)
-    record(subject, "measurement", "withdrawn", captured_at=t0 + timedelta(hours=1))
-    record(subject, "email_marketing", "granted", source="crm")
+    ConsentFactory(subject=subject, purpose="measurement", decision="granted", captured_at=t0)
+    ConsentFactory(
+        subject=subject,
+        purpose="measurement",
+        decision="withdrawn",
+        captured_at=t0 + timedelta(hours=1),
+    )
+    ConsentFactory(subject=subject, purpose="email_marketing", decision="granted", source="crm")
     before = set(
         ConsentState.objects.using("eu").values_list("purpose", "source", "decision", "event_id")
     )
@@ -166,8 +198,10 @@ def test_state_rebuild_reproduces_projection():
     ("jurisdiction", "home", "away"), [("DE", "eu", "us"), ("US-TX", "us", "eu")]
 )
 def test_consent_lands_only_in_home_region(jurisdiction, home, away):
-    subject = make_subject(jurisdiction)
-    record(subject, "measurement", "granted", jurisdiction=jurisdiction)
+    subject = SubjectFactory(jurisdiction=jurisdiction)
+    ConsentFactory(
+        subject=subject, purpose="measurement", decision="granted", jurisdiction=jurisdiction
+    )
     for alias, expected in ((home, 1), (away, 0)):
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT COUNT(*) FROM consent_consentevent")
@@ -179,8 +213,8 @@ def test_consent_lands_only_in_home_region(jurisdiction, home, away):
 
 @pytest.mark.postgres
 def test_postgres_refuses_update_and_delete_of_consent_events():
-    subject = make_subject("FR")
-    event = record(subject, "measurement", "granted")
+    subject = SubjectFactory(jurisdiction="FR")
+    event = ConsentFactory(subject=subject, purpose="measurement", decision="granted")
     for sql in (
         "UPDATE consent_consentevent SET decision = 'denied' WHERE id = %s",
         "DELETE FROM consent_consentevent WHERE id = %s",

@@ -12,15 +12,16 @@ from compliance.consent.selectors.subjects import consent_mode
 from compliance.consent.services.record import ConsentInputError
 from compliance.consent.services.signals import consent_record_gpc, consent_record_tcf
 from compliance.consent.tcf import DECODER_VERSION
-from tests.consent.conftest import ACTOR, make_subject, record
+from tests.consent.conftest import ACTOR
 from tests.consent.test_tcf import VALID, core, disclosed
+from tests.factories import ConsentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 INVALID = f"{core(policy=2).encode()}.{disclosed([2], 2)}"
 
 
 def test_tcf_string_maps_purposes_and_keeps_raw_signal():
-    subject = make_subject("DE")
+    subject = SubjectFactory(jurisdiction="DE")
     events = consent_record_tcf(
         subject=subject, tc_string=VALID, source="web", actor=ACTOR, jurisdiction="DE"
     )
@@ -42,8 +43,8 @@ def test_tcf_string_maps_purposes_and_keeps_raw_signal():
 
 
 def test_invalid_tcf_string_is_never_a_grant_and_fails_closed():
-    subject = make_subject("DE")
-    record(subject, "storage", "granted", jurisdiction="DE")
+    subject = SubjectFactory(jurisdiction="DE")
+    ConsentFactory(subject=subject, purpose="storage", decision="granted", jurisdiction="DE")
     events = consent_record_tcf(
         subject=subject, tc_string=INVALID, source="web", actor=ACTOR, jurisdiction="DE"
     )
@@ -53,7 +54,7 @@ def test_invalid_tcf_string_is_never_a_grant_and_fails_closed():
 
 
 def test_undecodable_tcf_string_writes_nothing():
-    subject = make_subject("DE")
+    subject = SubjectFactory(jurisdiction="DE")
     with pytest.raises(ConsentInputError) as info:
         consent_record_tcf(subject=subject, tc_string="%%%not-tcf", source="web", actor=ACTOR)
     assert info.value.field == "signal.value"
@@ -61,7 +62,7 @@ def test_undecodable_tcf_string_writes_nothing():
 
 
 def test_gpc_binding_records_opt_out_for_gpc_purposes(hook_calls):
-    subject = make_subject("US-CA")
+    subject = SubjectFactory(jurisdiction="US-CA")
     assert can_process(subject=subject, purpose="sale_sharing", jurisdiction="US-CA").allowed
     events = consent_record_gpc(subject=subject, source="web", actor=ACTOR, jurisdiction="US-CA")
     assert {(e.purpose, e.decision, e.lawful_basis, e.method) for e in events} == {
@@ -78,7 +79,7 @@ def test_gpc_binding_records_opt_out_for_gpc_purposes(hook_calls):
 
 
 def test_gpc_not_binding_records_nothing(settings):
-    subject = make_subject("US-NY")
+    subject = SubjectFactory(jurisdiction="US-NY")
     assert (
         consent_record_gpc(subject=subject, source="web", actor=ACTOR, jurisdiction="US-NY") == []
     )
@@ -90,7 +91,7 @@ def test_gpc_not_binding_records_nothing(settings):
 
 
 def test_consent_mode_derived_from_state():
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     mode = consent_mode(subject=subject, jurisdiction="FR")
     assert mode == {
         "ad_storage": "denied",
@@ -101,8 +102,8 @@ def test_consent_mode_derived_from_state():
         "personalization_storage": "denied",
         "security_storage": "granted",
     }
-    record(subject, "storage", "granted")
-    record(subject, "measurement", "granted")
+    ConsentFactory(subject=subject, purpose="storage", decision="granted")
+    ConsentFactory(subject=subject, purpose="measurement", decision="granted")
     mode = consent_mode(subject=subject, jurisdiction="FR")
     assert mode["analytics_storage"] == "granted"
     assert mode["functionality_storage"] == "granted"

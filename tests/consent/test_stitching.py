@@ -18,7 +18,8 @@ from compliance.consent.services.stitching import (
 )
 from compliance.models import Identity, Subject, SubjectDirectory
 from compliance.services.subjects import identity_value, subject_resolve
-from tests.consent.conftest import ACTOR, make_subject, record
+from tests.consent.conftest import ACTOR
+from tests.factories import ConsentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -42,7 +43,7 @@ def test_known_subjects_are_merged_with_identities_reencrypted():
     anon = subject_resolve(
         identifier_type="anonymous_id", value="anon-9", jurisdiction="FR", actor=ACTOR
     )
-    known = make_subject("FR", email="bo@example.org")
+    known = SubjectFactory(jurisdiction="FR", email="bo@example.org")
     survivor = subject_resolve_many(
         identifiers=[("anonymous_id", "anon-9"), ("email", "bo@example.org")],
         jurisdiction="FR",
@@ -64,14 +65,23 @@ def test_known_subjects_are_merged_with_identities_reencrypted():
 
 
 def test_merge_copies_consent_and_never_turns_a_withdrawal_into_a_grant():
-    survivor = make_subject("FR")
-    other = make_subject("FR")
+    survivor = SubjectFactory(jurisdiction="FR")
+    other = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=5)
-    record(survivor, "measurement", "withdrawn", captured_at=t0)
-    record(other, "measurement", "granted", captured_at=t0 + timedelta(hours=1))  # later grant
-    record(other, "storage", "denied", captured_at=t0)
-    record(survivor, "storage", "granted", captured_at=t0 + timedelta(hours=2))
-    record(other, "content_personalisation", "granted", captured_at=t0)
+    ConsentFactory(subject=survivor, purpose="measurement", decision="withdrawn", captured_at=t0)
+    ConsentFactory(
+        subject=other,
+        purpose="measurement",
+        decision="granted",
+        captured_at=t0 + timedelta(hours=1),
+    )  # later grant
+    ConsentFactory(subject=other, purpose="storage", decision="denied", captured_at=t0)
+    ConsentFactory(
+        subject=survivor, purpose="storage", decision="granted", captured_at=t0 + timedelta(hours=2)
+    )
+    ConsentFactory(
+        subject=other, purpose="content_personalisation", decision="granted", captured_at=t0
+    )
     result = subjects_merge(survivor=survivor, merged=other, actor=ACTOR)
     assert result.events_copied == 3
     assert result.negatives_restated == 2
@@ -98,11 +108,16 @@ def test_merge_copies_consent_and_never_turns_a_withdrawal_into_a_grant():
 
 
 def test_merge_hook_when_survivor_loses_basis(hook_calls):
-    survivor = make_subject("FR")
-    other = make_subject("FR")
+    survivor = SubjectFactory(jurisdiction="FR")
+    other = SubjectFactory(jurisdiction="FR")
     t0 = timezone.now() - timedelta(hours=5)
-    record(survivor, "measurement", "granted", captured_at=t0)
-    record(other, "measurement", "withdrawn", captured_at=t0 + timedelta(hours=1))
+    ConsentFactory(subject=survivor, purpose="measurement", decision="granted", captured_at=t0)
+    ConsentFactory(
+        subject=other,
+        purpose="measurement",
+        decision="withdrawn",
+        captured_at=t0 + timedelta(hours=1),
+    )
     subjects_merge(survivor=survivor, merged=other, actor=ACTOR)
     assert [(c["subject_id"], c["purposes"]) for c in hook_calls] == [
         (survivor.pk, ["measurement"])
@@ -110,8 +125,8 @@ def test_merge_hook_when_survivor_loses_basis(hook_calls):
 
 
 def test_cross_region_merge_is_refused_and_writes_nothing():
-    eu = make_subject("FR", email="eu-person@example.org")
-    us = make_subject("US-CA", email="us-person@example.org")
+    eu = SubjectFactory(jurisdiction="FR", email="eu-person@example.org")
+    us = SubjectFactory(jurisdiction="US-CA", email="us-person@example.org")
     before = SubjectDirectory.objects.count()
     with pytest.raises(CrossRegionMergeError):
         subject_resolve_many(

@@ -19,6 +19,7 @@ from compliance.api.scopes import SCOPES
 from compliance.api.throttling import ClientRateThrottle
 from compliance.models import ApiClient
 from compliance.roles import PRIVACY_OFFICER
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -242,10 +243,9 @@ def test_nul_in_query_parameter_is_400_naming_it(everything):
 )
 def test_bad_times_on_member_history_are_400(everything, at):
     from segments.models import Segment
-    from tests.consent.conftest import make_subject
 
     Segment.objects.create(key="buyers", name="Buyers", layers=["behavioral"])
-    subject = make_subject("FR")
+    subject = SubjectFactory(jurisdiction="FR")
     response = everything.get(f"/api/v1/segments/buyers/members/{subject.pk}/history/", {"at": at})
     assert_envelope(response, 400, field="at")
 

@@ -37,7 +37,7 @@ def _index(kind: str, value: str) -> str:
 
 @pytest.mark.parametrize(("jurisdiction", "alias"), [("DE", "eu"), ("US-CA", "us")])
 def test_subject_lives_in_its_region_with_an_encrypted_identity_and_audit(jurisdiction, alias):
-    person = SubjectFactory(jurisdiction=jurisdiction, value="ana@example.org")
+    person = SubjectFactory(jurisdiction=jurisdiction, email="ana@example.org")
     other = "eu" if alias == "us" else "us"
     assert person.region == alias and person._state.db == alias
     assert not Subject.objects.using(other).filter(pk=person.pk).exists()
@@ -61,7 +61,7 @@ def test_subject_extra_identifiers_consents_and_merge():
     ]
     assert AuditCode.SUBJECTS_MERGED in _codes("eu")
     assert (
-        SubjectFactory(value="again@example.org").pk == SubjectFactory(value="again@example.org").pk
+        SubjectFactory(email="again@example.org").pk == SubjectFactory(email="again@example.org").pk
     )
 
 

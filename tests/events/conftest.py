@@ -1,4 +1,5 @@
-"""Helpers for event ingest tests: subjects with recorded consent, API clients, payloads."""
+"""Helpers for event ingest tests: API clients, payloads, counts (subjects and consent come
+from ``tests.factories``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from compliance.api.auth import token_hash
 from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.audit.services.append import Actor
-from compliance.consent.services.record import consent_record
 from compliance.models import ApiClient
-from compliance.services.subjects import subject_resolve
 
 ACTOR = Actor.system("test")
 _counter = itertools.count()
@@ -24,34 +23,6 @@ TIME = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", 
 
 def new_email(tag: str = "p") -> str:
     return f"{tag}{next(_counter)}@example.org"
-
-
-def make_subject(jurisdiction: str = "FR", *, email: str | None = None):
-    return subject_resolve(
-        identifier_type="email", value=email or new_email(), jurisdiction=jurisdiction, actor=ACTOR
-    )
-
-
-def grant(subject, purpose: str = "measurement", *, source: str = "web", jurisdiction="FR"):
-    return consent_record(
-        subject=subject,
-        purpose=purpose,
-        decision="granted",
-        source=source,
-        actor=ACTOR,
-        jurisdiction=jurisdiction,
-    )
-
-
-def record(subject, purpose: str, decision: str, *, source: str = "web", jurisdiction="FR"):
-    return consent_record(
-        subject=subject,
-        purpose=purpose,
-        decision=decision,
-        source=source,
-        actor=ACTOR,
-        jurisdiction=jurisdiction,
-    )
 
 
 def event(

@@ -6,14 +6,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.events.conftest import api_client, event, make_subject, new_email, post
+from tests.events.conftest import api_client, event, new_email, post
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def test_rejection_counts_listed_per_region():
     email = new_email()
-    make_subject("FR", email=email)
+    SubjectFactory(jurisdiction="FR", email=email)
     post(api_client("events:write"), [event(email, source="crm")])
     admin = get_user_model().objects.create_superuser("root", "root@example.org", "pw-12345678")
     browser = Client()

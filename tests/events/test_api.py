@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 
 from compliance.audit.models import AuditEvent
 from compliance.models import SubjectDirectory
-from tests.events.conftest import api_client, count, event, grant, make_subject, new_email, post
+from tests.events.conftest import api_client, count, event, new_email, post
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -85,7 +86,7 @@ def _bad(mutate) -> dict:
 )
 def test_bad_event_is_400_naming_the_field_and_nothing_is_written(mutate, field):
     email = new_email()
-    grant(make_subject("FR", email=email))
+    SubjectFactory(jurisdiction="FR", email=email, consents=["measurement"])
     response = post(api_client("events:write"), [event(email), _bad(mutate)])
 
     assert response.status_code == 400, response.content
@@ -106,7 +107,7 @@ def test_identifier_values_are_not_echoed_in_errors():
 
 def test_oversized_batch_is_400():
     email = new_email()
-    grant(make_subject("FR", email=email))
+    SubjectFactory(jurisdiction="FR", email=email, consents=["measurement"])
     response = post(api_client("events:write"), [event(email)] * 1001)
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["events"]
@@ -140,7 +141,7 @@ def test_not_json_is_400():
 
 def test_full_batch_of_1000_is_accepted():
     email = new_email()
-    grant(make_subject("FR", email=email))
+    SubjectFactory(jurisdiction="FR", email=email, consents=["measurement"])
     response = post(api_client("events:write"), [event(email, id=f"e{i}") for i in range(1000)])
     assert response.status_code == 200
     assert response.json()["accepted"] == 1000

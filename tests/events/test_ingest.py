@@ -13,18 +13,8 @@ from compliance.events.selectors.events import event_properties, rejection_total
 from compliance.identifiers import identifier_normalize
 from compliance.models import Subject, SubjectDirectory, SubjectKey, Suppression
 from compliance.services.subjects import identifier_blind_index, subject_data_key
-from tests.events.conftest import (
-    ACTOR,
-    api_client,
-    batch_audits,
-    count,
-    event,
-    grant,
-    make_subject,
-    new_email,
-    post,
-    record,
-)
+from tests.events.conftest import ACTOR, api_client, batch_audits, count, event, new_email, post
+from tests.factories import ConsentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -36,12 +26,12 @@ def client():
 
 def test_accepted_and_rejected_per_event_with_reasons(client):
     allowed, withdrawn, never = new_email(), new_email(), new_email()
-    a = make_subject("FR", email=allowed)
-    grant(a, "measurement")
-    w = make_subject("FR", email=withdrawn)
-    grant(w, "measurement")
-    record(w, "measurement", "withdrawn")
-    make_subject("FR", email=never)
+    a = SubjectFactory(jurisdiction="FR", email=allowed)
+    ConsentFactory(subject=a, purpose="measurement", decision="granted")
+    w = SubjectFactory(jurisdiction="FR", email=withdrawn)
+    ConsentFactory(subject=w, purpose="measurement", decision="granted")
+    ConsentFactory(subject=w, purpose="measurement", decision="withdrawn")
+    SubjectFactory(jurisdiction="FR", email=never)
 
     response = post(
         client,
@@ -71,7 +61,7 @@ def test_accepted_and_rejected_per_event_with_reasons(client):
 
 def test_batch_audit_entry_counts_only(client):
     email = new_email()
-    grant(make_subject("DE", email=email))
+    ConsentFactory(subject=SubjectFactory(jurisdiction="DE", email=email), decision="granted")
     post(client, [event(email), event(email), event(new_email(), source="crm", jurisdiction="DE")])
 
     audits = batch_audits("eu")
@@ -91,7 +81,7 @@ def test_batch_audit_entry_counts_only(client):
 
 def test_rejection_counts_are_kept_per_source_and_reason(client):
     email = new_email()
-    make_subject("FR", email=email)
+    SubjectFactory(jurisdiction="FR", email=email)
     post(client, [event(email), event(email), event(email, source="crm")])
     post(client, [event(email)])
 
@@ -136,8 +126,10 @@ def test_unknown_subject_in_opt_out_regime_is_created_and_accepted(client):
 
 def test_opt_out_regime_respects_a_recorded_opt_out(client):
     email = new_email()
-    subject = make_subject("US-CA", email=email)
-    record(subject, "ads_personalisation", "opted_out", jurisdiction="US-CA")
+    subject = SubjectFactory(jurisdiction="US-CA", email=email)
+    ConsentFactory(
+        subject=subject, purpose="ads_personalisation", decision="opted_out", jurisdiction="US-CA"
+    )
     response = post(client, [event(email, purpose="ads_personalisation", jurisdiction="US-CA")])
     assert response.json()["results"][0]["reason"] == "opted_out"
     assert count("us") == 0
@@ -152,7 +144,7 @@ def test_expired_grant_fails_closed(client):
     from tests.events.conftest import ACTOR
 
     email = new_email()
-    subject = make_subject("FR", email=email)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
     consent_record(
         subject=subject,
         purpose="measurement",
@@ -169,16 +161,18 @@ def test_expired_grant_fails_closed(client):
 
 def test_source_scoped_grant_does_not_allow_another_source(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
-    grant(subject, "measurement", source="crm")  # crm decisions apply to crm only
+    subject = SubjectFactory(jurisdiction="FR", email=email)
+    ConsentFactory(
+        subject=subject, purpose="measurement", source="crm", decision="granted"
+    )  # crm decisions apply to crm only
     response = post(client, [event(email, source="crm"), event(email, source="web")])
     assert [r["status"] for r in response.json()["results"]] == ["accepted", "rejected"]
 
 
 def test_suppressed_identity_is_refused(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
-    grant(subject)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
+    ConsentFactory(subject=subject, decision="granted")
     index = identifier_blind_index(
         identifier=identifier_normalize(identifier_type="email", value=email)
     )
@@ -199,8 +193,8 @@ def test_suppressed_identity_is_refused(client):
 
 def test_erased_subject_key_rejects(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
-    grant(subject)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
+    ConsentFactory(subject=subject, decision="granted")
     SubjectKey.objects.using("eu").filter(subject_id=subject.pk).delete()
     response = post(client, [event(email)])
     assert response.json()["results"][0]["reason"] == "subject_erased"
@@ -209,8 +203,8 @@ def test_erased_subject_key_rejects(client):
 
 def test_an_event_with_a_new_identifier_links_it_to_the_known_subject(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
-    grant(subject)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
+    ConsentFactory(subject=subject, decision="granted")
     body = event(email)
     body["identifiers"].append({"type": "anonymous_id", "value": "anon-7731"})
     response = post(client, [body])
@@ -232,8 +226,11 @@ def test_two_known_people_in_one_event_are_merged_and_a_denial_stays_a_denial(cl
     from compliance.consent.services.record import consent_record
 
     first, second = new_email(), new_email()
-    one, two = make_subject("FR", email=first), make_subject("FR", email=second)
-    grant(one)
+    one, two = (
+        SubjectFactory(jurisdiction="FR", email=first),
+        SubjectFactory(jurisdiction="FR", email=second),
+    )
+    ConsentFactory(subject=one, decision="granted")
     consent_record(
         subject=two,
         purpose="measurement",
@@ -256,8 +253,12 @@ def test_two_known_people_in_one_event_are_merged_and_a_denial_stays_a_denial(cl
 
 def test_known_people_in_two_regions_are_a_conflict(client):
     first, second = new_email(), new_email()
-    grant(make_subject("FR", email=first))
-    grant(make_subject("US-CA", email=second), jurisdiction="US-CA")
+    SubjectFactory(jurisdiction="FR", email=first, consents=["measurement"])
+    ConsentFactory(
+        subject=SubjectFactory(jurisdiction="US-CA", email=second),
+        jurisdiction="US-CA",
+        decision="granted",
+    )
     body = event(first)
     body["identifiers"].append({"type": "email", "value": second})
     response = post(client, [body])
@@ -267,8 +268,8 @@ def test_known_people_in_two_regions_are_a_conflict(client):
 
 def test_properties_are_encrypted_at_rest(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
-    grant(subject)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
+    ConsentFactory(subject=subject, decision="granted")
     secret = "plaintext-marker-7f3a"
     post(client, [event(email, properties={"search": secret, "n": 3})])
 
@@ -281,7 +282,7 @@ def test_properties_are_encrypted_at_rest(client):
     key = subject_data_key(subject=subject)
     assert event_properties(event=stored, data_key=key) == {"search": secret, "n": 3}
     # bound to its subject: another subject's key cannot read it
-    other = make_subject("FR")
+    other = SubjectFactory(jurisdiction="FR")
     from compliance.crypto import DecryptionError
 
     with pytest.raises(DecryptionError):
@@ -290,7 +291,7 @@ def test_properties_are_encrypted_at_rest(client):
 
 def test_client_event_id_is_idempotent_per_source(client):
     email = new_email()
-    grant(make_subject("FR", email=email))
+    SubjectFactory(jurisdiction="FR", email=email, consents=["measurement"])
     first = post(client, [event(email, id="abc"), event(email, id="abc")]).json()
     again = post(client, [event(email, id="abc"), event(email, id="abc", source="crm")]).json()
 
@@ -316,8 +317,12 @@ def test_client_event_id_is_idempotent_per_source(client):
 
 def test_regions_are_ingested_separately(client):
     eu_email, us_email = new_email(), new_email()
-    grant(make_subject("FR", email=eu_email))
-    grant(make_subject("US-NY", email=us_email), jurisdiction="US-NY")
+    SubjectFactory(jurisdiction="FR", email=eu_email, consents=["measurement"])
+    ConsentFactory(
+        subject=SubjectFactory(jurisdiction="US-NY", email=us_email),
+        jurisdiction="US-NY",
+        decision="granted",
+    )
     response = post(client, [event(eu_email), event(us_email)])
 
     assert response.json()["accepted"] == 2
@@ -328,9 +333,9 @@ def test_regions_are_ingested_separately(client):
 
 def test_merged_subject_events_go_to_the_survivor(client):
     email = new_email()
-    merged = make_subject("FR", email=email)
-    survivor = make_subject("FR")
-    grant(survivor)
+    merged = SubjectFactory(jurisdiction="FR", email=email)
+    survivor = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(subject=survivor, decision="granted")
     Subject.objects.using("eu").filter(pk=merged.pk).update(merged_into=survivor.pk)
     response = post(client, [event(email)])
     assert response.json()["results"][0]["status"] == "accepted"

@@ -7,7 +7,8 @@ from django.db import connections
 
 from compliance.events.parsing import event_batch_parse
 from compliance.events.services.ingest import events_ingest
-from tests.events.conftest import ACTOR, event, grant, make_subject, new_email
+from tests.events.conftest import ACTOR, event, new_email
+from tests.factories import ConsentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -29,9 +30,13 @@ def test_eu_events_only_in_eu_database_and_us_only_in_us():
     eu_people = [new_email("eu") for _ in range(3)]
     us_people = [new_email("us") for _ in range(2)]
     for email in eu_people:
-        grant(make_subject("FR", email=email))
+        SubjectFactory(jurisdiction="FR", email=email, consents=["measurement"])
     for email in us_people:
-        grant(make_subject("US-NY", email=email), jurisdiction="US-NY")
+        ConsentFactory(
+            subject=SubjectFactory(jurisdiction="US-NY", email=email),
+            jurisdiction="US-NY",
+            decision="granted",
+        )
     batch = [event(e) for e in eu_people] + [event(e) for e in us_people]
     batch.append(event(new_email("eu"), jurisdiction="DE"))  # unknown EU person: rejected
     result = events_ingest(events=event_batch_parse(data={"events": batch}), actor=ACTOR)

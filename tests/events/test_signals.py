@@ -10,7 +10,8 @@ from compliance.consent.models import ConsentEvent
 from compliance.consent.tcf import tcf_decode, tcf_validate
 from compliance.events.models import Event
 from compliance.models import SubjectDirectory
-from tests.events.conftest import api_client, count, event, make_subject, new_email, post
+from tests.events.conftest import api_client, count, event, new_email, post
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -79,7 +80,7 @@ def test_undecodable_tc_string_rejects_and_writes_nothing(client):
 
 def test_undecodable_tc_string_of_known_subject_does_not_touch_its_consent(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
     response = post(client, [event(email, consent_signal={"tc_string": "###"})])
     assert response.json()["results"][0]["reason"] == "unreadable_signal"
     assert ConsentEvent.objects.using("eu").filter(subject_id=subject.pk).count() == 0
@@ -87,7 +88,7 @@ def test_undecodable_tc_string_of_known_subject_does_not_touch_its_consent(clien
 
 def test_tc_string_failing_validation_fails_closed(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
     response = post(
         client, [event(email, purpose="storage", consent_signal={"tc_string": INVALID_TC})]
     )
@@ -103,7 +104,7 @@ def test_tc_string_failing_validation_fails_closed(client):
 
 def test_gpc_opts_out_where_binding_before_evaluation(client):
     email = new_email()
-    subject = make_subject("US-CA", email=email)
+    subject = SubjectFactory(jurisdiction="US-CA", email=email)
     response = post(
         client,
         [
@@ -125,7 +126,7 @@ def test_gpc_opts_out_where_binding_before_evaluation(client):
 
 def test_gpc_where_not_binding_records_nothing(client):
     email = new_email()
-    subject = make_subject("FR", email=email)
+    subject = SubjectFactory(jurisdiction="FR", email=email)
     response = post(client, [event(email, consent_signal={"gpc": True}, jurisdiction="FR")])
     assert response.json()["results"][0]["reason"] == "no_record"
     assert ConsentEvent.objects.using("eu").filter(subject_id=subject.pk).count() == 0

@@ -4,8 +4,8 @@ Everything that must leave an audit trail is made through the toolkit's own serv
 blind indexes, encryption, regions and audit entries are exactly what production writes:
 
 * ``SubjectFactory(jurisdiction="DE", consents=["measurement"])``: ``subject_resolve`` in the
-  jurisdiction's region (EU countries to ``eu``), e-mail identifier ``value`` (a fresh one
-  unless given), further ``identifiers={"crm_id": "C-1"}``, web grants for ``consents``
+  jurisdiction's region (EU countries to ``eu``), by ``email`` (a fresh one unless given; or
+  ``identifier_type`` and ``value``), further ``identifiers={"crm_id": "C-1"}``, web grants for ``consents``
   (``consented=True``: the behavioral layer's purposes), ``merged_into=survivor`` through
   ``subjects_merge``.
 * ``ConsentFactory(subject=person, purpose="storage", decision="withdrawn")``:

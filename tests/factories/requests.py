@@ -45,7 +45,7 @@ class PrivacyRequestFactory(ServiceFactory):
     email = factory.Sequence(lambda n: f"requester{n}@example.org")
     subject = factory.SubFactory(
         SubjectFactory,
-        value=factory.SelfAttribute("..email"),
+        email=factory.SelfAttribute("..email"),
         jurisdiction=factory.SelfAttribute("..jurisdiction"),
     )
     verification_method = "email_confirmation"

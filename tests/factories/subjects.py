@@ -15,7 +15,8 @@ from tests.factories.base import ACTOR, RegionalRowFactory, ServiceFactory
 
 
 class SubjectFactory(ServiceFactory):
-    """``subject_resolve(identifier_type, value, jurisdiction)``, then: ``identifiers``
+    """``subject_resolve(identifier_type, value, jurisdiction)`` (``value``: ``email``, a
+    fresh address unless given), then: ``identifiers``
     (``{type: value}``) attached with ``identity_attach``; a web grant per purpose of
     ``consents`` (jurisdiction ``jurisdiction``); with ``merged_into`` (a subject of the same
     region), merged into it by ``subjects_merge`` and returned as merged. An existing
@@ -25,11 +26,12 @@ class SubjectFactory(ServiceFactory):
         model = Subject
 
     class Params:
+        email = factory.Sequence(lambda n: f"person{n}@example.org")
         consented = factory.Trait(consents=LAYER_PURPOSES["behavioral"])
 
     jurisdiction = "FR"
     identifier_type = "email"
-    value = factory.Sequence(lambda n: f"person{n}@example.org")
+    value = factory.SelfAttribute("email")
     identifiers = factory.Dict({})
     consents = ()
     merged_into = None
