@@ -31,10 +31,9 @@ from compliance.retention.services.enforce import retention_enforce
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply
 from tests.conftest import database_url
-from tests.dsar.helpers import person
+from tests.factories import SegmentFactory, SubjectFactory
 from tests.retention.test_enforce import rule
-from tests.segments import factories
-from tests.segments.factories import ACTOR, staff
+from tests.segments.helpers import ACTOR, staff
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True)]
 ROLE = "compliance_runtime_test"
@@ -110,8 +109,8 @@ def test_db_roles_is_idempotent_and_the_role_is_plain(runtime_role):
 
 
 def test_every_session_key_is_refused_and_nothing_changes(officer, runtime_role):
-    seg = factories.segment(officer=officer)
-    [someone] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    someone = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[someone.pk], exits=[], actor=ACTOR)
     checkpoint_sign(using="eu", force=True)
     before = _counts("eu")
@@ -167,7 +166,7 @@ def test_the_application_works_as_the_runtime_role(officer, runtime_role, settin
     """Consent, memberships (enter and exit), erasure and audit retention, end to end."""
     settings.COMPLIANCE_RETENTION_AUDIT_MIN_DAYS = 30
     call_command("db_roles", database="eu", app_role=ROLE, stdout=open("/dev/null", "w"))
-    seg = factories.segment(officer=officer)
+    seg = SegmentFactory(user=officer)
     old = timezone.now() - timedelta(days=400)
     audit_append(
         using="eu",
@@ -180,8 +179,7 @@ def test_the_application_works_as_the_runtime_role(officer, runtime_role, settin
         with connections["eu"].cursor() as cursor:
             cursor.execute("SELECT current_user")
             assert cursor.fetchone()[0] == ROLE
-        subject = person("rita@example.fr")
-        factories.grant(subject)
+        subject = SubjectFactory(email="rita@example.fr", consented=True)
         result = memberships_apply(segment=seg, enters=[subject.pk], exits=[], actor=ACTOR)
         assert result.entered == [subject.pk]
         consent_record(

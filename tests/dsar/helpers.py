@@ -127,7 +127,7 @@ def verify_chain(alias: str) -> None:
 
 def active_segment(key: str | None = None, layers=("behavioral",)):
     """An active segment (requires audience_segmentation + measurement), owned by an officer."""
-    from tests.segments.factories import segment, staff
+    from tests.segments.helpers import segment, staff
 
     roles_sync()
     officer = staff(f"seg-owner-{uuid.uuid4().hex[:6]}")

@@ -27,7 +27,7 @@ from segments.services.exits import memberships_exit_subjects
 from segments.services.memberships import memberships_apply
 from tests.conftest import on_postgres
 from tests.dsar.helpers import ACTOR, active_segment, person, verify_chain
-from tests.segments.factories import grant
+from tests.segments.helpers import grant
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

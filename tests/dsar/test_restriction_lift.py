@@ -12,7 +12,7 @@ from compliance.audit.services.append import Actor
 from compliance.dsar.models import Restriction
 from compliance.roles import PRIVACY_OFFICER, SUPPORT_AGENT
 from segments.services.memberships import memberships_apply
-from tests.segments import factories
+from tests.factories import SegmentFactory, StaffFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 ACTOR = Actor.system("test")
@@ -26,8 +26,8 @@ def login(client, group: str) -> None:
 
 
 def test_officer_lifts_a_restriction_and_the_person_may_enter_again(client):
-    seg = factories.segment(officer=factories.staff("owner"))
-    (person,) = factories.consented(1)
+    seg = SegmentFactory(user=StaffFactory(username="owner"))
+    person = SubjectFactory(consented=True)
     restriction = Restriction.objects.using("eu").create(subject_id=person.pk)
     refused = memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     assert refused.refused == {person.pk: "restriction"}

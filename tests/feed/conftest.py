@@ -101,6 +101,6 @@ def subscribe(receiver: Receiver, *, types=("enter", "exit", "retract", "consent
 
 @pytest.fixture
 def officer(db):
-    from tests.segments import factories
+    from tests.factories import StaffFactory
 
-    return factories.staff("feed-officer")
+    return StaffFactory(username="feed-officer")

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from compliance.api.auth import token_hash
 from compliance.feed.services.outbox import ChangeInput, changes_record
 from compliance.models import ApiClient
-from tests.segments import factories
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -28,7 +28,7 @@ def client(scopes=("changes:read",)) -> APIClient:
 
 
 def seed(n: int, region: str = "eu"):
-    person = factories.subject("FR" if region == "eu" else "US-CA")
+    person = SubjectFactory(jurisdiction="FR" if region == "eu" else "US-CA")
     with transaction.atomic(using=region):
         changes_record(
             using=region,

@@ -12,8 +12,8 @@ from compliance.feed.models import DeliveryReceipt, DeliveryState
 from compliance.feed.services.delivery import feed_deliver
 from compliance.feed.services.outbox import ChangeInput, changes_record
 from compliance.feed.signing import signature
+from tests.factories import ACTOR, SubjectFactory
 from tests.feed.conftest import subscribe
-from tests.segments import factories
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -44,7 +44,7 @@ def test_delivers_a_signed_batch_and_keeps_a_receipt(receiver):
         .last()
     )
     assert audit.payload["action"] == "created" and secret not in str(audit.payload)
-    person = factories.subject("FR")
+    person = SubjectFactory(jurisdiction="FR")
     seed(person, 3)
     outcome = feed_deliver(region="eu")[sub.pk]
     assert outcome.delivered == 3 and outcome.requests == 1
@@ -68,7 +68,7 @@ def test_failure_backs_off_then_delivers_each_change_once(receiver, settings):
     settings.COMPLIANCE_FEED_RETRY_BASE_SECONDS = 0
     receiver.respond = lambda n: 503 if n < 3 else 200
     sub, _ = subscribe(receiver, types=["enter", "exit"])
-    person = factories.subject("FR")
+    person = SubjectFactory(jurisdiction="FR")
     seed(person, 4)
     for expected_attempt in (1, 2, 3):
         outcome = feed_deliver(region="eu")[sub.pk]
@@ -87,7 +87,7 @@ def test_backoff_delay_blocks_until_due(receiver, settings):
     settings.COMPLIANCE_FEED_RETRY_BASE_SECONDS = 60
     receiver.respond = lambda n: 500
     sub, _ = subscribe(receiver, types=["enter"])
-    seed(factories.subject("FR"), 1)
+    seed(SubjectFactory(jurisdiction="FR"), 1)
     first = feed_deliver(region="eu")[sub.pk]
     assert first.retry_in == 60
     second = feed_deliver(region="eu")[sub.pk]
@@ -101,9 +101,9 @@ def test_unreachable_receiver_is_a_failed_receipt_without_body(settings):
         name="dead",
         url="http://127.0.0.1:9/hook",
         event_types=["enter"],
-        actor=factories.ACTOR,
+        actor=ACTOR,
     )
-    seed(factories.subject("FR"), 1)
+    seed(SubjectFactory(jurisdiction="FR"), 1)
     outcome = feed_deliver(region="eu")[sub.pk]
     assert outcome.retry_in is not None
     receipt = DeliveryReceipt.objects.using("eu").get(subscription_id=sub.pk)
@@ -112,7 +112,7 @@ def test_unreachable_receiver_is_a_failed_receipt_without_body(settings):
 
 def test_segment_and_region_filters(receiver):
     sub, _ = subscribe(receiver, types=["enter", "exit"], segments=["wanted"], regions=["eu"])
-    person = factories.subject("FR")
+    person = SubjectFactory(jurisdiction="FR")
     seed(person, 2, segment="wanted")
     seed(person, 2, segment="other")
     assert feed_deliver(region="eu")[sub.pk].delivered == 2
@@ -124,10 +124,8 @@ def test_subscription_refuses_bad_input():
     from compliance.feed.services.subscriptions import SubscriptionInputError, subscription_create
 
     with pytest.raises(SubscriptionInputError) as bad_url:
-        subscription_create(name="x", url="ftp://x", event_types=["enter"], actor=factories.ACTOR)
+        subscription_create(name="x", url="ftp://x", event_types=["enter"], actor=ACTOR)
     assert bad_url.value.field == "url"
     with pytest.raises(SubscriptionInputError) as bad_type:
-        subscription_create(
-            name="y", url="http://127.0.0.1/", event_types=["nope"], actor=factories.ACTOR
-        )
+        subscription_create(name="y", url="http://127.0.0.1/", event_types=["nope"], actor=ACTOR)
     assert bad_type.value.field == "event_types"

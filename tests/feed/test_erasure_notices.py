@@ -30,7 +30,7 @@ from segments.services.memberships import memberships_apply
 from tests.conftest import wait_for
 from tests.dsar.helpers import ACTOR, active_segment, person, verify_chain
 from tests.feed.conftest import subscribe
-from tests.segments.factories import grant
+from tests.segments.helpers import grant
 
 RETAINED = {"feed.Change": {"rows": 2, "why": ERASURE_NOTICE_WHY}}
 

@@ -8,14 +8,14 @@ from django.db import transaction
 from compliance.feed.models import Change
 from compliance.feed.selectors.changes import changes_after
 from compliance.feed.services.outbox import ChangeInput, changes_record, exit_kind
-from tests.segments import factories
+from tests.factories import ACTOR, ConsentFactory, SegmentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def test_consent_change_writes_an_outbox_row_in_the_same_transaction():
-    person = factories.subject("FR")
-    factories.grant(person, purposes=["measurement"])
+    person = SubjectFactory(jurisdiction="FR")
+    ConsentFactory(subject=person, purpose="measurement", decision="granted")
     rows = list(Change.objects.using("eu").filter(subject_id=person.pk))
     assert [(r.kind, r.purpose, r.decision, r.source) for r in rows] == [
         ("consent", "measurement", "granted", "web")
@@ -24,9 +24,9 @@ def test_consent_change_writes_an_outbox_row_in_the_same_transaction():
 
 
 def test_rolled_back_consent_change_leaves_no_outbox_row():
-    person = factories.subject("FR")
+    person = SubjectFactory(jurisdiction="FR")
     with pytest.raises(RuntimeError), transaction.atomic(using="eu"):
-        factories.grant(person, purposes=["measurement"])
+        ConsentFactory(subject=person, purpose="measurement", decision="granted")
         raise RuntimeError("roll back")
     assert not Change.objects.using("eu").filter(subject_id=person.pk).exists()
 
@@ -34,9 +34,9 @@ def test_rolled_back_consent_change_leaves_no_outbox_row():
 def test_membership_enter_and_withdrawal_exit_are_enter_and_retract(officer):
     from segments.services.memberships import memberships_apply
 
-    person = factories.consented(1)[0]
-    seg = factories.segment(officer=officer)
-    memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=factories.ACTOR)
+    person = SubjectFactory(consented=True)
+    seg = SegmentFactory(user=officer)
+    memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     from compliance.consent.services.record import consent_record
 
     consent_record(
@@ -44,7 +44,7 @@ def test_membership_enter_and_withdrawal_exit_are_enter_and_retract(officer):
         purpose="audience_segmentation",
         decision="withdrawn",
         source="web",
-        actor=factories.ACTOR,
+        actor=ACTOR,
         jurisdiction="FR",
     )
     kinds = [
@@ -69,7 +69,7 @@ def test_plain_exit_is_exit_and_policy_exits_are_retract():
 def test_changes_after_pages_in_order_and_filters():
     from django.utils import timezone
 
-    person = factories.subject("FR")
+    person = SubjectFactory(jurisdiction="FR")
     now = timezone.now()
     with transaction.atomic(using="eu"):
         changes_record(

@@ -14,8 +14,8 @@ from compliance.feed.models import DeliveryReceipt
 from compliance.feed.services.outbox import ChangeInput, changes_record
 from segments.services.memberships import memberships_apply
 from tests.conftest import wait_for
+from tests.factories import ACTOR, SegmentFactory, SubjectFactory
 from tests.feed.conftest import subscribe
-from tests.segments import factories
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -25,9 +25,9 @@ def test_withdrawal_reaches_the_webhook_as_a_signed_retract_within_two_seconds(
 ):
     celery_worker_factory(queues=["compliance.eu"])
     sub, secret = subscribe(receiver)
-    person = factories.consented(1)[0]
-    seg = factories.segment(officer=officer)
-    memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=factories.ACTOR)
+    person = SubjectFactory(consented=True)
+    seg = SegmentFactory(user=officer)
+    memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     wait_for(
         lambda: any(c["type"] == "enter" for c in receiver.accepted_changes()),
         timeout=20,
@@ -39,7 +39,7 @@ def test_withdrawal_reaches_the_webhook_as_a_signed_retract_within_two_seconds(
         purpose="audience_segmentation",
         decision="withdrawn",
         source="web",
-        actor=factories.ACTOR,
+        actor=ACTOR,
         jurisdiction="FR",
     )
 
@@ -82,7 +82,7 @@ def test_receiver_failing_three_times_gets_every_change_once_in_order(
     receiver.respond = lambda n: 500 if n < 3 else 200
     celery_worker_factory(queues=["compliance.eu"])
     subscribe(receiver, types=["enter", "exit"])
-    people = [factories.subject("FR") for _ in range(3)]
+    people = [SubjectFactory(jurisdiction="FR") for _ in range(3)]
     _seed(people, rounds=4)
     expected = 3 * 4 * 2
     wait_for(
@@ -114,7 +114,7 @@ def test_worker_killed_mid_delivery_loses_nothing(celery_worker_factory, receive
     receiver.respond = respond
     worker = celery_worker_factory(queues=["compliance.eu"])
     subscribe(receiver, types=["enter", "exit"])
-    people = [factories.subject("FR") for _ in range(2)]
+    people = [SubjectFactory(jurisdiction="FR") for _ in range(2)]
     _seed(people, rounds=3)
     assert in_flight.wait(20), "delivery never started"
     worker.kill()

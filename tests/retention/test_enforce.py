@@ -24,8 +24,8 @@ from compliance.retention.models import RetentionRule
 from compliance.retention.services.enforce import retention_enforce
 from compliance.retention.services.rules import RetentionRuleError, rule_save
 from segments.models import SegmentMembership
+from tests.factories import SubjectFactory
 from tests.guards import owner_bypass
-from tests.segments import factories
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 ACTOR = Actor.system("test")
@@ -89,7 +89,7 @@ def consent(subject_id, age: timedelta) -> ConsentEvent:
 
 
 def test_behavioral_events_and_exited_memberships_older_than_the_rule_go():
-    person = factories.subject("FR")
+    person = SubjectFactory(jurisdiction="FR")
     old_event, new_event = event(person.pk, OLD), event(person.pk, NEW)
     old_exit = membership(person.pk, "a", exited_age=OLD)
     new_exit = membership(person.pk, "b", exited_age=NEW)
@@ -123,7 +123,7 @@ def test_behavioral_events_and_exited_memberships_older_than_the_rule_go():
 
 
 def test_consent_events_of_erased_and_inactive_subjects_go_active_ones_stay():
-    erased, inactive, active, recent = (factories.subject("FR") for _ in range(4))
+    erased, inactive, active, recent = (SubjectFactory(jurisdiction="FR") for _ in range(4))
     for person in (erased, inactive, active, recent):
         consent(person.pk, OLD)
     newer_of_erased = consent(erased.pk, NEW)
@@ -310,7 +310,7 @@ def test_legal_hold_keeps_the_subjects_rows():
     )
     if LegalHold is None:
         pytest.skip("no DSAR legal holds")
-    held, free = factories.subject("FR"), factories.subject("FR")
+    held, free = SubjectFactory(jurisdiction="FR"), SubjectFactory(jurisdiction="FR")
     event(held.pk, OLD)
     event(free.pk, OLD)
     LegalHold.objects.using("eu").create(subject_id=held.pk, reason="litigation")
@@ -322,7 +322,7 @@ def test_legal_hold_keeps_the_subjects_rows():
 def test_task_runs_the_region_rules():
     from compliance.retention.tasks import enforce
 
-    person = factories.subject("FR")
+    person = SubjectFactory(jurisdiction="FR")
     event(person.pk, OLD)
     rule("behavioral_events")
     assert enforce(region="eu") == {"behavioral_events": 1}

@@ -1,13 +1,13 @@
 import pytest
 
-from tests.segments import factories
+from tests.factories import StaffFactory
 
 
 @pytest.fixture
 def officer(db):
-    return factories.staff("officer1")
+    return StaffFactory(username="officer1")
 
 
 @pytest.fixture
 def other_officer(db):
-    return factories.staff("officer2")
+    return StaffFactory(username="officer2")

@@ -9,8 +9,8 @@ from compliance.audit.codes import AuditCode
 from compliance.roles import SUPPORT_AGENT
 from segments.models import Segment, Status
 from segments.services.memberships import memberships_apply
-from tests.segments import factories
-from tests.segments.factories import ACTOR, events
+from tests.factories import SegmentFactory, StaffFactory, SubjectFactory
+from tests.segments.helpers import ACTOR, events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -22,8 +22,8 @@ def login(user) -> Client:
 
 
 def test_changelist_shows_status_counts_and_review_flag(officer):
-    seg = factories.segment(officer=officer, key="buyers")
-    people = factories.consented(2)
+    seg = SegmentFactory(user=officer, key="buyers")
+    people = SubjectFactory.create_batch(2, consented=True)
     memberships_apply(segment=seg, enters=[p.pk for p in people], exits=[], actor=ACTOR)
     page = login(officer).get("/admin/segments/segment/")
     assert page.status_code == 200
@@ -32,7 +32,7 @@ def test_changelist_shows_status_counts_and_review_flag(officer):
 
 
 def test_approve_action_goes_through_the_service(officer, other_officer):
-    seg = factories.segment(officer=officer, key="ai", status="draft", origin="ai_suggested")
+    seg = SegmentFactory(user=officer, key="ai", status="draft", origin="ai_suggested")
     response = login(officer).post(
         "/admin/segments/segment/",
         {"action": "approve", "_selected_action": [seg.pk]},
@@ -48,9 +48,9 @@ def test_approve_action_goes_through_the_service(officer, other_officer):
 
 
 def test_support_agent_sees_no_governance_actions(officer):
-    agent = factories.staff("agent", SUPPORT_AGENT)
+    agent = StaffFactory(username="agent", group=SUPPORT_AGENT)
     agent.is_superuser = False
-    seg = factories.segment(officer=officer, key="s1", status="draft")
+    seg = SegmentFactory(user=officer, key="s1", status="draft")
     client = login(agent)
     page = client.get("/admin/segments/segment/")
     assert page.status_code == 200
@@ -82,8 +82,8 @@ def test_admin_add_form_creates_through_the_service(officer):
 
 
 def test_membership_history_per_region(officer):
-    seg = factories.segment(officer=officer, key="buyers")
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer, key="buyers")
+    person = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     page = login(officer).get(
         "/admin/segments/segmentmembership/", {"region": "eu", "q": str(person.pk)}

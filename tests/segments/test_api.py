@@ -9,8 +9,8 @@ from compliance.api.auth import token_hash
 from compliance.audit.codes import AuditCode
 from compliance.models import ApiClient
 from segments.models import Segment, SegmentMembership, Status
-from tests.segments import factories
-from tests.segments.factories import events
+from tests.factories import SegmentFactory, StaffFactory, SubjectFactory
+from tests.segments.helpers import events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -67,11 +67,11 @@ def test_tool_proposes_a_draft_and_can_never_activate(tool, officer_api, officer
 
 
 def test_review_scope_with_a_token_not_tied_to_an_officer_is_refused():
-    agent = factories.staff("agent", "Support agent")
+    agent = StaffFactory(username="agent", group="Support agent")
     api = client_for("agent-tool", ["segments:review"], user=agent)
     no_user = client_for("no-user", ["segments:review"])
-    officer = factories.staff("boss")
-    factories.segment(officer=officer, key="s1", status="draft")
+    officer = StaffFactory(username="boss")
+    SegmentFactory(user=officer, key="s1", status="draft")
     for caller in (api, no_user):
         response = caller.post("/api/v1/segments/s1/approve/")
         assert response.status_code == 403
@@ -87,7 +87,7 @@ def test_proposer_cannot_approve_own_suggestion_through_the_api(officer, officer
 
 
 def test_activation_without_measurement_plan_is_a_409_naming_the_field(officer, officer_api):
-    factories.segment(officer=officer, key="s1", status="approved", measurement_metric="")
+    SegmentFactory(user=officer, key="s1", status="approved", measurement_metric="")
     response = officer_api.post("/api/v1/segments/s1/activate/")
     assert response.status_code == 409
     assert response.json()["error"]["fields"] == {
@@ -96,7 +96,7 @@ def test_activation_without_measurement_plan_is_a_409_naming_the_field(officer, 
 
 
 def test_illegal_transition_and_unknown_segment(officer, officer_api):
-    factories.segment(officer=officer, key="s1", status="draft")
+    SegmentFactory(user=officer, key="s1", status="draft")
     assert officer_api.post("/api/v1/segments/s1/pause/").json()["error"]["code"] == (
         "illegal_transition"
     )
@@ -115,16 +115,16 @@ def test_bad_definition_input_names_the_field(tool):
 
 
 def test_list_and_detail(tool, officer):
-    factories.segment(officer=officer, key="a1")
+    SegmentFactory(user=officer, key="a1")
     page = tool.get("/api/v1/segments/").json()
     listed = page["results"]
     assert [s["key"] for s in listed] == ["a1"] and listed[0]["owner"] == "officer1"
     assert page["count"] == 1 and page["next"] is None and page["previous"] is None
     for key in ("b2", "c3"):
-        factories.segment(officer=officer, key=key)
+        SegmentFactory(user=officer, key=key)
     first = tool.get("/api/v1/segments/", {"limit": 2}).json()
     assert [s["key"] for s in first["results"]] == ["a1", "b2"] and first["count"] == 3
-    factories.segment(officer=officer, key="a0")  # inserted before the cursor: not repeated
+    SegmentFactory(user=officer, key="a0")  # inserted before the cursor: not repeated
     rest = tool.get(first["next"].split("testserver")[1]).json()
     assert [s["key"] for s in rest["results"]] == ["c3"] and rest["next"] is None
     assert tool.get("/api/v1/segments/", {"status": "bogus"}).status_code == 400
@@ -132,8 +132,8 @@ def test_list_and_detail(tool, officer):
 
 
 def test_memberships_by_subject_id_and_identifier(tool, officer):
-    seg = factories.segment(officer=officer, key="buyers")
-    [by_id, by_email] = factories.consented(2)
+    seg = SegmentFactory(user=officer, key="buyers")
+    [by_id, by_email] = SubjectFactory.create_batch(2, consented=True)
     stranger_email = "nobody@example.org"
     from compliance.models import Identity
     from compliance.services.subjects import identity_value
@@ -168,8 +168,8 @@ def test_memberships_by_subject_id_and_identifier(tool, officer):
 
 
 def test_memberships_input_errors_write_nothing(tool, officer):
-    factories.segment(officer=officer, key="buyers")
-    [person] = factories.consented(1)
+    SegmentFactory(user=officer, key="buyers")
+    person = SubjectFactory(consented=True)
     too_many = [{"subject_id": str(person.pk)}] * 10_001
     response = tool.post(
         "/api/v1/segments/buyers/memberships/", {"enters": too_many}, format="json"
@@ -189,8 +189,8 @@ def test_memberships_input_errors_write_nothing(tool, officer):
 
 
 def test_members_are_paginated_per_region_and_history(tool, officer):
-    seg = factories.segment(officer=officer, key="buyers")
-    people = factories.consented(3)
+    seg = SegmentFactory(user=officer, key="buyers")
+    people = SubjectFactory.create_batch(3, consented=True)
     tool.post(
         "/api/v1/segments/buyers/memberships/",
         {"enters": [{"subject_id": str(p.pk)} for p in people]},

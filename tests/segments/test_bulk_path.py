@@ -18,8 +18,8 @@ from compliance.feed.models import Change
 from compliance.models import Subject
 from segments.models import SegmentMembership
 from segments.services.memberships import SubjectRef, memberships_apply
-from tests.segments import factories
-from tests.segments.factories import ACTOR, events
+from tests.factories import SegmentFactory
+from tests.segments.helpers import ACTOR, events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 PURPOSES = ("audience_segmentation", "measurement")
@@ -57,7 +57,7 @@ def _states(people, purposes=PURPOSES, decision="granted", first_event=1) -> dic
 
 
 def test_bulk_enters_refusals_rows_audit_and_outbox(officer):
-    seg = factories.segment(officer=officer)
+    seg = SegmentFactory(user=officer)
     ok = _people(520)
     grants = _states(ok)
     one_purpose = _people(4)

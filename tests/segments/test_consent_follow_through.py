@@ -10,16 +10,16 @@ from compliance.audit.codes import AuditCode
 from compliance.consent.services.record import consent_record
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply
-from tests.segments import factories
-from tests.segments.factories import ACTOR, events
+from tests.factories import SegmentFactory, SubjectFactory
+from tests.segments.helpers import ACTOR, events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def _member_of_two(officer, jurisdiction="FR", purposes=("audience_segmentation", "measurement")):
-    needs = factories.segment(officer=officer, required_purposes=list(purposes))
-    other = factories.segment(officer=officer, required_purposes=["email_marketing"])
-    [person] = factories.consented(1, jurisdiction, purposes=[*purposes, "email_marketing"])
+    needs = SegmentFactory(user=officer, required_purposes=list(purposes))
+    other = SegmentFactory(user=officer, required_purposes=["email_marketing"])
+    person = SubjectFactory(jurisdiction=jurisdiction, consents=[*purposes, "email_marketing"])
     for seg in (needs, other):
         result = memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
         assert result.entered == [person.pk], result.refused
@@ -125,7 +125,7 @@ def test_merge_into_a_withdrawn_survivor_exits_the_merged_subjects_stays(officer
     from compliance.consent.services.stitching import subjects_merge
 
     person, needs, other = _member_of_two(officer)
-    survivor = factories.subject("FR")
+    survivor = SubjectFactory(jurisdiction="FR")
     consent_record(
         subject=survivor,
         purpose="measurement",
@@ -149,7 +149,7 @@ def test_survivor_withdrawal_also_exits_stays_of_subjects_merged_into_it(officer
     from compliance.consent.services.stitching import subjects_merge
 
     person, needs, _ = _member_of_two(officer)
-    [survivor] = factories.consented(1, "FR", purposes=["audience_segmentation", "measurement"])
+    survivor = SubjectFactory(jurisdiction="FR", consents=["audience_segmentation", "measurement"])
     assert memberships_apply(segment=needs, enters=[survivor.pk], exits=[], actor=ACTOR).entered
     subjects_merge(survivor=survivor, merged=person, actor=ACTOR)
     assert _stays(person)[needs.key].exited_at is None  # both allowed: nothing lost

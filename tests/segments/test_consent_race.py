@@ -23,8 +23,8 @@ from compliance.dsar.models import PrivacyRequest
 from compliance.dsar.services.restriction import request_restrict_run
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply
-from tests.segments import factories
-from tests.segments.factories import ACTOR, events
+from tests.factories import SegmentFactory, SubjectFactory
+from tests.segments.helpers import ACTOR, events
 
 pytestmark = [
     pytest.mark.postgres,
@@ -91,8 +91,8 @@ def _race(first, second, gate: _Gate) -> tuple[_Run, _Run, bool]:
 
 
 def _setup(officer):
-    segment = factories.segment(officer=officer, required_purposes=["measurement"])
-    [person] = factories.consented(1, "FR", purposes=["measurement"])
+    segment = SegmentFactory(user=officer, required_purposes=["measurement"])
+    person = SubjectFactory(jurisdiction="FR", consents=["measurement"])
     return segment, person
 
 

@@ -24,8 +24,8 @@ from segments.services.definitions import (
     segment_update,
 )
 from segments.tasks import pause_overdue_segments
-from tests.segments import factories
-from tests.segments.factories import events
+from tests.factories import SegmentFactory, StaffFactory
+from tests.segments.helpers import events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -62,7 +62,7 @@ def test_required_purposes_are_editable_and_unknown_purpose_refused(officer):
 
 
 def test_update_audits_changed_fields_only(officer):
-    seg = factories.segment(officer=officer, status="draft")
+    seg = SegmentFactory(user=officer, status="draft")
     segment_update(segment=seg, changes={"name": "Renamed", "motion": "campaign"}, user=officer)
     [event] = events("default", AuditCode.SEGMENT_CHANGED)
     assert event.payload == {"from": "draft", "to": "draft", "fields": ["name"]}
@@ -80,7 +80,7 @@ def test_update_audits_changed_fields_only(officer):
     ],
 )
 def test_no_activation_without_owner_motion_and_measurement_plan(officer, missing, field):
-    seg = factories.segment(officer=officer, status="approved", **missing)
+    seg = SegmentFactory(user=officer, status="approved", **missing)
     with pytest.raises(SegmentGovernanceError) as err:
         segment_activate(segment=seg, user=officer)
     assert err.value.code == "incomplete" and err.value.field == field
@@ -90,7 +90,7 @@ def test_no_activation_without_owner_motion_and_measurement_plan(officer, missin
 
 
 def test_activation_is_audited_with_from_and_to(officer):
-    seg = factories.segment(officer=officer, status="active")
+    seg = SegmentFactory(user=officer, status="active")
     changes = events("default", AuditCode.SEGMENT_STATUS_CHANGED)
     assert [(e.payload["from"], e.payload["to"]) for e in changes] == [
         ("draft", "approved"),
@@ -100,7 +100,7 @@ def test_activation_is_audited_with_from_and_to(officer):
 
 
 def test_ai_suggestion_needs_approval_by_someone_else(officer, other_officer):
-    seg = factories.segment(officer=officer, status="draft", origin="ai_suggested")
+    seg = SegmentFactory(user=officer, status="draft", origin="ai_suggested")
     with pytest.raises(SegmentGovernanceError) as err:
         segment_approve(segment=seg, user=officer)
     assert err.value.code == "own_suggestion"
@@ -121,7 +121,7 @@ def test_ai_suggestion_of_a_tool_cannot_be_approved_through_the_same_tool(office
 
 
 def test_manual_segment_may_be_approved_by_its_author(officer):
-    seg = factories.segment(officer=officer, status="draft")
+    seg = SegmentFactory(user=officer, status="draft")
     assert segment_approve(segment=seg, user=officer).status == Status.APPROVED
 
 
@@ -137,7 +137,7 @@ def test_manual_segment_may_be_approved_by_its_author(officer):
     ],
 )
 def test_illegal_transitions_are_errors(officer, start, action):
-    seg = factories.segment(officer=officer, status=start)
+    seg = SegmentFactory(user=officer, status=start)
     before = len(events("default", AuditCode.SEGMENT_STATUS_CHANGED))
     with pytest.raises(SegmentGovernanceError) as err:
         action(segment=seg, user=officer)
@@ -146,7 +146,7 @@ def test_illegal_transitions_are_errors(officer, start, action):
 
 
 def test_retired_is_final(officer):
-    seg = factories.segment(officer=officer, status="active")
+    seg = SegmentFactory(user=officer, status="active")
     seg = segment_retire(segment=seg, user=officer)
     for action in (segment_activate, segment_approve, segment_pause, segment_retire):
         with pytest.raises(SegmentGovernanceError):
@@ -156,14 +156,14 @@ def test_retired_is_final(officer):
 
 
 def test_pause_and_reactivate(officer):
-    seg = factories.segment(officer=officer, status="active")
+    seg = SegmentFactory(user=officer, status="active")
     seg = segment_pause(segment=seg, user=officer)
     assert seg.status == Status.PAUSED
     assert segment_activate(segment=seg, user=officer).status == Status.ACTIVE
 
 
 def test_support_agent_cannot_approve_activate_or_change(officer):
-    agent = factories.staff("agent", SUPPORT_AGENT)
+    agent = StaffFactory(username="agent", group=SUPPORT_AGENT)
     assert agent.has_perm("segments.view_segment")
     for perm in (
         "approve_segment",
@@ -175,7 +175,7 @@ def test_support_agent_cannot_approve_activate_or_change(officer):
     ):
         assert not agent.has_perm(f"segments.{perm}"), perm
     assert officer.has_perm("segments.approve_segment")
-    seg = factories.segment(officer=officer, status="draft")
+    seg = SegmentFactory(user=officer, status="draft")
     with pytest.raises(SegmentGovernanceError, match="may not approve"):
         segment_approve(segment=seg, user=agent)
     with pytest.raises(SegmentGovernanceError, match="may not change"):
@@ -186,13 +186,13 @@ def test_support_agent_cannot_approve_activate_or_change(officer):
 
 
 def test_tools_without_a_user_cannot_activate(officer):
-    seg = factories.segment(officer=officer, status="approved")
+    seg = SegmentFactory(user=officer, status="approved")
     with pytest.raises(SegmentGovernanceError, match="needs a staff user"):
         segment_activate(segment=seg, user=None)
 
 
 def test_review_due_flag_and_review_resets_it(officer):
-    seg = factories.segment(officer=officer, status="active", review_interval_days=30)
+    seg = SegmentFactory(user=officer, status="active", review_interval_days=30)
     Segment.objects.filter(pk=seg.pk).update(approved_at=timezone.now() - timedelta(days=10))
     seg.refresh_from_db()
     later = timezone.now() + timedelta(days=25)
@@ -212,8 +212,8 @@ def _make_overdue(seg):
 
 
 def test_daily_job_pauses_overdue_segments_only_when_the_setting_says_so(officer, settings):
-    overdue = factories.segment(officer=officer, status="active")
-    fresh = factories.segment(officer=officer, status="active")
+    overdue = SegmentFactory(user=officer, status="active")
+    fresh = SegmentFactory(user=officer, status="active")
     _make_overdue(overdue)
     settings.COMPLIANCE_SEGMENTS_PAUSE_OVERDUE = False
     assert pause_overdue_segments() == []
@@ -241,13 +241,13 @@ def test_beat_schedule_has_the_daily_job():
 def test_check_warns_for_motions_outside_three_to_seven(officer):
     assert check_active_segments_per_motion() == []
     for _ in range(2):
-        factories.segment(officer=officer, motion="campaign")
+        SegmentFactory(user=officer, motion="campaign")
     for _ in range(3):
-        factories.segment(officer=officer, motion="sales_play")
+        SegmentFactory(user=officer, motion="sales_play")
     warnings = check_active_segments_per_motion()
     assert [w.id for w in warnings] == ["segments.W001"]
     assert "'campaign' has 2 active segments" in warnings[0].msg
     for _ in range(6):
-        factories.segment(officer=officer, motion="campaign")
+        SegmentFactory(user=officer, motion="campaign")
     [warning] = check_active_segments_per_motion()
     assert "has 8 active" in warning.msg

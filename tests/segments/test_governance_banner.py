@@ -8,14 +8,14 @@ import io
 import pytest
 from django.core.management import call_command
 
-from tests.segments import factories
+from tests.factories import SegmentFactory
 from tests.segments.test_admin import login
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def test_banner_on_the_officer_pages_not_on_every_changelist(officer):
-    factories.segment(officer=officer, key="lonely", motion="campaign")
+    SegmentFactory(user=officer, key="lonely", motion="campaign")
     client = login(officer)
     queue = client.get("/admin/officer/queue/").content.decode()
     assert 'class="governance-banner"' in queue and "segments.W001" in queue
@@ -26,7 +26,7 @@ def test_banner_on_the_officer_pages_not_on_every_changelist(officer):
 
 def test_no_banner_when_governance_holds(officer):
     for n in range(3):
-        factories.segment(officer=officer, key=f"fine-{n}", motion="campaign")
+        SegmentFactory(user=officer, key=f"fine-{n}", motion="campaign")
     assert (
         'class="governance-banner"'
         not in login(officer).get("/admin/officer/queue/").content.decode()
@@ -34,7 +34,7 @@ def test_no_banner_when_governance_holds(officer):
 
 
 def test_check_is_a_deploy_check_not_printed_by_every_command(officer):
-    factories.segment(officer=officer, key="lonely", motion="campaign")
+    SegmentFactory(user=officer, key="lonely", motion="campaign")
     out, err = io.StringIO(), io.StringIO()
     call_command("check", stdout=out, stderr=err)
     assert "segments.W001" not in out.getvalue() + err.getvalue()

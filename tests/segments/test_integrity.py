@@ -15,19 +15,19 @@ from compliance.consent.services.record import consent_record
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply, memberships_exit_all
 from tests.conftest import on_postgres
+from tests.factories import SegmentFactory, SubjectFactory
 from tests.guards import owner_bypass
-from tests.segments import factories
-from tests.segments.factories import ACTOR, events, raw_count
+from tests.segments.helpers import ACTOR, events, raw_count
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 TABLE = "segments_segmentmembership"
 
 
 def test_mixed_workload_one_event_per_change_and_chains_verify(officer):
-    a = factories.segment(officer=officer)
-    b = factories.segment(officer=officer, layers=("demographic",))
-    eu = factories.consented(6, "FR")
-    us = factories.consented(4, "US-CA")
+    a = SegmentFactory(user=officer)
+    b = SegmentFactory(user=officer, layers=("demographic",))
+    eu = SubjectFactory.create_batch(6, jurisdiction="FR", consented=True)
+    us = SubjectFactory.create_batch(4, jurisdiction="US-CA", consented=True)
     everyone = [p.pk for p in eu + us]
     memberships_apply(segment=a, enters=everyone, exits=[], actor=ACTOR)
     memberships_apply(segment=b, enters=everyone[:5], exits=[], actor=ACTOR)
@@ -62,8 +62,8 @@ def test_mixed_workload_one_event_per_change_and_chains_verify(officer):
 
 
 def test_audit_payloads_hold_no_subject_ids(officer):
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     [event] = events("eu", AuditCode.MEMBERSHIP_ENTERED)
     flat = str([event.payload, event.object_id, event.subject_token, event.actor_id])
@@ -73,9 +73,9 @@ def test_audit_payloads_hold_no_subject_ids(officer):
 @pytest.mark.postgres
 def test_eu_memberships_only_in_eu_database_raw_counts(officer):
     assert on_postgres()
-    seg = factories.segment(officer=officer, layers=("demographic",))
-    eu = factories.consented(3, "DE", purposes=["audience_segmentation"])
-    us = factories.consented(2, "US-NY", purposes=["audience_segmentation"])
+    seg = SegmentFactory(user=officer, layers=("demographic",))
+    eu = SubjectFactory.create_batch(3, jurisdiction="DE", consents=["audience_segmentation"])
+    us = SubjectFactory.create_batch(2, jurisdiction="US-NY", consents=["audience_segmentation"])
     memberships_apply(segment=seg, enters=[p.pk for p in eu + us], exits=[], actor=ACTOR)
     eu_ids = [str(p.pk) for p in eu]
     where = f"SELECT COUNT(*) FROM {TABLE} WHERE subject_id = ANY(%s::uuid[])"
@@ -95,8 +95,8 @@ def _raw(alias: str, sql: str, params=()):
 @pytest.mark.postgres
 def test_trigger_refuses_writes_that_bypass_the_service(officer):
     assert on_postgres()
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     now = timezone.now()
     insert = (

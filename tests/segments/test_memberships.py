@@ -10,7 +10,7 @@ from django.utils import timezone
 from compliance import hooks
 from compliance.audit.codes import AuditCode
 from compliance.models import Subject
-from segments.models import ExitReason, SegmentMembership
+from segments.models import LAYER_PURPOSES, ExitReason, SegmentMembership
 from segments.selectors.memberships import membership_at, membership_history
 from segments.services.memberships import (
     MembershipInputError,
@@ -18,9 +18,9 @@ from segments.services.memberships import (
     memberships_apply,
     memberships_exit_all,
 )
+from tests.factories import ConsentFactory, SegmentFactory, SubjectFactory
 from tests.guards import owner_bypass
-from tests.segments import factories
-from tests.segments.factories import ACTOR, codes, events
+from tests.segments.helpers import ACTOR, codes, events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 ENTERED, EXITED = AuditCode.MEMBERSHIP_ENTERED, AuditCode.MEMBERSHIP_EXITED
@@ -31,8 +31,8 @@ def rows(alias: str, **filters):
 
 
 def test_consented_enters_write_rows_and_one_audit_event_each(officer):
-    seg = factories.segment(officer=officer)
-    people = factories.consented(3)
+    seg = SegmentFactory(user=officer)
+    people = SubjectFactory.create_batch(3, consented=True)
     result = memberships_apply(segment=seg, enters=[p.pk for p in people], exits=[], actor=ACTOR)
     assert sorted(result.entered) == sorted(p.pk for p in people)
     assert result.refused == {} and result.unchanged == {}
@@ -50,20 +50,19 @@ def test_consented_enters_write_rows_and_one_audit_event_each(officer):
 
 
 def test_consent_event_ids_are_the_grants_that_allowed_entry(officer):
-    seg = factories.segment(officer=officer)
-    person = factories.subject("FR")
-    grants = factories.grant(person)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(jurisdiction="FR")
+    grants = [ConsentFactory(subject=person, purpose=p) for p in LAYER_PURPOSES["behavioral"]]
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     [row] = rows("eu", subject_id=person.pk)
     assert row.consent_event_ids == sorted(e.pk for e in grants)
 
 
 def test_without_consent_subjects_are_refused_and_nothing_is_written(officer):
-    seg = factories.segment(officer=officer)
-    ok = factories.consented(1)[0]
-    partial = factories.subject("FR")
-    factories.grant(partial, purposes=["audience_segmentation"])
-    none = factories.subject("FR")
+    seg = SegmentFactory(user=officer)
+    ok = SubjectFactory(consented=True)
+    partial = SubjectFactory(jurisdiction="FR", consents=["audience_segmentation"])
+    none = SubjectFactory(jurisdiction="FR")
     result = memberships_apply(
         segment=seg, enters=[ok.pk, partial.pk, none.pk], exits=[], actor=ACTOR
     )
@@ -77,8 +76,8 @@ def test_without_consent_subjects_are_refused_and_nothing_is_written(officer):
 
 
 def test_enters_are_idempotent(officer):
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     again = memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     assert again.entered == [] and again.unchanged == {person.pk: "already_member"}
@@ -89,14 +88,14 @@ def test_enters_are_idempotent(officer):
 def test_only_active_segments_accept_enters(officer, status):
     from segments.services.definitions import segment_pause, segment_retire
 
-    seg = factories.segment(officer=officer, status="active" if status == "paused" else "draft")
+    seg = SegmentFactory(user=officer, status="active" if status == "paused" else "draft")
     if status == "approved":
-        seg = factories.segment(officer=officer, status="approved")
+        seg = SegmentFactory(user=officer, status="approved")
     elif status == "paused":
         seg = segment_pause(segment=seg, user=officer)
     elif status == "retired":
         seg = segment_retire(segment=seg, user=officer)
-    [person] = factories.consented(1)
+    person = SubjectFactory(consented=True)
     result = memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     assert result.refused == {person.pk: "segment_not_active"}
     assert rows("eu") == [] and events("eu", ENTERED) == []
@@ -105,8 +104,8 @@ def test_only_active_segments_accept_enters(officer, status):
 def test_paused_segment_still_accepts_exits(officer):
     from segments.services.definitions import segment_pause
 
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     seg = segment_pause(segment=seg, user=officer)
     result = memberships_apply(segment=seg, enters=[], exits=[person.pk], actor=ACTOR)
@@ -115,8 +114,8 @@ def test_paused_segment_still_accepts_exits(officer):
 
 @pytest.mark.parametrize("reason", ExitReason.values)
 def test_each_exit_reason_is_recorded_and_audited(officer, reason):
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     result = memberships_apply(
         segment=seg, enters=[], exits=[person.pk], actor=ACTOR, reason=reason
@@ -130,16 +129,16 @@ def test_each_exit_reason_is_recorded_and_audited(officer, reason):
 
 
 def test_exit_of_non_member_is_a_reported_no_op(officer):
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     result = memberships_apply(segment=seg, enters=[], exits=[person.pk], actor=ACTOR)
     assert result.unchanged == {person.pk: "not_a_member"}
     assert events("eu", EXITED) == []
 
 
 def test_bad_arguments_raise_and_write_nothing(officer):
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     with pytest.raises(MembershipInputError):
         memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR, reason="erasure")
     with pytest.raises(MembershipInputError):
@@ -150,8 +149,8 @@ def test_bad_arguments_raise_and_write_nothing(officer):
 def test_unknown_and_merged_subjects_are_refused(officer):
     import uuid
 
-    seg = factories.segment(officer=officer)
-    [person, merged] = factories.consented(2)
+    seg = SegmentFactory(user=officer)
+    [person, merged] = SubjectFactory.create_batch(2, consented=True)
     Subject.objects.using("eu").filter(pk=merged.pk).update(merged_into=person.pk)
     stranger = uuid.uuid4()
     result = memberships_apply(
@@ -162,8 +161,8 @@ def test_unknown_and_merged_subjects_are_refused(officer):
 
 
 def test_enter_blockers_are_consulted(officer):
-    seg = factories.segment(officer=officer)
-    [blocked, free] = factories.consented(2)
+    seg = SegmentFactory(user=officer)
+    [blocked, free] = SubjectFactory.create_batch(2, consented=True)
 
     def blocker(*, region, subject_ids):
         return {sid: "restriction" for sid in subject_ids if sid == blocked.pk}
@@ -178,9 +177,13 @@ def test_enter_blockers_are_consulted(officer):
 
 
 def test_subjects_across_regions_land_in_their_own_database(officer):
-    seg = factories.segment(officer=officer, layers=("demographic",))
-    eu_people = factories.consented(2, "DE", purposes=["audience_segmentation"])
-    us_people = factories.consented(2, "US-CA", purposes=["audience_segmentation"])
+    seg = SegmentFactory(user=officer, layers=("demographic",))
+    eu_people = SubjectFactory.create_batch(
+        2, jurisdiction="DE", consents=["audience_segmentation"]
+    )
+    us_people = SubjectFactory.create_batch(
+        2, jurisdiction="US-CA", consents=["audience_segmentation"]
+    )
     refs = [p.pk for p in eu_people] + [SubjectRef(p.pk, "us") for p in us_people]
     result = memberships_apply(segment=seg, enters=refs, exits=[], actor=ACTOR)
     assert len(result.entered) == 4, result.refused
@@ -191,8 +194,8 @@ def test_subjects_across_regions_land_in_their_own_database(officer):
 
 
 def test_history_answers_was_x_in_s_at_t(officer):
-    seg = factories.segment(officer=officer)
-    [person] = factories.consented(1)
+    seg = SegmentFactory(user=officer)
+    person = SubjectFactory(consented=True)
     memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR)
     first = rows("eu")[0]
     memberships_apply(segment=seg, enters=[], exits=[person.pk], actor=ACTOR)
@@ -220,8 +223,8 @@ def test_history_answers_was_x_in_s_at_t(officer):
 
 
 def test_exit_all_exits_every_segment_with_one_event_each(officer):
-    segs = [factories.segment(officer=officer) for _ in range(3)]
-    [person, other] = factories.consented(2)
+    segs = [SegmentFactory(user=officer) for _ in range(3)]
+    [person, other] = SubjectFactory.create_batch(2, consented=True)
     for seg in segs:
         memberships_apply(segment=seg, enters=[person.pk, other.pk], exits=[], actor=ACTOR)
     assert (
