@@ -19,16 +19,15 @@ import pytest
 from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.dsar.models import PrivacyRequest
-from tests.admin.helpers import (
-    PASSWORD,
-    ROLE_USERS,
-    erasure_request,
-    grant,
-    person,
-    segment,
-    staff,
-)
+from tests.admin.helpers import PASSWORD, ROLE_USERS
 from tests.conftest import REQUIRE_SERVICES, ROOT
+from tests.factories import (
+    ConsentFactory,
+    PrivacyRequestFactory,
+    SegmentFactory,
+    StaffFactory,
+    SubjectFactory,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "docs" / "screenshots"
@@ -107,23 +106,30 @@ def screenshot(page, name: str) -> None:
 def _dashboard_data(officer) -> None:
     """A little consent and a few segments, so the dashboard's charts have something to draw."""
     for n, source in enumerate(["web", "web", "ios_app", "crm", "email"]):
-        someone = person(f"visitor{n}@example.fr")
-        grant(someone, "measurement", source=source)
-        grant(
-            someone, "ads_personalisation", source=source, decision="denied" if n % 2 else "granted"
+        someone = SubjectFactory(email=f"visitor{n}@example.fr")
+        ConsentFactory(subject=someone, purpose="measurement", source=source)
+        ConsentFactory(
+            subject=someone,
+            purpose="ads_personalisation",
+            source=source,
+            decision="denied" if n % 2 else "granted",
         )
-    segment(user=officer, key="trial-users", status="active", layers=["behavioral", "intent"])
-    segment(user=officer, key="enterprise-accounts", status="active", layers=["firmographic"])
-    segment(user=officer, key="churn-risk", origin="ai_suggested")
+    SegmentFactory(
+        user=officer, key="trial-users", status="active", layers=["behavioral", "intent"]
+    )
+    SegmentFactory(
+        user=officer, key="enterprise-accounts", status="active", layers=["firmographic"]
+    )
+    SegmentFactory(user=officer, status="draft", key="churn-risk", origin="ai_suggested")
 
 
 def test_officer_finds_the_overdue_erasure_approves_it_and_sees_it_complete(
     browser, live_server, celery_worker_factory
 ):
-    officer = staff("olivia", ROLE_USERS["officer"])
-    erasure_request("calm@example.fr")
-    erasure_request("us-person@example.com", jurisdiction="US-CA", regulation="ccpa")
-    late = erasure_request("late@example.fr", overdue=True)
+    officer = StaffFactory(username="olivia", group=ROLE_USERS["officer"], password=PASSWORD)
+    PrivacyRequestFactory(email="calm@example.fr")
+    PrivacyRequestFactory(email="us-person@example.com", jurisdiction="US-CA", regulation="ccpa")
+    late = PrivacyRequestFactory(email="late@example.fr", overdue=True)
     _dashboard_data(officer)
     celery_worker_factory(queues=["compliance.eu"])
 
@@ -172,12 +178,14 @@ def test_officer_finds_the_overdue_erasure_approves_it_and_sees_it_complete(
 
 
 def test_auditor_changes_nothing_and_support_agent_cannot_approve(browser, live_server):
-    author = staff("author", ROLE_USERS["officer"])
+    author = StaffFactory(username="author", group=ROLE_USERS["officer"], password=PASSWORD)
     # required_purposes=[]: the seeded purposes are gone once a transactional test flushed
-    segment(user=author, key="ai-draft", origin="ai_suggested", required_purposes=[])
-    staff("audrey", ROLE_USERS["auditor"])
-    staff("sam", ROLE_USERS["support"])
-    waiting = erasure_request("wait@example.fr", overdue=True)
+    SegmentFactory(
+        user=author, status="draft", key="ai-draft", origin="ai_suggested", required_purposes=[]
+    )
+    StaffFactory(username="audrey", group=ROLE_USERS["auditor"], password=PASSWORD)
+    StaffFactory(username="sam", group=ROLE_USERS["support"], password=PASSWORD)
+    waiting = PrivacyRequestFactory(email="wait@example.fr", overdue=True)
     request_page = f"/admin/officer/requests/{waiting.pk}/"
 
     context, page = login(browser, live_server, "audrey")

@@ -17,16 +17,16 @@ from compliance.audit.models import AuditEvent
 from compliance.dsar.models import PrivacyRequest
 from compliance.dsar.services.report import short_reference
 from segments.models import Segment
-from tests.admin.helpers import (
-    ROLE_USERS,
-    erasure_request,
-    grant,
-    person,
-    segment,
-    staff,
-)
+from tests.admin.helpers import PASSWORD, ROLE_USERS
 from tests.admin.test_browser import browser, login, screenshot  # noqa: F401 (fixture)
 from tests.admin.test_browser import pytestmark as browser_marks
+from tests.factories import (
+    ConsentFactory,
+    PrivacyRequestFactory,
+    SegmentFactory,
+    StaffFactory,
+    SubjectFactory,
+)
 
 pytestmark = browser_marks
 NARROW = {"width": 390, "height": 844}
@@ -45,8 +45,8 @@ def both_widths(page, name: str) -> None:
 
 
 def test_support_agent_opens_a_request_in_the_admin(browser, live_server):  # noqa: F811
-    staff("sam", ROLE_USERS["support"])
-    person("caller@example.fr")
+    StaffFactory(username="sam", group=ROLE_USERS["support"], password=PASSWORD)
+    SubjectFactory(email="caller@example.fr")
     context, page = login(browser, live_server, "sam")
     page.goto(f"{live_server.url}/admin/officer/queue/")
     page.click("#open-request")
@@ -74,8 +74,8 @@ def test_support_agent_opens_a_request_in_the_admin(browser, live_server):  # no
 
 
 def test_officer_approves_an_erasure_through_the_confirmation_step(browser, live_server):  # noqa: F811
-    officer = staff("olivia", ROLE_USERS["officer"])
-    waiting = erasure_request("goner@example.fr")
+    officer = StaffFactory(username="olivia", group=ROLE_USERS["officer"], password=PASSWORD)
+    waiting = PrivacyRequestFactory(email="goner@example.fr")
     reference = short_reference(waiting.pk)
     context, page = login(browser, live_server, "olivia")
     page.goto(f"{live_server.url}/admin/officer/requests/{waiting.pk}/")
@@ -104,9 +104,9 @@ def test_officer_approves_an_erasure_through_the_confirmation_step(browser, live
 
 
 def test_timeline_shows_each_event_with_usernames(browser, live_server):  # noqa: F811
-    staff("olivia", ROLE_USERS["officer"])
-    staff("sam", ROLE_USERS["support"])
-    waiting = erasure_request("timeline@example.fr", overdue=True)
+    StaffFactory(username="olivia", group=ROLE_USERS["officer"], password=PASSWORD)
+    StaffFactory(username="sam", group=ROLE_USERS["support"], password=PASSWORD)
+    waiting = PrivacyRequestFactory(email="timeline@example.fr", overdue=True)
     context, page = login(browser, live_server, "olivia")
     page.goto(f"{live_server.url}/admin/officer/queue/")
     both_widths(page, "queue")
@@ -141,10 +141,11 @@ def test_timeline_shows_each_event_with_usernames(browser, live_server):  # noqa
 
 
 def test_segment_review_estimate_and_activation_on_one_page(browser, live_server):  # noqa: F811
-    author = staff("ml-tool", ROLE_USERS["officer"])
-    staff("olivia", ROLE_USERS["officer"])
-    segment(
+    author = StaffFactory(username="ml-tool", group=ROLE_USERS["officer"], password=PASSWORD)
+    StaffFactory(username="olivia", group=ROLE_USERS["officer"], password=PASSWORD)
+    SegmentFactory(
         user=author,
+        status="draft",
         key="likely-churn",
         origin="ai_suggested",
         layers=["intent"],
@@ -153,10 +154,10 @@ def test_segment_review_estimate_and_activation_on_one_page(browser, live_server
         motion_detail="a call from customer success",
     )
     for n in range(4):
-        someone = person(f"cust{n}@example.fr")
-        grant(someone, "audience_segmentation")
+        someone = SubjectFactory(email=f"cust{n}@example.fr")
+        ConsentFactory(subject=someone, purpose="audience_segmentation")
         if n:
-            grant(someone, "measurement")
+            ConsentFactory(subject=someone, purpose="measurement")
     context, page = login(browser, live_server, "olivia")
     page.goto(f"{live_server.url}/admin/officer/segments/")
     page.click("#ai-suggested >> text=likely-churn")
@@ -180,7 +181,7 @@ def test_segment_review_estimate_and_activation_on_one_page(browser, live_server
 
 
 def test_auditor_gets_the_styled_403(browser, live_server):  # noqa: F811
-    staff("audrey", ROLE_USERS["auditor"])
+    StaffFactory(username="audrey", group=ROLE_USERS["auditor"], password=PASSWORD)
     context, page = login(browser, live_server, "audrey")
     response = page.goto(f"{live_server.url}/admin/officer/subjects/")
     assert response.status == 403

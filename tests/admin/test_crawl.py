@@ -12,7 +12,14 @@ from django.test import Client
 
 from compliance.api.auth import token_hash
 from compliance.models import ApiClient
-from tests.admin.helpers import ROLE_USERS, erasure_request, grant, person, segment, staff
+from tests.admin.helpers import PASSWORD, ROLE_USERS
+from tests.factories import (
+    ConsentFactory,
+    PrivacyRequestFactory,
+    SegmentFactory,
+    StaffFactory,
+    SubjectFactory,
+)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -26,11 +33,11 @@ MAX_QUERY_VARIANTS = 4
 
 @pytest.fixture
 def data():
-    officer = staff("crawl-owner", "Privacy officer")
-    subject = person("crawl@example.fr")
-    grant(subject, "measurement")
-    erasure_request("erase-me@example.fr")
-    segment(user=officer, key="crawl-seg")
+    officer = StaffFactory(username="crawl-owner", group="Privacy officer", password=PASSWORD)
+    subject = SubjectFactory(email="crawl@example.fr")
+    ConsentFactory(subject=subject, purpose="measurement")
+    PrivacyRequestFactory(email="erase-me@example.fr")
+    SegmentFactory(user=officer, status="draft", key="crawl-seg")
     ApiClient.objects.create(
         name="crawl-client", token_hash=token_hash("ctk_crawl"), scopes=["dsar:read"]
     )
@@ -73,7 +80,7 @@ def crawl(client: Client) -> dict[str, int]:
 
 @pytest.mark.parametrize("role", ["officer", "support", "auditor"])
 def test_admin_crawl_never_500s(data, role):
-    user = staff(f"crawler-{role}", ROLE_USERS[role])
+    user = StaffFactory(username=f"crawler-{role}", group=ROLE_USERS[role], password=PASSWORD)
     client = Client(raise_request_exception=False)
     client.force_login(user)
     seen = crawl(client)

@@ -15,7 +15,14 @@ from compliance.dsar.services.report import short_reference
 from compliance.officer.desk import mask
 from compliance.officer.models import RequestNote
 from compliance.roles import roles_sync
-from tests.admin.helpers import PASSWORD, ROLE_USERS, erasure_request, person, staff
+from tests.admin.helpers import PASSWORD, ROLE_USERS
+from tests.factories import (
+    ConsentFactory,
+    PrivacyRequestFactory,
+    SegmentFactory,
+    StaffFactory,
+    SubjectFactory,
+)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -24,7 +31,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 def users():
     roles_sync()
     return {
-        role: staff(name, ROLE_USERS[role])
+        role: StaffFactory(username=name, group=ROLE_USERS[role], password=PASSWORD)
         for role, name in (("officer", "olga"), ("support", "sven"), ("auditor", "aldo"))
     }
 
@@ -51,7 +58,7 @@ def _intake(client: Client, **extra):
 
 
 def test_support_agent_opens_a_request_through_the_service_idempotently(users):
-    person("walk-in@example.fr")
+    SubjectFactory(email="walk-in@example.fr")
     client = login("sven")
     form = client.get("/admin/officer/requests/new/")
     assert form.status_code == 200 and 'name="intake_token"' in form.content.decode()
@@ -93,7 +100,7 @@ def test_intake_validation_is_the_services(users):
 
 
 def test_request_page_timeline_notes_assignee_and_usernames(users):
-    r = erasure_request("tl@example.fr")
+    r = PrivacyRequestFactory(email="tl@example.fr")
     officer = login("olga")
     officer.post(f"/admin/officer/requests/{r.pk}/notes/", {"text": "Checked the ID by phone."})
     officer.post(f"/admin/officer/requests/{r.pk}/assign/", {"assignee": users["support"].pk})
@@ -134,7 +141,7 @@ def test_timeline_lists_every_callback_attempt_failed_ones_too(users):
 
     from compliance.dsar.models import CallbackAttempt
 
-    r = erasure_request("cb@example.fr")
+    r = PrivacyRequestFactory(email="cb@example.fr")
     event = uuid.uuid4()
     for attempt, code, error in ((1, None, "URLError: refused"), (2, 503, ""), (3, 200, "")):
         CallbackAttempt.objects.using("eu").create(
@@ -153,7 +160,7 @@ def test_timeline_lists_every_callback_attempt_failed_ones_too(users):
 
 
 def test_confirmation_refuses_a_wrong_reference_then_approves(users):
-    r = erasure_request("cf@example.fr")
+    r = PrivacyRequestFactory(email="cf@example.fr")
     officer = login("olga")
     confirm = f"/admin/officer/requests/{r.pk}/approve/confirm/"
     page = officer.get(confirm).content.decode()
@@ -172,7 +179,7 @@ def test_confirmation_refuses_a_wrong_reference_then_approves(users):
 
 
 def test_steps_match_progress_and_certificate_is_readable(users):
-    r = erasure_request("steps@example.fr")
+    r = PrivacyRequestFactory(email="steps@example.fr")
     officer = login("olga")
     officer.post(
         f"/admin/officer/requests/{r.pk}/approve/confirm/", {"reference": short_reference(r.pk)}
@@ -192,7 +199,7 @@ def test_steps_match_progress_and_certificate_is_readable(users):
 
 
 def test_subject_link_from_a_request_is_audited(users):
-    r = erasure_request("link@example.fr")
+    r = PrivacyRequestFactory(email="link@example.fr")
     officer = login("olga")
     page = officer.get(f"/admin/officer/requests/{r.pk}/").content.decode()
     assert f"/admin/officer/subjects/?request={r.pk}" in page
@@ -210,7 +217,7 @@ def test_mask():
 
 
 def test_admin_add_button_leads_to_intake_and_bulk_approve_skips_erasures(users):
-    r = erasure_request("bulk@example.fr")
+    r = PrivacyRequestFactory(email="bulk@example.fr")
     client = login("sven")
     response = client.get("/admin/dsar/privacyrequest/add/")
     assert response.status_code == 302 and response["Location"] == "/admin/officer/requests/new/"
@@ -225,7 +232,7 @@ def test_admin_add_button_leads_to_intake_and_bulk_approve_skips_erasures(users)
 
 
 def test_audit_browser_names_actors_and_the_evidence_report_has_one_heading(users):
-    r = erasure_request("names@example.fr")
+    r = PrivacyRequestFactory(email="names@example.fr")
     officer = login("olga")
     officer.post(f"/admin/officer/requests/{r.pk}/notes/", {"text": "first look"})
     listing = officer.get("/admin/audit/auditevent/?db=eu").content.decode()
@@ -250,11 +257,11 @@ def test_error_pages_wear_the_admins_look(users):
 
 def test_segment_review_shows_what_is_approved_and_who_would_enter(users):
     from segments.models import Segment
-    from tests.admin.helpers import grant, segment
 
-    author = staff("ai-tool-owner", ROLE_USERS["officer"])
-    proposal = segment(
+    author = StaffFactory(username="ai-tool-owner", group=ROLE_USERS["officer"], password=PASSWORD)
+    proposal = SegmentFactory(
         user=author,
+        status="draft",
         key="likely-churn",
         origin="ai_suggested",
         layers=["intent"],
@@ -263,11 +270,11 @@ def test_segment_review_shows_what_is_approved_and_who_would_enter(users):
     )
     assert proposal.required_purposes == ["audience_segmentation", "measurement"]
     for n in range(3):  # three consenting people in the EU, one refusing, one in the US
-        someone = person(f"est{n}@example.fr")
-        grant(someone, "audience_segmentation")
-        grant(someone, "measurement")
-    grant(person("refuser@example.fr"), "audience_segmentation", decision="denied")
-    person("us-est@example.com", "US-NY")
+        someone = SubjectFactory(email=f"est{n}@example.fr")
+        ConsentFactory(subject=someone, purpose="audience_segmentation")
+        ConsentFactory(subject=someone, purpose="measurement")
+    ConsentFactory(subject=SubjectFactory(email="refuser@example.fr"), purpose="audience_segmentation", decision="denied")
+    SubjectFactory(email="us-est@example.com", jurisdiction="US-NY")
 
     officer = login("olga")
     listing = officer.get("/admin/officer/segments/").content.decode()
@@ -318,7 +325,7 @@ def test_package_download_from_the_request_page_is_audited(
 
     from compliance.dsar.services.export import request_export_run
 
-    person("pkg@example.fr")
+    SubjectFactory(email="pkg@example.fr")
     client = login("sven")
     with django_capture_on_commit_callbacks(using="eu"):
         response = _intake(client, identifier_value_1="pkg@example.fr", intake_token="pkg")
@@ -335,7 +342,7 @@ def test_package_download_from_the_request_page_is_audited(
 
 
 def test_a_reused_intake_form_with_other_details_opens_nothing(users):
-    person("walk-in@example.fr")
+    SubjectFactory(email="walk-in@example.fr")
     client = login("olga")
     assert _intake(client).status_code == 302
     changed = _intake(client, type="erasure")

@@ -15,15 +15,14 @@ from compliance.dsar.models import PrivacyRequest
 from compliance.officer.selectors import queue_requests
 from segments.models import Segment
 from segments.services.memberships import memberships_apply
-from tests.admin.helpers import (
+from tests.admin.helpers import PASSWORD, ROLE_USERS, external_urls
+from tests.factories import (
     ACTOR,
-    ROLE_USERS,
-    erasure_request,
-    external_urls,
-    grant,
-    person,
-    segment,
-    staff,
+    ConsentFactory,
+    PrivacyRequestFactory,
+    SegmentFactory,
+    StaffFactory,
+    SubjectFactory,
 )
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -31,7 +30,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 @pytest.fixture
 def officer(client):
-    user = staff("po", ROLE_USERS["officer"])
+    user = StaffFactory(username="po", group=ROLE_USERS["officer"], password=PASSWORD)
     client.force_login(user)
     return user
 
@@ -40,15 +39,15 @@ def test_front_page_is_the_queue_for_officers_only(client, officer):
     response = client.get("/admin/")
     assert response.status_code == 302 and response["Location"] == "/admin/officer/queue/"
     assert "Site administration" in client.get("/admin/?apps=1").content.decode()
-    client.force_login(staff("aud", ROLE_USERS["auditor"]))
+    client.force_login(StaffFactory(username="aud", group=ROLE_USERS["auditor"], password=PASSWORD))
     page = client.get("/admin/")
     assert page.status_code == 200 and "Site administration" in page.content.decode()
 
 
 def test_queue_reads_every_region_sorted_by_due_date_with_badges(client, officer):
-    late = erasure_request("late@example.fr", overdue=True)
-    us = erasure_request("us@example.com", jurisdiction="US-CA", regulation="ccpa")
-    soon = erasure_request("soon@example.fr")
+    late = PrivacyRequestFactory(email="late@example.fr", overdue=True)
+    us = PrivacyRequestFactory(email="us@example.com", jurisdiction="US-CA", regulation="ccpa")
+    soon = PrivacyRequestFactory(email="soon@example.fr")
     PrivacyRequest.objects.using("eu").filter(pk=soon.pk).update(
         due_at=timezone.now() + timedelta(days=3)
     )
@@ -68,7 +67,7 @@ def test_queue_reads_every_region_sorted_by_due_date_with_badges(client, officer
 
 
 def test_request_page_shows_the_dry_run_and_approval_is_audited(client, officer):
-    r = erasure_request("dry@example.fr")
+    r = PrivacyRequestFactory(email="dry@example.fr")
     page = client.get(f"/admin/officer/requests/{r.pk}/").content.decode()
     assert "Erasure dry run" in page and "Identities" in page
     assert 'id="approve-button"' in page
@@ -87,7 +86,7 @@ def test_request_page_shows_the_dry_run_and_approval_is_audited(client, officer)
 
 
 def test_reject_needs_a_reason_and_service_errors_are_messages(client, officer):
-    r = erasure_request("why@example.fr")
+    r = PrivacyRequestFactory(email="why@example.fr")
     page = client.post(f"/admin/officer/requests/{r.pk}/reject/", {"reason": " "}, follow=True)
     assert "A reason is needed" in page.content.decode()
     assert PrivacyRequest.objects.using("eu").get(pk=r.pk).status == "awaiting_approval"
@@ -103,11 +102,11 @@ def test_reject_needs_a_reason_and_service_errors_are_messages(client, officer):
 
 
 def test_subject_lookup_shows_the_person_and_audits_the_view(client, officer):
-    subject = person("lookup@example.fr")
+    subject = SubjectFactory(email="lookup@example.fr")
     notice = NoticeVersion.objects.create(
         purposes=["measurement"], text="We measure visits to improve the site.", locale="en"
     )
-    grant(subject, "measurement", source="web")
+    ConsentFactory(subject=subject, purpose="measurement", source="web")
     from compliance.consent.services.record import consent_record
 
     consent_record(
@@ -119,9 +118,9 @@ def test_subject_lookup_shows_the_person_and_audits_the_view(client, officer):
         jurisdiction="FR",
         notice_version_id=notice.pk,
     )
-    author = staff("author", ROLE_USERS["officer"])
-    seg = segment(user=author, key="m-seg", status="active", layers=["firmographic"])
-    grant(subject, "audience_segmentation")
+    author = StaffFactory(username="author", group=ROLE_USERS["officer"], password=PASSWORD)
+    seg = SegmentFactory(user=author, key="m-seg", status="active", layers=["firmographic"])
+    ConsentFactory(subject=subject, purpose="audience_segmentation")
     applied = memberships_apply(segment=seg, enters=[subject.pk], exits=[], actor=ACTOR)
     assert not applied.refused
     before = AuditEvent.objects.using("eu").count()
@@ -150,12 +149,12 @@ def test_subject_lookup_shows_the_person_and_audits_the_view(client, officer):
 
 
 def test_segment_review_lists_overdue_and_ai_suggestions_and_shows_refusals(client, officer):
-    author = staff("author", ROLE_USERS["officer"])
-    stale = segment(user=author, key="stale", status="active")
+    author = StaffFactory(username="author", group=ROLE_USERS["officer"], password=PASSWORD)
+    stale = SegmentFactory(user=author, key="stale", status="active")
     Segment.objects.filter(pk=stale.pk).update(
         last_reviewed_at=timezone.now() - timedelta(days=200)
     )
-    suggestion = segment(user=officer, key="ai-idea", origin="ai_suggested")
+    suggestion = SegmentFactory(user=officer, status="draft", key="ai-idea", origin="ai_suggested")
     page = client.get("/admin/officer/segments/").content.decode()
     assert "stale" in page and "ai-idea" in page
     refused = client.post(f"/admin/officer/segments/{suggestion.key}/approve/", follow=True)
@@ -173,15 +172,17 @@ def test_segment_review_lists_overdue_and_ai_suggestions_and_shows_refusals(clie
 
 
 def test_dashboard_charts_chains_and_evidence_links(client, officer):
-    erasure_request("dash@example.fr")
-    grant(person("c@example.fr"), "measurement", source="crm")
+    PrivacyRequestFactory(email="dash@example.fr")
+    ConsentFactory(
+        subject=SubjectFactory(email="c@example.fr"), purpose="measurement", source="crm"
+    )
     page = client.get("/admin/officer/dashboard/").content.decode()
     assert page.count("<svg") >= 5 and "crm" in page
     assert "Audit chains" in page and "whole" in page
     assert "/admin/audit/auditevent/report/?from=" in page
     assert "/admin/audit/auditevent/export/?from=" in page and "download=1" in page
     assert external_urls(page) == []
-    client.force_login(staff("sa", ROLE_USERS["support"]))
+    client.force_login(StaffFactory(username="sa", group=ROLE_USERS["support"], password=PASSWORD))
     support_page = client.get("/admin/officer/dashboard/").content.decode()
     assert "evidence-bundle" not in support_page and "Audit chains" in support_page
 

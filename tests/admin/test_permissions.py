@@ -10,7 +10,8 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.dsar.models import PrivacyRequest
 from segments.models import Segment
-from tests.admin.helpers import ROLE_USERS, erasure_request, segment, staff
+from tests.admin.helpers import PASSWORD, ROLE_USERS
+from tests.factories import PrivacyRequestFactory, SegmentFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -42,12 +43,12 @@ def _segment_state(key):
 
 @pytest.fixture
 def world():
-    author = staff("author", ROLE_USERS["officer"])
+    author = StaffFactory(username="author", group=ROLE_USERS["officer"], password=PASSWORD)
     return {
-        "request": erasure_request("ada@example.fr"),
-        "draft": segment(user=author, key="draft-seg"),
-        "approved": segment(user=author, key="approved-seg", status="approved"),
-        "active": segment(user=author, key="active-seg", status="active"),
+        "request": PrivacyRequestFactory(email="ada@example.fr"),
+        "draft": SegmentFactory(user=author, status="draft", key="draft-seg"),
+        "approved": SegmentFactory(user=author, key="approved-seg", status="approved"),
+        "active": SegmentFactory(user=author, key="active-seg", status="active"),
     }
 
 
@@ -106,7 +107,7 @@ def _before(action, world):
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("role", ["officer", "support", "auditor", "nobody"])
 def test_action_matrix(client, world, role, action):
-    user = staff(f"u-{role}", ROLE_USERS.get(role))
+    user = StaffFactory(username=f"u-{role}", group=ROLE_USERS.get(role), password=PASSWORD)
     client.force_login(user)
     before = _before(action, world)
     status, after = _do(client, action, world)
@@ -132,7 +133,7 @@ def test_action_matrix(client, world, role, action):
 
 
 def test_refused_post_writes_no_audit_event(client, world):
-    client.force_login(staff("sa", ROLE_USERS["support"]))
+    client.force_login(StaffFactory(username="sa", group=ROLE_USERS["support"], password=PASSWORD))
     before = AuditEvent.objects.using("eu").count(), AuditEvent.objects.using("default").count()
     for verb in ("approve", "reject", "extend"):
         assert (
@@ -148,7 +149,7 @@ def test_refused_post_writes_no_audit_event(client, world):
 
 
 def test_actions_are_post_only(client, world):
-    client.force_login(staff("po", ROLE_USERS["officer"]))
+    client.force_login(StaffFactory(username="po", group=ROLE_USERS["officer"], password=PASSWORD))
     assert client.get(f"/admin/officer/requests/{world['request'].pk}/approve/").status_code == 405
     assert client.get("/admin/officer/segments/draft-seg/approve/").status_code == 405
 
@@ -167,7 +168,9 @@ def test_anonymous_is_sent_to_the_login_form(client, world):
 @pytest.mark.parametrize("role", ["support", "auditor"])
 def test_model_admin_actions_hidden_and_refused(client, world, role):
     """The plain model admins too: no approve action, and posting it changes nothing."""
-    client.force_login(staff(f"u-{role}", ROLE_USERS[role]))
+    client.force_login(
+        StaffFactory(username=f"u-{role}", group=ROLE_USERS[role], password=PASSWORD)
+    )
     page = client.get("/admin/dsar/privacyrequest/?region=eu").content.decode()
     assert "approve_selected" not in page
     client.post(
@@ -191,6 +194,8 @@ def test_model_admin_actions_hidden_and_refused(client, world, role):
     ("role", "offered"), [("officer", True), ("support", True), ("auditor", False)]
 )
 def test_package_download_action_only_for_those_who_handle_requests(client, world, role, offered):
-    client.force_login(staff(f"u-{role}", ROLE_USERS[role]))
+    client.force_login(
+        StaffFactory(username=f"u-{role}", group=ROLE_USERS[role], password=PASSWORD)
+    )
     page = client.get("/admin/dsar/privacyrequest/?region=eu").content.decode()
     assert ('value="download_package"' in page) is offered

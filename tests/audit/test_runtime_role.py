@@ -31,9 +31,9 @@ from compliance.retention.services.enforce import retention_enforce
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply
 from tests.conftest import database_url
-from tests.factories import SegmentFactory, SubjectFactory
+from tests.factories import SegmentFactory, StaffFactory, SubjectFactory
 from tests.retention.test_enforce import rule
-from tests.segments.helpers import ACTOR, staff
+from tests.segments.helpers import ACTOR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True)]
 ROLE = "compliance_runtime_test"
@@ -42,7 +42,7 @@ ALIASES = ("default", "eu", "us")
 
 @pytest.fixture
 def officer():
-    return staff("officer1")
+    return StaffFactory(username="officer1")
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Small helpers for the DSAR tests: API clients, officers, people with data."""
+"""Small helpers for the DSAR tests: API clients, officers, request bodies, a person with
+every kind of data, where a person's traces remain (single people, consent, segments and
+requests come from ``tests.factories``)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,10 @@ from rest_framework.test import APIClient
 
 from compliance.api.auth import token_hash
 from compliance.audit.models import AuditEvent
-from compliance.audit.services.append import Actor
 from compliance.models import ApiClient, Subject
 from compliance.roles import PRIVACY_OFFICER, roles_sync
-from compliance.services.subjects import subject_resolve
+from tests.factories import ACTOR, ConsentFactory, SubjectFactory
 
-ACTOR = Actor.system("test")
 ALL_SCOPES = ["dsar:write", "dsar:read"]
 
 
@@ -43,24 +43,6 @@ def officer_client() -> tuple[ApiClient, APIClient]:
     )
     user.groups.add(Group.objects.get(name=PRIVACY_OFFICER))
     return api_client(scopes=["dsar:approve", "dsar:read"], user=user)
-
-
-def person(email: str, jurisdiction: str = "FR", **extra_ids):
-    subject = subject_resolve(
-        identifier_type="email", value=email, jurisdiction=jurisdiction, actor=ACTOR
-    )
-    for kind, value in extra_ids.items():
-        from compliance.identifiers import identifier_normalize
-        from compliance.services.subjects import identifier_blind_index, identity_attach
-
-        identifier = identifier_normalize(identifier_type=kind, value=value)
-        identity_attach(
-            subject=subject,
-            identifier=identifier,
-            blind_index=identifier_blind_index(identifier=identifier),
-            actor=ACTOR,
-        )
-    return subject
 
 
 def open_body(email: str, type: str = "erasure", **extra) -> dict:
@@ -125,15 +107,6 @@ def verify_chain(alias: str) -> None:
 # --- a person with every kind of personal data --------------------------------------------
 
 
-def active_segment(key: str | None = None, layers=("behavioral",)):
-    """An active segment (requires audience_segmentation + measurement), owned by an officer."""
-    from tests.segments.helpers import segment, staff
-
-    roles_sync()
-    officer = staff(f"seg-owner-{uuid.uuid4().hex[:6]}")
-    return segment(officer=officer, key=key, layers=layers)
-
-
 def event_body(email: str, *, name: str = "page_view", properties=None) -> dict:
     from datetime import UTC, datetime, timedelta
 
@@ -160,24 +133,15 @@ def rich_person(email: str, anonymous_id: str, *, segments=(), events: int = 2):
 
     Returns ``(survivor, merged)``.
     """
-    from compliance.consent.services.record import consent_record
     from compliance.consent.services.stitching import subject_resolve_many
     from compliance.events.parsing import event_batch_parse
     from compliance.events.services.ingest import events_ingest
     from segments.services.memberships import memberships_apply
 
-    anonymous = subject_resolve(
-        identifier_type="anonymous_id", value=anonymous_id, jurisdiction="FR", actor=ACTOR
+    anonymous = SubjectFactory(
+        identifier_type="anonymous_id", value=anonymous_id, consents=["storage"]
     )
-    consent_record(
-        subject=anonymous,
-        purpose="storage",
-        decision="granted",
-        source="web",
-        actor=ACTOR,
-        jurisdiction="FR",
-    )
-    known = subject_resolve(identifier_type="email", value=email, jurisdiction="FR", actor=ACTOR)
+    known = SubjectFactory(email=email)
     survivor = subject_resolve_many(
         identifiers=[("email", email), ("anonymous_id", anonymous_id)],
         jurisdiction="FR",
@@ -186,14 +150,7 @@ def rich_person(email: str, anonymous_id: str, *, segments=(), events: int = 2):
     merged_id = known.pk if survivor.pk == anonymous.pk else anonymous.pk
     assert Subject.objects.using("eu").get(pk=merged_id).merged_into == survivor.pk
     for purpose in ("audience_segmentation", "measurement"):
-        consent_record(
-            subject=survivor,
-            purpose=purpose,
-            decision="granted",
-            source="web",
-            actor=ACTOR,
-            jurisdiction="FR",
-        )
+        ConsentFactory(subject=survivor, purpose=purpose, decision="granted")
     if events:
         batch = [
             event_body(email, name=f"view_{i}", properties={"path": f"/p/{i}", "plan": "pro"})

@@ -29,7 +29,8 @@ from compliance.feed.services.subscriptions import subscription_create
 from compliance.retention.models import RetentionRule
 from compliance.services.subjects import subject_resolve
 from segments.services.memberships import memberships_apply
-from tests.dsar.helpers import active_segment, event_body
+from tests.dsar.helpers import event_body
+from tests.factories import SegmentFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 ACTOR = Actor.system("test")
@@ -64,8 +65,8 @@ def _person():
     batch.append({**event_body(EMAIL, name="app_open"), "source": "ios_app"})
     result = events_ingest(events=event_batch_parse(data={"events": batch}), actor=ACTOR)
     assert [o.status for o in result.outcomes] == ["accepted", "accepted"], result.outcomes
-    first = active_segment(key="trial-readers", layers=("behavioral",))
-    second = active_segment(key="pricing-intent", layers=("intent",))
+    first = SegmentFactory(key="trial-readers", layers=("behavioral",))
+    second = SegmentFactory(key="pricing-intent", layers=("intent",))
     memberships_apply(segment=first, enters=[subject.pk], exits=[], actor=ACTOR)
     memberships_apply(segment=first, enters=[], exits=[subject.pk], actor=ACTOR, reason="criteria")
     memberships_apply(segment=second, enters=[subject.pk], exits=[], actor=ACTOR)

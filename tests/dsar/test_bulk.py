@@ -26,8 +26,8 @@ from segments.models import SegmentMembership
 from segments.services.exits import memberships_exit_subjects
 from segments.services.memberships import memberships_apply
 from tests.conftest import on_postgres
-from tests.dsar.helpers import ACTOR, active_segment, person, verify_chain
-from tests.segments.helpers import grant
+from tests.dsar.helpers import ACTOR, verify_chain
+from tests.factories import SegmentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -49,8 +49,11 @@ def _people(n: int, segments, tag: str):
     people = []
     for i in range(n):
         email = f"{tag}{i}-{uuid.uuid4().hex[:6]}@example.fr"
-        subject = person(email, device_id=f"{tag}-dev-{i}-{uuid.uuid4().hex[:6]}")
-        grant(subject)
+        subject = SubjectFactory(
+            email=email,
+            identifiers={"device_id": f"{tag}-dev-{i}-{uuid.uuid4().hex[:6]}"},
+            consented=True,
+        )
         for seg in segments:
             memberships_apply(segment=seg, enters=[subject.pk], exits=[], actor=ACTOR)
         people.append((email, subject))
@@ -60,9 +63,9 @@ def _people(n: int, segments, tag: str):
 def test_bulk_erasure_erases_every_request_with_one_audit_append_per_batch(
     django_capture_on_commit_callbacks, monkeypatch
 ):
-    segments = [active_segment(), active_segment()]
+    segments = [SegmentFactory(), SegmentFactory()]
     people = _people(3, segments, "bulk")
-    bystander = person("keep-me@example.fr")
+    bystander = SubjectFactory(email="keep-me@example.fr")
     requests = [_approved(email, django_capture_on_commit_callbacks) for email, _ in people]
     ids = [s.pk for _, s in people]
     assert sorted(requests_erase_pending(region="eu")) == sorted(str(r.pk) for r in requests)
@@ -131,7 +134,7 @@ def test_bulk_erasure_erases_every_request_with_one_audit_append_per_batch(
 def test_bulk_erasure_statements_do_not_grow_with_the_number_of_subjects(
     django_capture_on_commit_callbacks,
 ):
-    segments = [active_segment()]
+    segments = [SegmentFactory()]
     small = [_approved(e, django_capture_on_commit_callbacks) for e, _ in _people(2, segments, "s")]
     large = [_approved(e, django_capture_on_commit_callbacks) for e, _ in _people(6, segments, "l")]
     counts = []
@@ -146,7 +149,7 @@ def test_bulk_erasure_statements_do_not_grow_with_the_number_of_subjects(
 def test_killed_between_batches_resumes_without_doubling(
     django_capture_on_commit_callbacks, monkeypatch
 ):
-    segments = [active_segment()]
+    segments = [SegmentFactory()]
     people = _people(3, segments, "k")
     requests = [_approved(email, django_capture_on_commit_callbacks) for email, _ in people]
     real_complete = bulk_module._Batch._complete
@@ -201,7 +204,7 @@ def test_bulk_legal_hold_rejects_only_that_request_and_per_request_jobs_are_left
 
 
 def test_memberships_exit_subjects_closes_every_stay_audited(django_capture_on_commit_callbacks):
-    segments = [active_segment(), active_segment()]
+    segments = [SegmentFactory(), SegmentFactory()]
     people = [s for _, s in _people(2, segments, "x")]
     bystander = _people(1, segments, "y")[0][1]
     exited = memberships_exit_subjects(

@@ -14,8 +14,9 @@ from compliance import outbound
 from compliance.dsar.models import CallbackAttempt, PrivacyRequest
 from compliance.dsar.services.callbacks import CallbackError, callback_deliver
 from compliance.feed.services.subscriptions import SubscriptionInputError, subscription_create
-from tests.admin.helpers import staff
-from tests.dsar.helpers import api_client, open_body, person, post_open
+from tests.admin.helpers import PASSWORD
+from tests.dsar.helpers import api_client, open_body, post_open
+from tests.factories import StaffFactory, SubjectFactory
 from tests.feed.conftest import receiver  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -24,7 +25,7 @@ PRODUCTION = override_settings(COMPLIANCE_OUTBOUND_ALLOW_LOCAL=False)
 
 
 def _open(http, url: str) -> PrivacyRequest:
-    person("cb@example.fr")
+    SubjectFactory(email="cb@example.fr")
     response = post_open(http, open_body("cb@example.fr", type="access", callback_url=url))
     assert response.status_code == 201, response.json()
     return PrivacyRequest.objects.using("eu").get(pk=response.json()["id"])
@@ -54,7 +55,7 @@ def test_callback_carries_event_id_and_attempt_and_every_try_is_listed(receiver)
     assert [(a["attempt"], a["status_code"]) for a in listed["results"]] == [(1, 503), (2, 200)]
     assert {a["event_id"] for a in listed["results"]} == {bodies[0]["event_id"]}
 
-    officer = staff("cb-officer", "Privacy officer")
+    officer = StaffFactory(username="cb-officer", group="Privacy officer", password=PASSWORD)
     page = Client()
     page.force_login(officer)
     html = page.get(f"/admin/officer/requests/{request.pk}/").content.decode()
@@ -92,7 +93,7 @@ def test_production_refuses_local_or_plain_callback_urls_at_creation(monkeypatch
 
     monkeypatch.setattr(outbound, "_resolve", resolve)
     _, http = api_client()
-    person("cb@example.fr")
+    SubjectFactory(email="cb@example.fr")
     with PRODUCTION:
         response = post_open(http, open_body("cb@example.fr", callback_url=url))
         assert response.status_code == 400

@@ -25,7 +25,8 @@ from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, S
 from compliance.personal_data import personal_data_models
 from compliance.regions import UnknownRegionError
 from compliance.services.subjects import SubjectSuppressedError, subject_resolve
-from tests.dsar.helpers import ACTOR, codes, person, verify_chain
+from tests.dsar.helpers import ACTOR, codes, verify_chain
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -44,8 +45,8 @@ def _erasure(email: str):
 
 def _stitched_person(email: str):
     """A person with two identifiers and a second subject merged into it."""
-    subject = person(email, device_id="dev-123")
-    other = person(f"old-{email}")
+    subject = SubjectFactory(email=email, identifiers={"device_id": "dev-123"})
+    other = SubjectFactory(email=f"old-{email}")
     Subject.objects.using("eu").filter(pk=other.pk).update(merged_into=subject.pk)
     hold = legal_hold_set(region="eu", subject_id=subject.pk, reason="old", actor=ACTOR)
     legal_hold_release(hold=hold, actor=ACTOR)
@@ -54,7 +55,7 @@ def _stitched_person(email: str):
 
 def test_erasure_removes_everything_of_every_stitched_subject(django_capture_on_commit_callbacks):
     subject, other = _stitched_person("nina@example.fr")
-    bystander = person("olga@example.fr")
+    bystander = SubjectFactory(email="olga@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
         request = _erasure("nina@example.fr")
     ids = [subject.pk, other.pk]
@@ -119,7 +120,7 @@ def test_erasure_removes_everything_of_every_stitched_subject(django_capture_on_
 
 
 def test_rerunning_a_finished_erasure_changes_nothing(django_capture_on_commit_callbacks):
-    person("pia@example.fr")
+    SubjectFactory(email="pia@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
         request = _erasure("pia@example.fr")
     request_erase_run(region="eu", request_id=request.pk)
@@ -132,7 +133,9 @@ def test_rerunning_a_finished_erasure_changes_nothing(django_capture_on_commit_c
 def test_crash_mid_step_resumes_without_missing_rows_or_doubling_events(
     django_capture_on_commit_callbacks, monkeypatch
 ):
-    subject = person("quin@example.fr", device_id="d-1", user_id="u-1", crm_id="c-1")
+    subject = SubjectFactory(
+        email="quin@example.fr", identifiers={"device_id": "d-1", "user_id": "u-1", "crm_id": "c-1"}
+    )
     with django_capture_on_commit_callbacks(using="eu"):
         request = _erasure("quin@example.fr")
 
@@ -168,7 +171,7 @@ def test_crash_mid_step_resumes_without_missing_rows_or_doubling_events(
 def test_legal_hold_set_after_approval_rejects_when_the_job_starts(
     django_capture_on_commit_callbacks,
 ):
-    subject = person("rey@example.fr")
+    subject = SubjectFactory(email="rey@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
         request = _erasure("rey@example.fr")
     legal_hold_set(region="eu", subject_id=subject.pk, reason="subpoena", actor=ACTOR)
@@ -180,7 +183,7 @@ def test_legal_hold_set_after_approval_rejects_when_the_job_starts(
 
 
 def test_replay_erasures_removes_restored_rows(django_capture_on_commit_callbacks):
-    subject = person("sam@example.fr")
+    subject = SubjectFactory(email="sam@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
         request = _erasure("sam@example.fr")
     # a backup taken before the erasure: copy the rows to "restore" them afterwards

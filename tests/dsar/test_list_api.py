@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from compliance.dsar.models import PrivacyRequest
-from tests.dsar.helpers import api_client, open_body, person, post_open
+from tests.dsar.helpers import api_client, open_body, post_open
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -19,7 +20,7 @@ def _open(http, n: int, *, jurisdiction: str = "FR", **extra) -> list[str]:
     ids = []
     for i in range(n):
         email = f"list{i}-{jurisdiction}-{timezone.now().timestamp()}@example.org"
-        person(email, jurisdiction=jurisdiction) if jurisdiction != "US-CA" else None
+        SubjectFactory(email=email, jurisdiction=jurisdiction) if jurisdiction != "US-CA" else None
         body = open_body(email, type="access", jurisdiction=jurisdiction, **extra)
         response = post_open(http, body)
         assert response.status_code == 201, response.json()

@@ -12,7 +12,8 @@ from compliance.dsar.models import Package, PrivacyRequest, Status
 from compliance.dsar.services import processing
 from compliance.dsar.services.export import packages_expire, request_export_run
 from compliance.dsar.tasks import MAX_RETRIES, request_process
-from tests.dsar.helpers import api_client, open_body, person, post_open
+from tests.dsar.helpers import api_client, open_body, post_open
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -26,7 +27,7 @@ def _open(http, email: str, type: str = "portability") -> PrivacyRequest:
 def test_expired_package_is_deleted_audited_and_gone_from_the_api(
     django_capture_on_commit_callbacks,
 ):
-    person("pia@example.fr")
+    SubjectFactory(email="pia@example.fr")
     _, http = api_client()
     with django_capture_on_commit_callbacks(using="eu"):
         request = _open(http, "pia@example.fr")
@@ -47,7 +48,7 @@ def test_expired_package_is_deleted_audited_and_gone_from_the_api(
 def test_job_failing_after_its_retries_lands_in_failed_with_the_reason(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    person("quin@example.fr")
+    SubjectFactory(email="quin@example.fr")
     _, http = api_client()
     with django_capture_on_commit_callbacks(using="eu"):
         request = _open(http, "quin@example.fr", type="access")

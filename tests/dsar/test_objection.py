@@ -14,7 +14,8 @@ from compliance.dsar.models import PrivacyRequest, Status
 from compliance.dsar.services.processing import request_process
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply
-from tests.dsar.helpers import ACTOR, active_segment, api_client, open_body, person, post_open
+from tests.dsar.helpers import ACTOR, api_client, open_body, post_open
+from tests.factories import SegmentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -23,7 +24,7 @@ def test_objection_to_a_legitimate_interest_purpose_exits_the_segments_needing_i
     django_capture_on_commit_callbacks,
 ):
     # in California consent is not required for these purposes: legitimate interests apply
-    subject = person("olivia@example.com", jurisdiction="US-CA")
+    subject = SubjectFactory(email="olivia@example.com", jurisdiction="US-CA")
     decision = can_process(subject=subject, purpose="measurement", jurisdiction="US-CA")
     assert decision.allowed and decision.basis == "legitimate_interests"
     # records that tie the purposes to California (segments evaluate without a jurisdiction)
@@ -40,8 +41,8 @@ def test_objection_to_a_legitimate_interest_purpose_exits_the_segments_needing_i
             jurisdiction="US-CA",
             lawful_basis=basis,
         )
-    behavioral = active_segment(layers=("behavioral",))  # needs measurement
-    demographic = active_segment(layers=("demographic",))  # does not
+    behavioral = SegmentFactory(layers=("behavioral",))  # needs measurement
+    demographic = SegmentFactory(layers=("demographic",))  # does not
     for seg in (behavioral, demographic):
         applied = memberships_apply(segment=seg, enters=[subject.pk], exits=[], actor=ACTOR)
         assert applied.entered == [subject.pk], applied.refused

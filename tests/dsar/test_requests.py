@@ -14,15 +14,8 @@ from compliance.dsar.services.errors import IllegalTransitionError
 from compliance.dsar.services.holds import legal_hold_set
 from compliance.dsar.services.maintenance import requests_flag_due
 from compliance.dsar.services.transitions import request_transition
-from tests.dsar.helpers import (
-    ACTOR,
-    api_client,
-    codes,
-    officer_client,
-    open_body,
-    person,
-    post_open,
-)
+from tests.dsar.helpers import ACTOR, api_client, codes, officer_client, open_body, post_open
+from tests.factories import SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -36,7 +29,7 @@ def _count_all() -> tuple[int, int, int]:
 
 
 def test_open_erasure_waits_for_approval_in_subjects_region(django_capture_on_commit_callbacks):
-    subject = person("ana@example.fr")
+    subject = SubjectFactory(email="ana@example.fr")
     _, http = api_client()
     response = post_open(http, open_body("ANA@example.fr", jurisdiction="US-CA"))
     assert response.status_code == 201, response.content
@@ -55,7 +48,7 @@ def test_open_erasure_waits_for_approval_in_subjects_region(django_capture_on_co
 
 
 def test_same_idempotency_key_same_body_returns_same_request():
-    person("bo@example.de", "DE")
+    SubjectFactory(email="bo@example.de", jurisdiction="DE")
     _, http = api_client()
     first = post_open(http, open_body("bo@example.de"), key="k-1")
     second = post_open(http, open_body("bo@example.de"), key="k-1")
@@ -92,7 +85,7 @@ def test_unknown_identifiers_complete_with_no_data_held():
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field_and_writes_nothing(mutate, field):
-    person("cy@example.fr")
+    SubjectFactory(email="cy@example.fr")
     _, http = api_client()
     before = (_count_all(), len(codes("eu")))
     response = post_open(http, {**open_body("cy@example.fr"), **mutate})
@@ -102,7 +95,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_writes_nothing(mutate, field):
 
 
 def test_missing_idempotency_key_and_wrong_scope_are_refused():
-    person("dee@example.fr")
+    SubjectFactory(email="dee@example.fr")
     _, http = api_client()
     missing = http.post("/api/v1/requests/", open_body("dee@example.fr"), format="json")
     assert missing.status_code == 400
@@ -113,7 +106,7 @@ def test_missing_idempotency_key_and_wrong_scope_are_refused():
 
 
 def test_another_clients_request_is_404_and_list_is_own_only():
-    person("eve@example.fr")
+    SubjectFactory(email="eve@example.fr")
     _, mine = api_client()
     _, theirs = api_client()
     created = post_open(mine, open_body("eve@example.fr")).json()
@@ -127,7 +120,7 @@ def test_another_clients_request_is_404_and_list_is_own_only():
 
 
 def test_approval_needs_privacy_officer_token(django_capture_on_commit_callbacks):
-    person("fay@example.fr")
+    SubjectFactory(email="fay@example.fr")
     _, http = api_client(scopes=["dsar:write", "dsar:read", "dsar:approve"])
     created = post_open(http, open_body("fay@example.fr")).json()
     refused = http.post(f"/api/v1/requests/{created['id']}/approve/")
@@ -142,7 +135,7 @@ def test_approval_needs_privacy_officer_token(django_capture_on_commit_callbacks
 
 
 def test_legal_hold_blocks_approval_with_reason():
-    subject = person("gil@example.fr")
+    subject = SubjectFactory(email="gil@example.fr")
     officer_api, officer = officer_client()
     officer_api.scopes = ["dsar:write", "dsar:read", "dsar:approve"]
     officer_api.save()
@@ -156,7 +149,7 @@ def test_legal_hold_blocks_approval_with_reason():
 
 
 def test_auto_approval_by_method_and_hold_rejects(django_capture_on_commit_callbacks):
-    subject = person("hal@example.fr")
+    subject = SubjectFactory(email="hal@example.fr")
     legal_hold_set(region="eu", subject_id=subject.pk, reason="tax audit", actor=ACTOR)
     _, http = api_client()
     with override_settings(COMPLIANCE_DSAR_AUTO_APPROVE_METHODS=["account_login"]):
@@ -165,7 +158,7 @@ def test_auto_approval_by_method_and_hold_rejects(django_capture_on_commit_callb
         ).json()
     assert body["status"] == "rejected"
     assert body["failure_reason"] == "legal hold: tax audit"
-    person("ida@example.fr")
+    SubjectFactory(email="ida@example.fr")
     with override_settings(COMPLIANCE_DSAR_AUTO_APPROVE_METHODS=["account_login"]):
         with django_capture_on_commit_callbacks(using="eu") as callbacks:
             body = post_open(
@@ -175,7 +168,7 @@ def test_auto_approval_by_method_and_hold_rejects(django_capture_on_commit_callb
 
 
 def test_reject_extend_cancel_and_illegal_transitions():
-    person("jo@example.fr")
+    SubjectFactory(email="jo@example.fr")
     officer_api, officer = officer_client()
     officer_api.scopes = ["dsar:write", "dsar:read", "dsar:approve"]
     officer_api.save()
@@ -204,7 +197,7 @@ def test_reject_extend_cancel_and_illegal_transitions():
 
 
 def test_ccpa_deadline_is_45_days_and_extension_45_more():
-    person("kim@example.com", "US-CA")
+    SubjectFactory(email="kim@example.com", jurisdiction="US-CA")
     officer_api, officer = officer_client()
     officer_api.scopes = ["dsar:write", "dsar:read", "dsar:approve"]
     officer_api.save()
@@ -217,8 +210,8 @@ def test_ccpa_deadline_is_45_days_and_extension_45_more():
 
 
 def test_daily_job_flags_due_soon_and_overdue_once():
-    person("lou@example.fr")
-    person("max@example.fr")
+    SubjectFactory(email="lou@example.fr")
+    SubjectFactory(email="max@example.fr")
     _, http = api_client()
     soon = post_open(http, open_body("lou@example.fr")).json()
     late = post_open(http, open_body("max@example.fr")).json()

@@ -27,17 +27,16 @@ from compliance.services.subjects import SubjectSuppressedError, subject_resolve
 from tests.conftest import wait_for
 from tests.dsar.helpers import (
     ACTOR,
-    active_segment,
     api_client,
     event_body,
     occurrences,
     officer_client,
     open_body,
-    person,
     post_open,
     rich_person,
     verify_chain,
 )
+from tests.factories import SegmentFactory, SubjectFactory
 
 pytestmark = [
     pytest.mark.worker,
@@ -87,7 +86,7 @@ def test_portability_then_erasure_of_a_person_with_all_kinds_of_data(
     real EU worker) leaves nothing of them in any database but audit tokens."""
     url, received = receiver
     email, anonymous_id = "tess@example.fr", "anon-tess-1"
-    seg = active_segment()
+    seg = SegmentFactory()
     survivor, merged = rich_person(email, anonymous_id, segments=[seg], events=2)
     ids = [survivor.pk, merged.pk]
     client, http = api_client()
@@ -203,7 +202,7 @@ def test_worker_killed_mid_erasure_the_next_worker_finishes(
     """A one-request erasure runs every step in one region transaction: a worker killed -9
     after some steps leaves none of them done, and the next worker does them all, once."""
     ids = {"device_id": "k-dev", "user_id": "k-user", "crm_id": "k-crm", "phone": "+3312345678"}
-    subject = person("vic@example.fr", **ids)
+    subject = SubjectFactory(email="vic@example.fr", identifiers=ids)
     _, http = api_client()
     _, officer = officer_client()
     progress = tmp_path / "steps.log"

@@ -28,16 +28,15 @@ from compliance.personal_data import personal_data_register
 from segments.services.exits import memberships_exit_subjects
 from segments.services.memberships import memberships_apply
 from tests.conftest import wait_for
-from tests.dsar.helpers import ACTOR, active_segment, person, verify_chain
+from tests.dsar.helpers import ACTOR, verify_chain
+from tests.factories import SegmentFactory, SubjectFactory
 from tests.feed.conftest import subscribe
-from tests.segments.helpers import grant
 
 RETAINED = {"feed.Change": {"rows": 2, "why": ERASURE_NOTICE_WHY}}
 
 
 def _member(email: str, segments):
-    subject = person(email)
-    grant(subject)
+    subject = SubjectFactory(email=email, consented=True)
     for seg in segments:
         applied = memberships_apply(segment=seg, enters=[subject.pk], exits=[], actor=ACTOR)
         assert applied.entered == [subject.pk], applied.refused
@@ -74,7 +73,7 @@ def test_erasure_notice_reaches_the_webhook_then_the_sweep_removes_it(
     path, celery_worker_factory, receiver, monkeypatch, settings
 ):
     sub, secret = subscribe(receiver)
-    segments = [active_segment(), active_segment()]
+    segments = [SegmentFactory(), SegmentFactory()]
     email = f"erin-{path}@example.fr"
     subject = _member(email, segments)
     bystander = _member(f"bystander-{path}@example.fr", segments[:1])
@@ -160,7 +159,7 @@ def test_a_notice_stays_while_a_subscriber_still_needs_it(
     """No worker: the notices are never delivered. Past the TTL they stay while an active
     subscription that takes retracts has them pending; a subscription that would not receive
     them (other types, other segments, inactive) does not hold them."""
-    segments = [active_segment(), active_segment()]
+    segments = [SegmentFactory(), SegmentFactory()]
     subject = _member("nell@example.fr", segments)
     sub, _ = subscribe(receiver, types=["retract"], name="retracts")
     other, _ = subscribe(receiver, types=["enter", "consent"], name="enters")
@@ -195,7 +194,7 @@ def test_a_notice_stays_while_a_subscriber_still_needs_it(
 
 @pytest.mark.django_db(databases="__all__")
 def test_bulk_exits_write_the_outbox_after_their_audit_events(django_capture_on_commit_callbacks):
-    segments = [active_segment()]
+    segments = [SegmentFactory()]
     erased, kept = _member("olive@example.fr", segments), _member("pat@example.fr", segments)
     before = Change.objects.using("eu").count()
     with django_capture_on_commit_callbacks(using="eu"):
@@ -250,7 +249,7 @@ def test_bulk_erasure_keeps_notices_already_in_the_outbox(django_capture_on_comm
 
     from compliance.feed.services.outbox import ChangeInput, changes_record
 
-    segments = [active_segment()]
+    segments = [SegmentFactory()]
     subject = _member("quinn@example.fr", segments)
     with transaction.atomic(using="eu"):
         changes_record(
