@@ -273,7 +273,8 @@ def test_segment_review_shows_what_is_approved_and_who_would_enter(users):
         someone = SubjectFactory(email=f"est{n}@example.fr")
         ConsentFactory(subject=someone, purpose="audience_segmentation")
         ConsentFactory(subject=someone, purpose="measurement")
-    ConsentFactory(subject=SubjectFactory(email="refuser@example.fr"), purpose="audience_segmentation", decision="denied")
+    refuser = SubjectFactory(email="refuser@example.fr")
+    ConsentFactory(subject=refuser, purpose="audience_segmentation", decision="denied")
     SubjectFactory(email="us-est@example.com", jurisdiction="US-NY")
 
     officer = login("olga")

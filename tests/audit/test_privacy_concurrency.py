@@ -13,7 +13,7 @@ from compliance.audit.models import AuditEvent
 from compliance.audit.selectors.verification import chain_verify
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.audit.services.export import audit_export
-from compliance.services.subjects import subject_resolve
+from tests.factories import SubjectFactory
 
 EMAILS = ["jane.doe@example.com", "Max.Mustermann@example.de", "pierre@exemple.fr"]
 
@@ -24,11 +24,9 @@ def test_no_email_in_any_audit_row_or_in_the_bundle(tmp_path):
 
     actor = Actor.system("test")
     subjects = [
-        subject_resolve(identifier_type="email", value=EMAILS[0], jurisdiction="FR", actor=actor),
-        subject_resolve(identifier_type="email", value=EMAILS[1], jurisdiction="DE", actor=actor),
-        subject_resolve(
-            identifier_type="email", value=EMAILS[2], jurisdiction="US-CA", actor=actor
-        ),
+        SubjectFactory(email=EMAILS[0], jurisdiction="FR"),
+        SubjectFactory(email=EMAILS[1], jurisdiction="DE"),
+        SubjectFactory(email=EMAILS[2], jurisdiction="US-CA"),
     ]
     assert {s.region for s in subjects} == {"eu", "us"}
     needles = {e.lower() for e in EMAILS} | {e.split("@")[0].lower() for e in EMAILS}

@@ -5,30 +5,20 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
-from compliance.audit.services.append import Actor
 from compliance.models import ApiClient
 from compliance.roles import AUDITOR, PRIVACY_OFFICER
-from compliance.services.subjects import subject_resolve
+from tests.factories import StaffFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
-def staff(username: str, group: str) -> User:
-    user = User.objects.create_user(username=username, password="pw-Long-enough-1", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
 def test_subject_changelist_and_change_page_per_region(client):
-    client.force_login(staff("po", PRIVACY_OFFICER))
-    eu = subject_resolve(identifier_type="email", value="e@example.fr", jurisdiction="FR",
-                         actor=Actor.system())
-    us = subject_resolve(identifier_type="email", value="u@example.com", jurisdiction="US-CA",
-                         actor=Actor.system())
+    client.force_login(StaffFactory(username="po", group=PRIVACY_OFFICER))
+    eu = SubjectFactory(email="e@example.fr", jurisdiction="FR")
+    us = SubjectFactory(email="u@example.com", jurisdiction="US-CA")
     page = client.get("/admin/compliance/subject/?region=eu").content.decode()
     assert str(eu.pk) in page and str(us.pk) not in page
     page = client.get("/admin/compliance/subject/?region=us").content.decode()
@@ -41,9 +31,9 @@ def test_subject_changelist_and_change_page_per_region(client):
 
 
 def test_auditor_cannot_add_api_client_and_officer_creation_is_audited(client):
-    client.force_login(staff("aud", AUDITOR))
+    client.force_login(StaffFactory(username="aud", group=AUDITOR))
     assert client.get("/admin/compliance/apiclient/add/").status_code == 403
-    client.force_login(staff("po", PRIVACY_OFFICER))
+    client.force_login(StaffFactory(username="po", group=PRIVACY_OFFICER))
     response = client.post(
         "/admin/compliance/apiclient/add/",
         {"name": "crm", "scopes": '["consent:write"]', "is_active": "on"}, follow=True,

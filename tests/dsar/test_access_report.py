@@ -27,10 +27,9 @@ from compliance.events.parsing import event_batch_parse
 from compliance.events.services.ingest import events_ingest
 from compliance.feed.services.subscriptions import subscription_create
 from compliance.retention.models import RetentionRule
-from compliance.services.subjects import subject_resolve
 from segments.services.memberships import memberships_apply
 from tests.dsar.helpers import event_body
-from tests.factories import SegmentFactory
+from tests.factories import SegmentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 ACTOR = Actor.system("test")
@@ -40,7 +39,7 @@ LEAKS = sorted(INTERNAL_FIELDS | {"blind_index", "audit_token", "client_id", "id
 
 
 def _person():
-    subject = subject_resolve(identifier_type="email", value=EMAIL, jurisdiction="FR", actor=ACTOR)
+    subject = SubjectFactory(email=EMAIL, jurisdiction="FR")
     for purpose in ("audience_segmentation", "measurement"):
         consent_record(
             subject=subject,

@@ -4,10 +4,10 @@ Everything that must leave an audit trail is made through the toolkit's own serv
 blind indexes, encryption, regions and audit entries are exactly what production writes:
 
 * ``SubjectFactory(jurisdiction="DE", consents=["measurement"])``: ``subject_resolve`` in the
-  jurisdiction's region (EU countries to ``eu``), by ``email`` (a fresh one unless given; or
-  ``identifier_type`` and ``value``), further ``identifiers={"crm_id": "C-1"}``, web grants for ``consents``
-  (``consented=True``: the behavioral layer's purposes), ``merged_into=survivor`` through
-  ``subjects_merge``.
+  jurisdiction's region (EU countries to ``eu``, default ``FR``) by ``email`` (a fresh one
+  unless given; or ``identifier_type`` and ``value``); further ``identifiers={"crm_id": "C-1"}``
+  attached; web grants for ``consents`` (``consented=True``: the behavioral layer's purposes);
+  with ``merged_into=survivor``, merged into it through ``subjects_merge``.
 * ``ConsentFactory(subject=person, purpose="storage", decision="withdrawn")``:
   ``consent_record`` (any of its keyword arguments may be given).
 * ``StaffFactory(username="ana", group=AUDITOR)``: a staff user in a role group.
