@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -26,18 +26,10 @@ from compliance.consent.tcf import (
 # --- shared vectors (copied into tests/data/ with their source, see tests/data/README.md) ---
 
 _VECTORS = Path(__file__).resolve().parents[1] / "data" / "tcf-vectors.json"
-_SHARED = Path("testdata") / "tcf-vectors.json"
 
 
 def _vectors_path() -> Path:
     return _VECTORS
-
-
-def _shared_path() -> Path:
-    env = os.environ.get("COMPLIANCE_SHARED_DIR")
-    if env:
-        return Path(env) / _SHARED
-    return Path(__file__).resolve().parents[2].parent / "shared" / _SHARED
 
 
 def _vector_params() -> list[Any]:
@@ -199,13 +191,12 @@ def test_vectors_file_is_found() -> None:
     assert len(json.loads(path.read_text(encoding="utf-8"))["tcf"]) >= 4
 
 
-def test_vectors_copy_matches_the_shared_file_where_present() -> None:
-    shared = _shared_path()
-    if not shared.is_file():
-        pytest.skip(f"no shared vectors at {shared} (a plain clone): the copy is what runs")
-    assert json.loads(shared.read_text(encoding="utf-8")) == json.loads(
-        _vectors_path().read_text(encoding="utf-8")
-    )
+def test_vectors_copy_is_the_one_its_readme_names() -> None:
+    """tests/data/README.md notes the copy's source and SHA-256: changed vectors must say where
+    they come from (nothing outside the repository is read)."""
+    readme = (_vectors_path().parent / "README.md").read_text(encoding="utf-8")
+    digest = hashlib.sha256(_vectors_path().read_bytes()).hexdigest()
+    assert f"`{digest}`" in readme, f"tests/data/README.md does not name sha256 {digest}"
 
 
 # --- bit-writer helper for hand-built strings -----------------------------------------------
