@@ -24,7 +24,7 @@ from compliance.retention.models import RetentionRule
 from compliance.retention.services.enforce import retention_enforce
 from compliance.retention.services.rules import RetentionRuleError, rule_save
 from segments.models import SegmentMembership
-from tests.factories import SubjectFactory
+from tests.factories import SegmentStayFactory, SubjectFactory
 from tests.guards import owner_bypass
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -60,15 +60,12 @@ def event(subject_id, age: timedelta) -> Event:
 
 def membership(subject_id, key: str, *, exited_age: timedelta | None) -> SegmentMembership:
     now = timezone.now()
-    with owner_bypass("eu"):
-        return SegmentMembership.objects.using("eu").create(
-            subject_id=subject_id,
-            segment_key=key,
-            entered_at=now - OLD - OLD,
-            entered_reason="criteria",
-            exited_at=None if exited_age is None else now - exited_age,
-            exited_reason="" if exited_age is None else "criteria",
-        )
+    return SegmentStayFactory(
+        subject_id=subject_id,
+        segment_key=key,
+        entered_at=now - OLD - OLD,
+        exited_at=None if exited_age is None else now - exited_age,
+    )
 
 
 def consent(subject_id, age: timedelta) -> ConsentEvent:
