@@ -26,12 +26,11 @@ from compliance.consent.models import ConsentEvent
 from compliance.consent.services.record import consent_record
 from compliance.dsar.models import Status
 from compliance.dsar.services.erasure import request_erase_run
-from compliance.dsar.services.requests import request_approve, request_open
 from compliance.retention.services.enforce import retention_enforce
 from segments.models import SegmentMembership
 from segments.services.memberships import memberships_apply
 from tests.conftest import database_url
-from tests.factories import SegmentFactory, StaffFactory, SubjectFactory
+from tests.factories import PrivacyRequestFactory, SegmentFactory, StaffFactory, SubjectFactory
 from tests.retention.test_enforce import rule
 from tests.segments.helpers import ACTOR
 
@@ -193,15 +192,7 @@ def test_the_application_works_as_the_runtime_role(officer, runtime_role, settin
         )
         stay = SegmentMembership.objects.using("eu").get(subject_id=subject.pk)
         assert stay.exited_reason == "consent_withdrawn"
-        opened = request_open(
-            type="erasure",
-            regulation="gdpr",
-            identifiers=[{"type": "email", "value": "rita@example.fr"}],
-            verification_method="id_document",
-            actor=ACTOR,
-            jurisdiction="FR",
-        )
-        request = request_approve(request=opened.request, actor=ACTOR)
+        request = PrivacyRequestFactory(email="rita@example.fr", approved=True)
         done = request_erase_run(region="eu", request_id=request.pk)
         assert done.status == Status.COMPLETED
         assert not ConsentEvent.objects.using("eu").filter(subject_id=subject.pk).exists()

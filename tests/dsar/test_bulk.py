@@ -18,7 +18,6 @@ from compliance.dsar.services.bulk import requests_erase_bulk, requests_erase_pe
 from compliance.dsar.services.erasure import erasure_counts
 from compliance.dsar.services.holds import legal_hold_set
 from compliance.dsar.services.receipts import receipt_verify
-from compliance.dsar.services.requests import request_approve, request_open
 from compliance.dsar.tasks import requests_erase_bulk as bulk_task
 from compliance.models import Subject, SubjectDirectory, Suppression
 from compliance.services.subjects import SubjectSuppressedError, subject_resolve
@@ -27,22 +26,14 @@ from segments.services.exits import memberships_exit_subjects
 from segments.services.memberships import memberships_apply
 from tests.conftest import on_postgres
 from tests.dsar.helpers import ACTOR, verify_chain
-from tests.factories import SegmentFactory, SubjectFactory
+from tests.factories import PrivacyRequestFactory, SegmentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def _approved(email: str, capture) -> PrivacyRequest:
     with capture(using="eu"):  # the per-request job is not run: the bulk job takes them
-        opened = request_open(
-            type="erasure",
-            regulation="gdpr",
-            identifiers=[{"type": "email", "value": email}],
-            verification_method="id_document",
-            actor=ACTOR,
-            jurisdiction="FR",
-        )
-        return request_approve(request=opened.request, actor=ACTOR)
+        return PrivacyRequestFactory(email=email, approved=True)
 
 
 def _people(n: int, segments, tag: str):

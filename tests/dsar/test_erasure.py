@@ -20,27 +20,14 @@ from compliance.dsar.services import erasure as erasure_module
 from compliance.dsar.services.erasure import erasure_counts, erasure_preview, request_erase_run
 from compliance.dsar.services.holds import legal_hold_release, legal_hold_set
 from compliance.dsar.services.receipts import receipt_verify
-from compliance.dsar.services.requests import request_approve, request_open
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, Suppression
 from compliance.personal_data import personal_data_models
 from compliance.regions import UnknownRegionError
 from compliance.services.subjects import SubjectSuppressedError, subject_resolve
 from tests.dsar.helpers import ACTOR, codes, verify_chain
-from tests.factories import SubjectFactory
+from tests.factories import PrivacyRequestFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-def _erasure(email: str):
-    result = request_open(
-        type="erasure",
-        regulation="gdpr",
-        identifiers=[{"type": "email", "value": email}],
-        verification_method="id_document",
-        actor=ACTOR,
-        jurisdiction="FR",
-    )
-    return request_approve(request=result.request, actor=ACTOR)
 
 
 def _stitched_person(email: str):
@@ -57,7 +44,7 @@ def test_erasure_removes_everything_of_every_stitched_subject(django_capture_on_
     subject, other = _stitched_person("nina@example.fr")
     bystander = SubjectFactory(email="olga@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
-        request = _erasure("nina@example.fr")
+        request = PrivacyRequestFactory(email="nina@example.fr", approved=True)
     ids = [subject.pk, other.pk]
     preview = erasure_preview(request=request)
     assert preview["subjects"] == 2
@@ -122,7 +109,7 @@ def test_erasure_removes_everything_of_every_stitched_subject(django_capture_on_
 def test_rerunning_a_finished_erasure_changes_nothing(django_capture_on_commit_callbacks):
     SubjectFactory(email="pia@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
-        request = _erasure("pia@example.fr")
+        request = PrivacyRequestFactory(email="pia@example.fr", approved=True)
     request_erase_run(region="eu", request_id=request.pk)
     before = AuditEvent.objects.using("eu").count()
     again = request_erase_run(region="eu", request_id=request.pk)
@@ -137,7 +124,7 @@ def test_crash_mid_step_resumes_without_missing_rows_or_doubling_events(
         email="quin@example.fr", identifiers={"device_id": "d-1", "user_id": "u-1", "crm_id": "c-1"}
     )
     with django_capture_on_commit_callbacks(using="eu"):
-        request = _erasure("quin@example.fr")
+        request = PrivacyRequestFactory(email="quin@example.fr", approved=True)
 
     def crash_after_first_batch(*, request, step):
         # killed between two committed batches of the identity step
@@ -173,7 +160,7 @@ def test_legal_hold_set_after_approval_rejects_when_the_job_starts(
 ):
     subject = SubjectFactory(email="rey@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
-        request = _erasure("rey@example.fr")
+        request = PrivacyRequestFactory(email="rey@example.fr", approved=True)
     legal_hold_set(region="eu", subject_id=subject.pk, reason="subpoena", actor=ACTOR)
     done = request_erase_run(region="eu", request_id=request.pk)
     assert done.status == Status.REJECTED
@@ -185,7 +172,7 @@ def test_legal_hold_set_after_approval_rejects_when_the_job_starts(
 def test_replay_erasures_removes_restored_rows(django_capture_on_commit_callbacks):
     subject = SubjectFactory(email="sam@example.fr")
     with django_capture_on_commit_callbacks(using="eu"):
-        request = _erasure("sam@example.fr")
+        request = PrivacyRequestFactory(email="sam@example.fr", approved=True)
     # a backup taken before the erasure: copy the rows to "restore" them afterwards
     saved_subject = Subject.objects.using("eu").get(pk=subject.pk)
     saved_key = SubjectKey.objects.using("eu").get(subject_id=subject.pk)

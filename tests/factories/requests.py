@@ -31,13 +31,18 @@ class PrivacyRequestFactory(ServiceFactory):
       (``request_reject``), ``cancelled`` (``request_cancel``), ``completed`` and ``failed``
       (``request_transition`` from processing: the status and its audit entry, no job's work).
 
-    ``overdue=True`` moves the deadline two days into the past. Further keywords of
+    ``approved=True``: verified by ID document and approved, so processing (its job queued
+    after commit). ``overdue=True`` moves the deadline two days into the past. Further keywords of
     ``request_open`` (``purposes``, ``client_id``, ``callback_url``, ...) are passed through.
     Returns the request loaded from its region.
     """
 
     class Meta:
         model = PrivacyRequest
+
+    class Params:
+        #: verified by ID document and approved by an officer (``request_approve``): processing
+        approved = factory.Trait(verification_method="id_document", status=Status.PROCESSING)
 
     type = "erasure"
     regulation = "gdpr"

@@ -19,7 +19,6 @@ from compliance.dsar.services.erasure import (
     erasure_retained,
     request_erase_run,
 )
-from compliance.dsar.services.requests import request_approve, request_open
 from compliance.feed.models import ERASURE_NOTICE_WHY, Change, DeliveryState
 from compliance.feed.services.notices import erasure_notices_purge
 from compliance.feed.services.subscriptions import subscription_save
@@ -29,7 +28,7 @@ from segments.services.exits import memberships_exit_subjects
 from segments.services.memberships import memberships_apply
 from tests.conftest import wait_for
 from tests.dsar.helpers import ACTOR, verify_chain
-from tests.factories import SegmentFactory, SubjectFactory
+from tests.factories import PrivacyRequestFactory, SegmentFactory, SubjectFactory
 from tests.feed.conftest import subscribe
 
 RETAINED = {"feed.Change": {"rows": 2, "why": ERASURE_NOTICE_WHY}}
@@ -41,18 +40,6 @@ def _member(email: str, segments):
         applied = memberships_apply(segment=seg, enters=[subject.pk], exits=[], actor=ACTOR)
         assert applied.entered == [subject.pk], applied.refused
     return subject
-
-
-def _erasure(email: str) -> PrivacyRequest:
-    opened = request_open(
-        type="erasure",
-        regulation="gdpr",
-        identifiers=[{"type": "email", "value": email}],
-        verification_method="id_document",
-        actor=ACTOR,
-        jurisdiction="FR",
-    )
-    return request_approve(request=opened.request, actor=ACTOR)
 
 
 def _assert_only_notices(subject, segments) -> list[Change]:
@@ -81,7 +68,7 @@ def test_erasure_notice_reaches_the_webhook_then_the_sweep_removes_it(
     celery_worker_factory(queues=["compliance.eu"])
 
     if path == "request":  # approval enqueues dsar.request_process: the worker erases
-        request = _erasure(email)
+        request = PrivacyRequestFactory(email=email, approved=True)
         wait_for(
             lambda: (
                 PrivacyRequest.objects.using("eu").get(pk=request.pk).status == Status.COMPLETED
@@ -92,7 +79,7 @@ def test_erasure_notice_reaches_the_webhook_then_the_sweep_removes_it(
     else:  # leave the request to the bulk job (no per-request job)
         with monkeypatch.context() as patch:
             patch.setattr("compliance.tasking.enqueue_on_commit", lambda *a, **k: None)
-            request = _erasure(email)
+            request = PrivacyRequestFactory(email=email, approved=True)
         result = requests_erase_bulk(region="eu", request_ids=[request.pk])
         assert result.completed == [str(request.pk)]
     done = PrivacyRequest.objects.using("eu").get(pk=request.pk)
@@ -164,7 +151,7 @@ def test_a_notice_stays_while_a_subscriber_still_needs_it(
     sub, _ = subscribe(receiver, types=["retract"], name="retracts")
     other, _ = subscribe(receiver, types=["enter", "consent"], name="enters")
     with django_capture_on_commit_callbacks(using="eu"):
-        request = _erasure("nell@example.fr")
+        request = PrivacyRequestFactory(email="nell@example.fr", approved=True)
     preview = erasure_preview(request=request)
     assert preview["retained"] == {"feed.Change": {"rows": 0, "why": ERASURE_NOTICE_WHY}}
     assert preview["tables"]["feed.Change"] >= 3  # consent changes and two enters: all go
@@ -264,7 +251,7 @@ def test_bulk_erasure_keeps_notices_already_in_the_outbox(django_capture_on_comm
             ],
         )
     with django_capture_on_commit_callbacks(using="eu"):
-        request = _erasure("quinn@example.fr")
+        request = PrivacyRequestFactory(email="quinn@example.fr", approved=True)
         result = requests_erase_bulk(region="eu", request_ids=[request.pk])
     assert result.completed == [str(request.pk)]
     rows = Change.objects.using("eu").filter(subject_id=subject.pk).order_by("id")
