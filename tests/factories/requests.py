@@ -21,9 +21,10 @@ from tests.factories.subjects import SubjectFactory
 
 
 class PrivacyRequestFactory(ServiceFactory):
-    """``request_open`` by e-mail ``email`` for ``subject`` (a person with data made with that
-    e-mail in ``jurisdiction``; ``subject=None``: nobody is held, the request completes at
-    once; a given subject must hold ``email``), then on to ``status``:
+    """``request_open`` by e-mail ``email``, for ``subject``: by default a person made with that
+    e-mail in ``jurisdiction`` (an existing one is found, as in production); ``subject=None``
+    makes nobody, so for an unknown e-mail nobody is held and the request completes at once.
+    Then on to ``status``:
 
     * ``None`` (default): where opening leaves it (an erasure awaits approval, other types
       process, nobody held completes);
@@ -31,8 +32,8 @@ class PrivacyRequestFactory(ServiceFactory):
       (``request_reject``), ``cancelled`` (``request_cancel``), ``completed`` and ``failed``
       (``request_transition`` from processing: the status and its audit entry, no job's work).
 
-    ``approved=True``: verified by ID document and approved, so processing (its job queued
-    after commit). ``overdue=True`` moves the deadline two days into the past. Further keywords of
+    ``approved=True``: verified by ID document and approved, so processing (its job queued after
+    commit). ``overdue=True`` moves the deadline two days into the past. Further keywords of
     ``request_open`` (``purposes``, ``client_id``, ``callback_url``, ...) are passed through.
     Returns the request loaded from its region.
     """

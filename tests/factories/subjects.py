@@ -15,12 +15,12 @@ from tests.factories.base import ACTOR, RegionalRowFactory, ServiceFactory
 
 
 class SubjectFactory(ServiceFactory):
-    """``subject_resolve(identifier_type, value, jurisdiction)`` (``value``: ``email``, a
-    fresh address unless given), then: ``identifiers``
-    (``{type: value}``) attached with ``identity_attach``; a web grant per purpose of
-    ``consents`` (jurisdiction ``jurisdiction``); with ``merged_into`` (a subject of the same
-    region), merged into it by ``subjects_merge`` and returned as merged. An existing
-    identifier resolves to its existing subject, as in production."""
+    """``subject_resolve(identifier_type, value, jurisdiction)`` (``value`` is ``email``, a
+    fresh address unless given), then: ``identifiers`` (``{type: value}``) attached with
+    ``identity_attach``; a web grant per purpose of ``consents`` (``consented=True``: the
+    behavioral layer's), recorded in ``jurisdiction``; with ``merged_into`` (a subject of the
+    same region), merged into it by ``subjects_merge`` and returned as the merged one.
+    An identifier already held resolves to its subject, as in production."""
 
     class Meta:
         model = Subject
