@@ -14,7 +14,7 @@ blind indexes, encryption, regions and audit entries are exactly what production
 * ``SegmentFactory(user=officer, layers=["intent"], status="draft")``: ``segment_create``,
   then approved and activated by ``user`` up to ``status`` (default ``active``).
 * ``PrivacyRequestFactory(type="access", status="completed")``: ``request_open`` for a person
-  with data (``subject=None``: nobody is held), then moved on by the request services and
+  with data (``subject=None``: no person made), then moved on by the request services and
   ``request_transition`` to ``status``, every step audited.
 
 Plain rows, for seeding what no service writes directly (history, old data), in the region's
