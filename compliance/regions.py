@@ -7,6 +7,7 @@ changed silently afterwards.
 from __future__ import annotations
 
 from compliance.conf import compliance_settings
+from compliance.errors import InputError
 
 #: EU member states plus the EEA (Iceland, Liechtenstein, Norway).
 EU_EEA_COUNTRIES = frozenset(
@@ -14,7 +15,7 @@ EU_EEA_COUNTRIES = frozenset(
 )
 
 
-class UnknownRegionError(ValueError):
+class UnknownRegionError(InputError):
     """A region name that is not configured in ``COMPLIANCE_REGIONS``."""
 
 

@@ -12,6 +12,8 @@ import enum
 from django.conf import settings
 from django.db import models
 
+from compliance.errors import InternalError
+
 
 class Residency(enum.StrEnum):
     GLOBAL = "global"
@@ -26,7 +28,7 @@ REGIONAL = Residency.REGIONAL
 PER_DATABASE = Residency.PER_DATABASE
 
 
-class RegionRequiredError(RuntimeError):
+class RegionRequiredError(InternalError):
     """A regional model was used without naming its database."""
 
     def __init__(self, model: type[models.Model]) -> None:

@@ -15,6 +15,7 @@ import os
 from celery import Task
 from django.db import transaction
 
+from compliance.errors import InternalError
 from compliance.regions import UnknownRegionError, region_alias
 
 
@@ -38,7 +39,7 @@ def enqueue_on_commit(task, *, region: str, **kwargs) -> None:
     transaction.on_commit(lambda: task.apply_async(kwargs=payload), using=alias)
 
 
-class WrongRegionWorkerError(RuntimeError):
+class WrongRegionWorkerError(InternalError):
     pass
 
 

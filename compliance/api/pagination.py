@@ -18,7 +18,7 @@ from django.db.models import Model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
-from compliance.api.errors import ApiError
+from compliance.errors import InputError
 from compliance.selectors.keyset import Cursor, Ordering, keyset_fetch  # noqa: F401
 
 DEFAULT_LIMIT = 100
@@ -54,8 +54,8 @@ def cursor_decode(*, raw: str | None, model: type[Model], ordering: Ordering) ->
             raise ValueError
         return Cursor(values=typed, backwards=bool(data.get("b")))
     except (ValueError, TypeError, KeyError, binascii.Error, ValidationError, AttributeError):
-        raise ApiError(
-            "cursor is not one this API issued", code="invalid", fields={"cursor": ["invalid"]}
+        raise InputError(
+            "cursor is not one this API issued", fields={"cursor": ["invalid"]}
         ) from None
 
 
@@ -69,9 +69,7 @@ def limit_param(request, *, maximum: int = MAX_LIMIT) -> int:
     except ValueError:
         limit = 0
     if not 1 <= limit <= maximum:
-        raise ApiError(
-            f"limit must be 1 to {maximum}", code="invalid", fields={"limit": [f"1 to {maximum}"]}
-        )
+        raise InputError(f"limit must be 1 to {maximum}", fields={"limit": [f"1 to {maximum}"]})
     return limit
 
 

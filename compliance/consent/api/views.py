@@ -8,7 +8,6 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from compliance.api import examples
-from compliance.api.errors import ApiError
 from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.consent.api import serializers as s
@@ -28,6 +27,7 @@ from compliance.consent.services.signals import (
 )
 from compliance.consent.services.stitching import subject_resolve_many
 from compliance.consent.tcf import tcf_decode, tcf_validate
+from compliance.errors import InputError, NotFoundError
 from compliance.regions import region_alias
 from compliance.services.subjects import SubjectSuppressedError, subject_resolve
 
@@ -125,7 +125,7 @@ class ConsentCreateView(ApiView):
             prepared.append(tcf)
         gpc = gpc_prepare(**common) if gpc_received else None
         if not prepared and not gpc_received:
-            raise ApiError(
+            raise InputError(
                 "send decisions, a signal, or the Sec-GPC: 1 header",
                 fields={"decisions": ["send decisions, a signal, or the Sec-GPC: 1 header"]},
             )
@@ -220,7 +220,7 @@ class SubjectLookupView(ApiView):
         except SubjectSuppressedError:
             subject = None
         if subject is None:
-            raise ApiError("no subject has this identifier", code="not_found", status_code=404)
+            raise NotFoundError("no subject has this identifier")
         survivor = subject_selectors.subject_survivor(subject=subject)
         return Response(_subject_body(survivor, requested=subject.pk))
 
@@ -234,7 +234,7 @@ class SubjectConsentsView(ApiView):
     def get(self, request, subject_id):
         subject = subject_selectors.subject_find(subject_id=subject_id)
         if subject is None:
-            raise ApiError("unknown subject", code="not_found", status_code=404)
+            raise NotFoundError("unknown subject")
         survivor = subject_selectors.subject_survivor(subject=subject)
         return Response(_subject_body(survivor, requested=subject.pk, history=True))
 
@@ -250,7 +250,7 @@ class ConsentModeView(ApiView):
         jurisdiction = jurisdiction_normalize(jurisdiction=data.get("jurisdiction"))
         subject = subject_selectors.subject_find(subject_id=subject_id)
         if subject is None:
-            raise ApiError("unknown subject", code="not_found", status_code=404)
+            raise NotFoundError("unknown subject")
         survivor = subject_selectors.subject_survivor(subject=subject)
         mode = subject_selectors.consent_mode(
             subject=survivor, source=data.get("source"), jurisdiction=jurisdiction or None
