@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 
-from django.conf import settings
 from django.db import models
 
+from compliance.conf import compliance_settings
 from compliance.errors import InternalError
 
 
@@ -72,6 +72,6 @@ def residency_of(model: type[models.Model]) -> Residency | None:
     declared = getattr(model, "residency", None)
     if isinstance(declared, Residency):
         return declared
-    if model._meta.app_label in settings.COMPLIANCE_GLOBAL_APPS:
+    if model._meta.app_label in compliance_settings.GLOBAL_APPS:
         return GLOBAL
     return None

@@ -22,9 +22,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
 def _queues() -> list[Queue]:
-    from django.conf import settings
+    from compliance.conf import compliance_settings  # needs Django's settings configured first
 
-    names = ["compliance.control", *(f"compliance.{r}" for r in settings.COMPLIANCE_REGIONS)]
+    names = ["compliance.control", *(f"compliance.{r}" for r in compliance_settings.REGIONS)]
     return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in names]
 
 
