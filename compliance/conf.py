@@ -182,8 +182,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "OUTBOUND_ALLOW_LOCAL",
         bool,
-        Computed(lambda: settings.DEBUG, "`DEBUG` (off in the production settings)"),
-        "Callbacks and webhooks may go to `http://` and to loopback, private or link-local addresses (development only).",
+        False,
+        "Callbacks and webhooks may go to `http://` and to loopback, private or link-local "
+        "addresses (development only; `config.settings` turns it on with `DJANGO_DEBUG`).",
     ),
     # --- audit
     Setting(

@@ -119,7 +119,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Toolkit settings -----------------------------------------------------------------------
 # Every COMPLIANCE_* setting is declared once in compliance/conf.py (docs/settings.md) and read
 # from the environment there: environment, then a COMPLIANCE_* Django setting here, then the
-# default. Only the regions (for DATABASES above) and the keys (generated locally) are set here.
+# default. Only the regions (for DATABASES above), the keys (generated locally) and development
+# defaults are set here.
+#: callbacks and webhooks to http:// and local addresses (development only; off in production)
+COMPLIANCE_OUTBOUND_ALLOW_LOCAL = DEBUG
 
 # --- Celery ---------------------------------------------------------------------------------
 # The embedded default: ``embedded://``, the project's crash-safe file broker
