@@ -193,34 +193,23 @@ class RequestApproveView(_OfficerView):
         return self._act(request, request_id)
 
 
-class RequestRejectView(_OfficerView):
+class _ReasonView(_OfficerView):
+    # an officer's action that needs a reason (reject, extend); no docstring: the schema's text
+    @extend_schema(request=DsarReasonInput, examples=[examples.REASON], responses=DsarRequestOutput)
+    def post(self, request, request_id):
+        serializer = DsarReasonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._act(request, request_id, reason=serializer.validated_data["reason"])
+
+
+@extend_schema(summary="Reject a request with a reason (privacy officer token)")
+class RequestRejectView(_ReasonView):
     action = "reject"
 
-    @extend_schema(
-        summary="Reject a request with a reason (privacy officer token)",
-        request=DsarReasonInput,
-        examples=[examples.REASON],
-        responses=DsarRequestOutput,
-    )
-    def post(self, request, request_id):
-        serializer = DsarReasonInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._act(request, request_id, reason=serializer.validated_data["reason"])
 
-
-class RequestExtendView(_OfficerView):
+@extend_schema(summary="Extend the deadline once, with a reason (privacy officer token)")
+class RequestExtendView(_ReasonView):
     action = "extend"
-
-    @extend_schema(
-        summary="Extend the deadline once, with a reason (privacy officer token)",
-        request=DsarReasonInput,
-        examples=[examples.REASON],
-        responses=DsarRequestOutput,
-    )
-    def post(self, request, request_id):
-        serializer = DsarReasonInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._act(request, request_id, reason=serializer.validated_data["reason"])
 
 
 class RequestPreviewView(ApiView):
