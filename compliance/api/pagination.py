@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 
 from compliance.errors import InputError
 from compliance.selectors.keyset import Cursor, Ordering, keyset_fetch  # noqa: F401
@@ -110,9 +111,6 @@ def _link(request, cursor: str) -> str:
 
 def paginated(item_serializer, *, name: str, count: bool = False):
     """An inline serializer for the page around ``item_serializer`` (for the schema)."""
-    from drf_spectacular.utils import inline_serializer
-    from rest_framework import serializers
-
     fields = {
         "next": serializers.URLField(allow_null=True),
         "previous": serializers.URLField(allow_null=True),
