@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from compliance.checks import check_settings_parse
 from compliance.conf import DECLARED, SETTINGS, compliance_settings, settings_markdown
 from compliance.feed.conf import feed_settings
 from compliance.retention.conf import retention_settings
@@ -56,6 +57,14 @@ def test_a_value_that_does_not_parse_names_its_variable(monkeypatch):
     monkeypatch.setenv("COMPLIANCE_AUDIT_CHECKPOINT_SECONDS", "soon")
     with pytest.raises(ImproperlyConfigured, match="COMPLIANCE_AUDIT_CHECKPOINT_SECONDS"):
         _ = compliance_settings.AUDIT_CHECKPOINT_SECONDS
+
+
+def test_system_check_reports_a_setting_that_does_not_parse(settings, monkeypatch):
+    assert check_settings_parse() == []
+    settings.COMPLIANCE_FEED_BATCH_SIZE = "many"
+    monkeypatch.setenv("COMPLIANCE_SEGMENTS_PAUSE_OVERDUE", "yes")
+    errors = check_settings_parse()
+    assert [(e.id, e.obj) for e in errors] == [("compliance.E020", "COMPLIANCE_FEED_BATCH_SIZE")]
 
 
 def test_unknown_names_are_refused():
