@@ -7,6 +7,8 @@ import sys
 import types
 from pathlib import Path
 
+from compliance.conf import THIRD_PARTY_GLOBAL_APPS
+
 # ``config/__init__`` starts the Celery app, which reads the settings being defined here: load
 # ``config.settings`` through a bare package first, then let ``config`` import for real later.
 if "config" not in sys.modules:
@@ -15,13 +17,13 @@ if "config" not in sys.modules:
     sys.modules["config"] = _bare
     try:
         from config.settings import *  # noqa: F403
-        from config.settings import COMPLIANCE_GLOBAL_APPS, INSTALLED_APPS
+        from config.settings import INSTALLED_APPS
     finally:
         del sys.modules["config"]
 else:
     from config.settings import *  # noqa: F403
-    from config.settings import COMPLIANCE_GLOBAL_APPS, INSTALLED_APPS
+    from config.settings import INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "pgtrigger", "pghistory", "bench.pghistory_app"]
 PGHISTORY_INSTALL_CONTEXT_FUNC_ON_MIGRATE = False
-COMPLIANCE_GLOBAL_APPS = [*COMPLIANCE_GLOBAL_APPS, "pgtrigger", "pghistory"]  # unused here
+COMPLIANCE_GLOBAL_APPS = [*THIRD_PARTY_GLOBAL_APPS, "pgtrigger", "pghistory"]  # unused here

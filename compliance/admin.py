@@ -7,6 +7,7 @@ import secrets
 from django import forms
 from django.contrib import admin, messages
 
+from compliance.admin_base import ReadOnlyAdminMixin
 from compliance.admin_regional import RegionalModelAdmin
 from compliance.api.auth import token_generate, token_hash
 from compliance.api.scopes import SCOPES
@@ -78,19 +79,10 @@ admin.site.site_title = "Compliance admin"
 
 
 @admin.register(SubjectDirectory)
-class SubjectDirectoryAdmin(admin.ModelAdmin):
+class SubjectDirectoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("identifier_type", "region", "subject_id", "created_at")
     list_filter = ("region", "identifier_type")
     search_fields = ("subject_id",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Subject)

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 
 from django.contrib import admin
 
+from compliance.admin_base import ReadOnlyAdminMixin
 from compliance.regions import regions
 
 REGION_PARAM = "region"
@@ -46,7 +47,7 @@ class RegionListFilter(admin.SimpleListFilter):
         return queryset  # the database is chosen in RegionalModelAdmin.get_queryset
 
 
-class RegionalModelAdmin(admin.ModelAdmin):
+class RegionalModelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only by default; ``get_queryset`` uses the request's region database."""
 
     def get_list_filter(self, request):
@@ -60,12 +61,3 @@ class RegionalModelAdmin(admin.ModelAdmin):
         self._request = request
         extra_context = {**(extra_context or {}), "current_region": request_region(request)}
         return super().changelist_view(request, extra_context=extra_context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

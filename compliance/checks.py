@@ -8,9 +8,10 @@ import binascii
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-from compliance.conf import compliance_settings
+from compliance.conf import DECLARED, compliance_settings, setting_value
 from compliance.residency import residency_of
 
 
@@ -65,6 +66,18 @@ def check_no_cross_residency_relations(app_configs=None, **kwargs):
                     id="compliance.E002",
                 )
             )
+    return errors
+
+
+@checks.register()
+def check_settings_parse(app_configs=None, **kwargs):
+    """Every declared setting can be read (an environment value of the wrong type cannot)."""
+    errors = []
+    for name in DECLARED:
+        try:
+            setting_value(name)
+        except (ImproperlyConfigured, TypeError, ValueError) as exc:
+            errors.append(checks.Error(str(exc), obj=f"COMPLIANCE_{name}", id="compliance.E020"))
     return errors
 
 

@@ -24,12 +24,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from compliance.conf import compliance_settings
+from compliance.errors import ApplicationError
 
 NONCE_BYTES = 12
 KEY_VERSION = "v1"
 
 
-class DecryptionError(ValueError):
+class DecryptionError(ApplicationError, ValueError):
     """Ciphertext could not be decrypted (wrong key, destroyed key, or tampered data)."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from compliance.errors import InputError
 from compliance.models.subjects import IdentifierType
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -12,7 +13,7 @@ _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 MAX_VALUE_LENGTH = 320
 
 
-class IdentifierError(ValueError):
+class IdentifierError(InputError):
     """An identifier that cannot be used; ``field`` names what is wrong (no value echoed)."""
 
     def __init__(self, message: str, *, field: str = "value") -> None:

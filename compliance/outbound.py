@@ -16,9 +16,10 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from compliance.conf import compliance_settings
+from compliance.errors import InputError
 
 
-class OutboundUrlError(ValueError):
+class OutboundUrlError(InputError):
     """The URL may not receive requests from the toolkit (the message says why)."""
 
 

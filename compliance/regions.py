@@ -6,15 +6,20 @@ changed silently afterwards.
 
 from __future__ import annotations
 
-from compliance.conf import compliance_settings
+from compliance.conf import EU_EEA_COUNTRIES, compliance_settings
+from compliance.errors import InputError
 
-#: EU member states plus the EEA (Iceland, Liechtenstein, Norway).
-EU_EEA_COUNTRIES = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
-)
+__all__ = [
+    "EU_EEA_COUNTRIES",
+    "UnknownRegionError",
+    "country_of",
+    "region_alias",
+    "region_for_country",
+    "regions",
+]
 
 
-class UnknownRegionError(ValueError):
+class UnknownRegionError(InputError):
     """A region name that is not configured in ``COMPLIANCE_REGIONS``."""
 
 

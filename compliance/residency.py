@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 
-from django.conf import settings
 from django.db import models
+
+from compliance.conf import compliance_settings
+from compliance.errors import InternalError
 
 
 class Residency(enum.StrEnum):
@@ -26,7 +28,7 @@ REGIONAL = Residency.REGIONAL
 PER_DATABASE = Residency.PER_DATABASE
 
 
-class RegionRequiredError(RuntimeError):
+class RegionRequiredError(InternalError):
     """A regional model was used without naming its database."""
 
     def __init__(self, model: type[models.Model]) -> None:
@@ -70,6 +72,6 @@ def residency_of(model: type[models.Model]) -> Residency | None:
     declared = getattr(model, "residency", None)
     if isinstance(declared, Residency):
         return declared
-    if model._meta.app_label in settings.COMPLIANCE_GLOBAL_APPS:
+    if model._meta.app_label in compliance_settings.GLOBAL_APPS:
         return GLOBAL
     return None

@@ -1,6 +1,6 @@
 """Beat entries of the core app: a heartbeat per region (shows each region has live workers)."""
 
-from django.conf import settings
+from compliance.conf import compliance_settings
 
 BEAT_SCHEDULE = {
     f"worker-heartbeat-{region}": {
@@ -8,5 +8,5 @@ BEAT_SCHEDULE = {
         "schedule": 300.0,
         "kwargs": {"region": region},
     }
-    for region in settings.COMPLIANCE_REGIONS
+    for region in compliance_settings.REGIONS
 }

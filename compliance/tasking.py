@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import os
-
 from celery import Task
 from django.db import transaction
 
+from compliance.conf import compliance_settings
+from compliance.errors import InternalError
 from compliance.regions import UnknownRegionError, region_alias
 
 
@@ -38,7 +38,7 @@ def enqueue_on_commit(task, *, region: str, **kwargs) -> None:
     transaction.on_commit(lambda: task.apply_async(kwargs=payload), using=alias)
 
 
-class WrongRegionWorkerError(RuntimeError):
+class WrongRegionWorkerError(InternalError):
     pass
 
 
@@ -52,9 +52,9 @@ class RegionalTask(Task):
         region = kwargs.get("region")
         if region is None:
             raise UnknownRegionError(f"task {self.name} needs the keyword argument region=")
-        allowed = os.environ.get("COMPLIANCE_WORKER_REGIONS")
-        if allowed and region not in [r.strip() for r in allowed.split(",")]:
+        allowed = compliance_settings.WORKER_REGIONS
+        if allowed and region not in allowed:
             raise WrongRegionWorkerError(
-                f"task {self.name} for region {region!r} reached a worker for {allowed}"
+                f"task {self.name} for region {region!r} reached a worker for {', '.join(allowed)}"
             )
         return super().__call__(*args, **kwargs)

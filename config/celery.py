@@ -5,12 +5,17 @@ Queues are declared from ``COMPLIANCE_REGIONS``; routing to any other queue is a
 ``celery -A config worker -Q compliance.eu``.
 """
 
+import logging
 import os
+from importlib import import_module
 
 from celery import Celery
 from celery.signals import worker_ready
+from django.apps import apps
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
+
+from compliance.conf import compliance_settings
 
 # ``embedded://``: the crash-safe file broker of the embedded default (compliance/broker.py)
 TRANSPORT_ALIASES.setdefault("embedded", "compliance.broker:Transport")
@@ -22,18 +27,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
 def _queues() -> list[Queue]:
-    from django.conf import settings
-
-    names = ["compliance.control", *(f"compliance.{r}" for r in settings.COMPLIANCE_REGIONS)]
+    names = ["compliance.control", *(f"compliance.{r}" for r in compliance_settings.REGIONS)]
     return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in names]
 
 
 def _beat_schedule() -> dict:
     """Merge ``BEAT_SCHEDULE`` of every installed app's ``schedule`` module."""
-    from importlib import import_module
-
-    from django.apps import apps
-
     schedule: dict = {}
     for config in apps.get_app_configs():
         try:
@@ -59,8 +58,7 @@ def _load_beat_schedule(sender, **kwargs) -> None:
 def _heartbeat_on_start(sender, **kwargs) -> None:
     """A worker says it is there as soon as it starts (then every 5 minutes under beat): the
     heartbeat of each region it consumes is written here, in the worker, not sent as a task."""
-    import logging
-
+    # models: config.celery is imported with the settings, before the app registry is ready
     from compliance.tasks import worker_heartbeat
 
     consumed = {q.name for q in sender.app.amqp.queues.consume_from.values()}

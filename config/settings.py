@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from compliance.conf import environment_value
 from config.local_secrets import local_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -87,7 +88,7 @@ TEMPLATES = [
 ]
 
 # --- Databases: "default" is the control database; one alias per region -------------------
-COMPLIANCE_REGIONS = _env_list("COMPLIANCE_REGIONS", "eu,us")
+COMPLIANCE_REGIONS = environment_value("REGIONS")
 
 
 def _database(alias: str) -> dict:
@@ -115,50 +116,13 @@ DATABASES = {alias: _database(alias) for alias in ["default", *COMPLIANCE_REGION
 DATABASE_ROUTERS = ["compliance.router.ResidencyRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Residency -------------------------------------------------------------------------------
-#: Apps whose models are all global (third-party apps that cannot declare residency).
-COMPLIANCE_GLOBAL_APPS = [
-    "admin",
-    "auth",
-    "contenttypes",
-    "sessions",
-    "messages",
-    "rest_framework",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
-]
-COMPLIANCE_DEFAULT_REGION = os.environ.get("COMPLIANCE_DEFAULT_REGION", "us")
-if os.environ.get("COMPLIANCE_COUNTRY_REGIONS"):
-    # "GB=eu,CH=eu": added to (or overriding) the default map, EU/EEA -> eu
-    from compliance.regions import EU_EEA_COUNTRIES
-
-    COMPLIANCE_COUNTRY_REGION_MAP = {code: "eu" for code in EU_EEA_COUNTRIES} | {
-        pair.split("=", 1)[0].strip().upper(): pair.split("=", 1)[1].strip()
-        for pair in _env_list("COMPLIANCE_COUNTRY_REGIONS", "")
-    }
-
-# --- The controller, named in access reports and erasure certificates (compliance/conf.py) ----
-for _name in ("CONTROLLER_NAME", "CONTROLLER_EMAIL", "CONTROLLER_ADDRESS", "DPO_EMAIL"):
-    if os.environ.get(f"COMPLIANCE_{_name}"):
-        globals()[f"COMPLIANCE_{_name}"] = os.environ[f"COMPLIANCE_{_name}"]
-
-# --- Policy switches (documented in compliance/conf.py and the README) --------------------------
-COMPLIANCE_DSAR_AUTO_APPROVE_METHODS = _env_list("COMPLIANCE_DSAR_AUTO_APPROVE_METHODS", "")
-COMPLIANCE_SEGMENTS_PAUSE_OVERDUE = _env_bool("COMPLIANCE_SEGMENTS_PAUSE_OVERDUE", False)
+# --- Toolkit settings -----------------------------------------------------------------------
+# Every COMPLIANCE_* setting is declared once in compliance/conf.py (docs/settings.md) and read
+# from the environment there: environment, then a COMPLIANCE_* Django setting here, then the
+# default. Only the regions (for DATABASES above), the keys (generated locally) and development
+# defaults are set here.
 #: callbacks and webhooks to http:// and local addresses (development only; off in production)
-COMPLIANCE_OUTBOUND_ALLOW_LOCAL = _env_bool("COMPLIANCE_OUTBOUND_ALLOW_LOCAL", DEBUG)
-if os.environ.get("COMPLIANCE_GPC_BINDING_JURISDICTIONS"):
-    COMPLIANCE_GPC_BINDING_JURISDICTIONS = _env_list("COMPLIANCE_GPC_BINDING_JURISDICTIONS", "")
-if os.environ.get("COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"):
-    COMPLIANCE_RETENTION_AUDIT_MIN_DAYS = int(os.environ["COMPLIANCE_RETENTION_AUDIT_MIN_DAYS"])
-# audit witness: a directory the database roles cannot write ("" turns it off), an optional URL
-COMPLIANCE_AUDIT_WITNESS_DIR = os.environ.get(
-    "COMPLIANCE_AUDIT_WITNESS_DIR", str(VAR_DIR / "witness")
-)
-COMPLIANCE_AUDIT_WITNESS_URL = os.environ.get("COMPLIANCE_AUDIT_WITNESS_URL", "")
-COMPLIANCE_AUDIT_CHECKPOINT_SECONDS = float(
-    os.environ.get("COMPLIANCE_AUDIT_CHECKPOINT_SECONDS", "60")
-)
+COMPLIANCE_OUTBOUND_ALLOW_LOCAL = DEBUG
 
 # --- Celery ---------------------------------------------------------------------------------
 # The embedded default: ``embedded://``, the project's crash-safe file broker

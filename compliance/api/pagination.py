@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 
-from compliance.api.errors import ApiError
+from compliance.errors import InputError
 from compliance.selectors.keyset import Cursor, Ordering, keyset_fetch  # noqa: F401
 
 DEFAULT_LIMIT = 100
@@ -54,8 +55,8 @@ def cursor_decode(*, raw: str | None, model: type[Model], ordering: Ordering) ->
             raise ValueError
         return Cursor(values=typed, backwards=bool(data.get("b")))
     except (ValueError, TypeError, KeyError, binascii.Error, ValidationError, AttributeError):
-        raise ApiError(
-            "cursor is not one this API issued", code="invalid", fields={"cursor": ["invalid"]}
+        raise InputError(
+            "cursor is not one this API issued", fields={"cursor": ["invalid"]}
         ) from None
 
 
@@ -69,9 +70,7 @@ def limit_param(request, *, maximum: int = MAX_LIMIT) -> int:
     except ValueError:
         limit = 0
     if not 1 <= limit <= maximum:
-        raise ApiError(
-            f"limit must be 1 to {maximum}", code="invalid", fields={"limit": [f"1 to {maximum}"]}
-        )
+        raise InputError(f"limit must be 1 to {maximum}", fields={"limit": [f"1 to {maximum}"]})
     return limit
 
 
@@ -112,9 +111,6 @@ def _link(request, cursor: str) -> str:
 
 def paginated(item_serializer, *, name: str, count: bool = False):
     """An inline serializer for the page around ``item_serializer`` (for the schema)."""
-    from drf_spectacular.utils import inline_serializer
-    from rest_framework import serializers
-
     fields = {
         "next": serializers.URLField(allow_null=True),
         "previous": serializers.URLField(allow_null=True),

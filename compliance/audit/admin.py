@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from compliance.admin_base import ReadOnlyAdminMixin
 from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.audit.periods import PeriodError, period_parse
@@ -85,7 +86,7 @@ class ActorTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "seq",
         "occurred_at",
@@ -147,15 +148,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return AuditEvent.objects.using(selected_alias(request)).order_by("-seq")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Django opens the transaction on the router's database; ours is per request

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.utils.dateparse import parse_date, parse_datetime
 
+from compliance.errors import InputError
 
-class PeriodError(ValueError):
+
+class PeriodError(InputError):
     pass
 
 

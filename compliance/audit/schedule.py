@@ -3,8 +3,6 @@
 A region's entry runs on that region's queue (``region=``), the control chain's on
 ``compliance.control``."""
 
-from django.conf import settings
-
 from compliance.conf import compliance_settings
 
 CHECKPOINT_EVERY = compliance_settings.AUDIT_CHECKPOINT_SECONDS
@@ -15,7 +13,7 @@ BEAT_SCHEDULE = {
         "schedule": CHECKPOINT_EVERY,
         "kwargs": {"region": region},
     }
-    for region in settings.COMPLIANCE_REGIONS
+    for region in compliance_settings.REGIONS
 }
 BEAT_SCHEDULE["audit-checkpoint-control"] = {
     "task": "audit.checkpoint_sign_control",

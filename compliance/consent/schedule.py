@@ -1,7 +1,8 @@
 """Beat entries of the consent app: the daily expiry job, one per region."""
 
 from celery.schedules import crontab
-from django.conf import settings
+
+from compliance.conf import compliance_settings
 
 BEAT_SCHEDULE = {
     f"consent-expire-{region}": {
@@ -9,5 +10,5 @@ BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "kwargs": {"region": region},
     }
-    for region in settings.COMPLIANCE_REGIONS
+    for region in compliance_settings.REGIONS
 }

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from compliance.errors import InputError
+
 __all__ = [
     "DECODER_VERSION",
     "PublisherRestriction",
@@ -80,8 +82,10 @@ _MAX_EXPANDED_IDS = 1_000_000
 _PREFIX_LEN = 12
 
 
-class TCFDecodeError(ValueError):
+class TCFDecodeError(InputError):
     """The TC string cannot be decoded at all; the message says why."""
+
+    code, field = "undecodable", "tc_string"
 
 
 @dataclass(frozen=True)

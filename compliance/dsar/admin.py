@@ -8,6 +8,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from compliance.admin_base import ReadOnlyAdminMixin
 from compliance.admin_regional import RegionalModelAdmin, request_region
 from compliance.audit.services.append import Actor
 from compliance.dsar.models import (
@@ -190,7 +191,7 @@ class PackageAdmin(RegionalModelAdmin):
 
 
 @admin.register(RequestDirectory)
-class RequestDirectoryAdmin(admin.ModelAdmin):
+class RequestDirectoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("request_id", "region", "client_id", "created_at")
     readonly_fields = (
         "request_id",
@@ -200,12 +201,3 @@ class RequestDirectoryAdmin(admin.ModelAdmin):
         "body_hash",
         "created_at",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

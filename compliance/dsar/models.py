@@ -10,6 +10,7 @@ import uuid
 
 from django.db import models
 
+from compliance.errors import InternalError
 from compliance.residency import GlobalModel, RegionalModel
 
 
@@ -155,7 +156,7 @@ class Restriction(RegionalModel):
         return f"restriction of {self.subject_id} ({'active' if self.active else 'lifted'})"
 
 
-class AppendOnlyError(RuntimeError):
+class AppendOnlyError(InternalError):
     """The destroyed-keys ledger is append-only."""
 
 

@@ -1,10 +1,10 @@
 """Beat entries of the dsar app, one per region: deadline flags and package expiry daily, the
 stuck-request safety net every five minutes."""
 
-from django.conf import settings
+from compliance.conf import compliance_settings
 
 BEAT_SCHEDULE = {}
-for _region in settings.COMPLIANCE_REGIONS:
+for _region in compliance_settings.REGIONS:
     BEAT_SCHEDULE.update(
         {
             f"dsar-flag-due-{_region}": {

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from compliance.errors import InputError
 from compliance.identifiers import Identifier, IdentifierError, identifier_normalize
 
 MAX_BATCH = 1000
@@ -72,7 +73,7 @@ class EventInput:
     client_event_id: str | None = None
 
 
-class EventBatchInvalid(ValueError):
+class EventBatchInvalid(InputError):
     """The batch fails validation; ``fields`` maps each bad field's path to why."""
 
     def __init__(self, fields: dict[str, list[str]]) -> None:

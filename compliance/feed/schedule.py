@@ -1,7 +1,6 @@
 """Beat entries of the change feed: a safety-net delivery sweep per region."""
 
-from django.conf import settings
-
+from compliance.conf import compliance_settings
 from compliance.feed.conf import feed_settings
 
 BEAT_SCHEDULE = {
@@ -10,5 +9,5 @@ BEAT_SCHEDULE = {
         "schedule": feed_settings.SWEEP_SECONDS,
         "kwargs": {"region": region, "sweep": True},
     }
-    for region in settings.COMPLIANCE_REGIONS
+    for region in compliance_settings.REGIONS
 }

@@ -3,9 +3,9 @@ are picked up at once instead of at the next beat sweep."""
 
 from __future__ import annotations
 
-import os
-
 from celery.signals import worker_ready
+
+from compliance.conf import compliance_settings
 
 
 def _consumed_queues(sender) -> set[str]:
@@ -17,14 +17,12 @@ def _consumed_queues(sender) -> set[str]:
 
 @worker_ready.connect
 def _sweep_on_start(sender=None, **kwargs) -> None:
-    from django.conf import settings
-
     from compliance.feed.tasks import deliver
 
     queues = _consumed_queues(sender)
-    allowed = [r.strip() for r in os.environ.get("COMPLIANCE_WORKER_REGIONS", "").split(",")]
-    for region in settings.COMPLIANCE_REGIONS:
-        if any(allowed) and region not in allowed:
+    allowed = compliance_settings.WORKER_REGIONS
+    for region in compliance_settings.REGIONS:
+        if allowed and region not in allowed:
             continue
         if queues and f"compliance.{region}" not in queues:
             continue

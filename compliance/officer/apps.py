@@ -7,6 +7,7 @@ class OfficerConfig(AppConfig):
     verbose_name = "Privacy officer's desk"
 
     def ready(self) -> None:
+        # models load only once the app registry is ready (apps.py is imported before it)
         from compliance.officer.models import RequestAssignment, RequestNote
         from compliance.personal_data import personal_data_exempt, personal_data_register
 

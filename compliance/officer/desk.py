@@ -19,6 +19,7 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.dsar.models import CallbackAttempt, ErasureStep, PrivacyRequest, RequestType
 from compliance.dsar.services.report import short_reference
+from compliance.dsar.services.requests import subject_root
 from compliance.models import ApiClient, Identity, Subject
 from compliance.models.subjects import IdentifierType
 from compliance.officer.models import RequestAssignment, RequestNote
@@ -369,6 +370,4 @@ def subject_of_request(*, request: PrivacyRequest) -> Subject | None:
     """The surviving subject a request is about (``None`` once erased or never held)."""
     if request.subject_id is None:
         return None
-    from compliance.dsar.services.requests import subject_root
-
     return subject_root(alias=request._state.db, subject_id=request.subject_id)

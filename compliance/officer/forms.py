@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from compliance.dsar.models import Regulation, RequestType
+from compliance.dsar.services.requests import VERIFICATION_METHODS
 from compliance.models.subjects import IdentifierType
 
 
@@ -58,9 +60,6 @@ class IntakeForm(forms.Form):
     intake_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args, **kwargs):
-        from compliance.dsar.models import Regulation, RequestType
-        from compliance.dsar.services.requests import VERIFICATION_METHODS
-
         super().__init__(*args, **kwargs)
         self.fields["type"].choices = RequestType.choices
         self.fields["regulation"].choices = Regulation.choices

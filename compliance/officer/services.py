@@ -7,9 +7,16 @@ Approvals, rejections, extensions and segment governance go through their own ap
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.dsar.services.errors import RequestError
+from compliance.dsar.services.transitions import request_entry
 from compliance.models import Subject
+from compliance.officer.models import RequestAssignment, RequestNote
 from compliance.regions import region_alias
 
 
@@ -36,13 +43,6 @@ def personal_data_viewed(*, subject: Subject, region: str, actor: Actor, view: s
 def request_note_add(*, request, user, text: str):
     """Add an internal note to ``request`` (in its region), audited ``REQUEST_NOTE_ADDED`` with
     the note's id only. Raises ``RequestError`` for an empty note."""
-    from django.db import transaction
-    from django.utils import timezone
-
-    from compliance.dsar.services.errors import RequestError
-    from compliance.dsar.services.transitions import request_entry
-    from compliance.officer.models import RequestNote
-
     text = (text or "").strip()
     if not text:
         raise RequestError("a note needs some text", field="text")
@@ -73,12 +73,6 @@ def request_note_add(*, request, user, text: str):
 def request_assign(*, request, assignee, user):
     """Make ``assignee`` (a staff user, or ``None`` for nobody) the one working ``request``;
     audited ``REQUEST_ASSIGNED`` (payload: the assignee's user id, ``None`` for nobody)."""
-    from django.db import transaction
-    from django.utils import timezone
-
-    from compliance.dsar.services.transitions import request_entry
-    from compliance.officer.models import RequestAssignment
-
     alias = request._state.db
     with transaction.atomic(using=alias):
         assignment, _ = RequestAssignment.objects.using(alias).update_or_create(
@@ -105,7 +99,5 @@ def request_assign(*, request, assignee, user):
 
 def assignable_users() -> list:
     """Active staff users who may handle requests (``dsar.change_privacyrequest``), by name."""
-    from django.contrib.auth import get_user_model
-
     users = get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
     return [u for u in users if u.has_perm("dsar.change_privacyrequest")]

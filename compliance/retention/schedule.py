@@ -1,6 +1,6 @@
 """Beat entries of retention: each region's rules, daily, on the region's queue."""
 
-from django.conf import settings
+from compliance.conf import compliance_settings
 
 BEAT_SCHEDULE = {
     f"retention-enforce-{region}": {
@@ -8,5 +8,5 @@ BEAT_SCHEDULE = {
         "schedule": 24 * 3600.0,
         "kwargs": {"region": region},
     }
-    for region in settings.COMPLIANCE_REGIONS
+    for region in compliance_settings.REGIONS
 }

@@ -7,10 +7,11 @@ from django.db import transaction
 from compliance.api.scopes import OFFICER_SCOPES, SCOPES
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.errors import InputError
 from compliance.models import ApiClient
 
 
-class ApiClientError(ValueError):
+class ApiClientError(InputError):
     pass
 
 

@@ -30,11 +30,12 @@ from compliance.db_guards import (
     SETTING_TABLE,
     schema_of,
 )
+from compliance.errors import InternalError
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class DbRolesError(RuntimeError):
+class DbRolesError(InternalError):
     """The roles cannot be set as asked (message names the fix)."""
 
 

@@ -9,13 +9,16 @@ from django.db import IntegrityError, transaction
 from compliance import crypto
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.errors import ConflictError
 from compliance.identifiers import Identifier, identifier_normalize
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, Suppression
 from compliance.regions import region_alias, region_for_country, regions
 
 
-class SubjectSuppressedError(Exception):
+class SubjectSuppressedError(ConflictError):
     """The identifier belongs to an erased person; re-ingestion is refused."""
+
+    code, field = "suppressed", "identifiers"
 
 
 def identifier_blind_index(*, identifier: Identifier) -> str:

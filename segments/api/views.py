@@ -8,7 +8,6 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from compliance.api import examples
-from compliance.api.errors import ApiError
 from compliance.api.inputs import datetime_param, uuid_param
 from compliance.api.pagination import (
     CURSOR_PARAMETERS,
@@ -21,6 +20,7 @@ from compliance.api.pagination import (
 )
 from compliance.api.permissions import ActsAsGroupMember, HasRequiredScope
 from compliance.api.views import ApiView
+from compliance.errors import InputError, NotFoundError
 from compliance.identifiers import IdentifierError
 from compliance.regions import regions
 from compliance.roles import PRIVACY_OFFICER
@@ -44,22 +44,11 @@ from segments.services import definitions
 from segments.services.definitions import caller_actor
 from segments.services.memberships import SubjectRef, memberships_apply
 
-STATUS_OF_CODE = {
-    "invalid": 400,
-    "not_editable": 400,
-    "forbidden": 403,
-    "exists": 409,
-    "illegal_transition": 409,
-    "own_suggestion": 403,
-    "incomplete": 409,
-    "retired": 409,
-}
-
 
 def segment_or_404(key: str) -> Segment:
     segment = Segment.objects.select_related("owner", "approved_by").filter(key=key).first()
     if segment is None:
-        raise ApiError(f"no segment {key!r}", code="not_found", status_code=404)
+        raise NotFoundError(f"no segment {key!r}")
     return segment
 
 
@@ -85,7 +74,7 @@ class SegmentListCreateView(ApiView):
         status_filter = request.query_params.get("status")
         if status_filter:
             if status_filter not in Status.values:
-                raise ApiError(
+                raise InputError(
                     f"status must be one of {', '.join(Status.values)}",
                     fields={"status": ["unknown status"]},
                 )
@@ -188,9 +177,8 @@ class SegmentMembershipsView(ApiView):
                     continue
                 subject_id = ref.subject_id if isinstance(ref, SubjectRef) else ref
                 if subject_id in items:
-                    raise ApiError(
+                    raise InputError(
                         f"{label} repeats {items[subject_id]}",
-                        code="invalid",
                         fields={label: ["this subject appears twice"]},
                     )
                 items[subject_id] = label
@@ -238,9 +226,8 @@ class SegmentMembershipsView(ApiView):
 def _region_param(request) -> str:
     region = request.query_params.get("region")
     if region not in regions():
-        raise ApiError(
+        raise InputError(
             f"region must be one of {', '.join(regions())}",
-            code="invalid",
             fields={"region": ["unknown or missing region"]},
         )
     return region
@@ -301,7 +288,7 @@ class MemberHistoryView(ApiView):
         subject_id = uuid_param(value=subject_id, field="subject_id")
         region = subject_region(subject_id=subject_id)
         if region is None:
-            raise ApiError("unknown subject", code="not_found", status_code=404)
+            raise NotFoundError("unknown subject")
         at = datetime_param(value=request.query_params.get("at"), field="at")
         stays = membership_history(region=region, subject_id=subject_id, segment_key=segment.key)
         member_at = None

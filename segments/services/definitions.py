@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.errors import ApplicationError
 from segments.models import Layer, Motion, Origin, Segment, Status, default_purposes
 
 CONTROL = "default"
@@ -55,13 +56,24 @@ EDITABLE_FIELDS = (
 )
 
 
-class SegmentGovernanceError(Exception):
+class SegmentGovernanceError(ApplicationError):
     """A governance rule refused the change. ``code`` is stable, ``field`` names the culprit."""
+
+    #: the API's status per ``code`` (400 for any other)
+    STATUS_OF_CODE = {
+        "forbidden": 403,
+        "own_suggestion": 403,
+        "exists": 409,
+        "illegal_transition": 409,
+        "incomplete": 409,
+        "retired": 409,
+    }
 
     def __init__(self, message: str, *, code: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.field = field
+        self.status_code = self.STATUS_OF_CODE.get(code, 400)
 
 
 def caller_actor(*, user=None, client=None) -> Actor:

@@ -43,6 +43,7 @@ from compliance.audit.services.append import (
     audit_append_uniform,
 )
 from compliance.db_guards import stays_close
+from compliance.errors import InputError
 from compliance.feed.services.outbox import membership_changes_record, membership_stays_exited
 from compliance.models import Subject, SubjectDirectory
 from compliance.regions import region_alias, regions
@@ -70,8 +71,10 @@ class ApplyResult:
     refused: dict[UUID, str] = field(default_factory=dict)
 
 
-class MembershipInputError(ValueError):
+class MembershipInputError(InputError):
     """Bad arguments (unknown reason, a subject both entering and exiting)."""
+
+    field = "reason"
 
 
 def _as_uuid(value) -> UUID:

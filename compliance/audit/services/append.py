@@ -16,13 +16,14 @@ from django.utils import timezone
 from compliance.audit.hashing import GENESIS, canonical_json, entry_hash, format_time
 from compliance.audit.models import AuditChainHead, AuditEvent
 from compliance.db_guards import is_postgresql
+from compliance.errors import ApplicationError
 
 #: from this many entries in one call, PostgreSQL writes them with COPY instead of INSERT
 COPY_THRESHOLD = 500
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-class AuditPayloadError(ValueError):
+class AuditPayloadError(ApplicationError, ValueError):
     """A payload that could carry personal data or would not hash stably."""
 
 

@@ -22,9 +22,10 @@ from compliance.audit.services.append import Actor, AuditEntry, audit_append, ch
 from compliance.audit.services.witness import checkpoint_document, witness_latest, witness_record
 from compliance.audit.signing import checkpoint_message
 from compliance.conf import compliance_settings
+from compliance.errors import InternalError
 
 
-class ChainDamagedError(RuntimeError):
+class ChainDamagedError(InternalError):
     """The chain does not verify; a checkpoint would bless the damage, so none is signed."""
 
 

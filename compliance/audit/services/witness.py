@@ -32,6 +32,7 @@ from compliance import crypto
 from compliance.audit.hashing import format_time
 from compliance.audit.models import AuditCheckpoint
 from compliance.conf import compliance_settings
+from compliance.errors import InternalError
 
 WITNESS_FORMAT = "compliance-audit-witness/v1"
 SHARD = 10_000
@@ -39,7 +40,7 @@ SIGNATURE_HEADER = "X-Audit-Witness-Signature"
 KEY_ID_HEADER = "X-Audit-Witness-Key-Id"
 
 
-class WitnessError(RuntimeError):
+class WitnessError(InternalError):
     """A checkpoint could not be written to a witness (it stays signed in the database)."""
 
 

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from compliance.api import examples
-from compliance.api.errors import ApiError
 from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.consent.api import serializers as s
 from compliance.consent.selectors import subjects as subject_selectors
-from compliance.consent.services.record import (
-    DecisionInput,
-    consent_prepare,
-    consent_record_prepared,
-    jurisdiction_normalize,
-)
-from compliance.consent.services.signals import (
-    consent_record_gpc_prepared,
-    gpc_binding,
-    gpc_header_set,
-    gpc_prepare,
-    tcf_prepare,
-)
-from compliance.consent.services.stitching import subject_resolve_many
+from compliance.consent.services.record import DecisionInput, jurisdiction_normalize
+from compliance.consent.services.signals import gpc_header_set
+from compliance.consent.services.submission import Submission, Submitted, consent_submit
 from compliance.consent.tcf import tcf_decode, tcf_validate
-from compliance.regions import region_alias
+from compliance.errors import NotFoundError
 from compliance.services.subjects import SubjectSuppressedError, subject_resolve
 
 
@@ -89,104 +76,53 @@ class ConsentCreateView(ApiView):
     )
     def post(self, request):
         data = _validated(s.ConsentIn, request.data)
-        gpc_received = gpc_header_set(value=request.headers.get("Sec-GPC"))
-        common = {
-            "source": data["source"],
-            "jurisdiction": data.get("jurisdiction") or None,
-        }
-        jurisdiction = jurisdiction_normalize(jurisdiction=common["jurisdiction"])
-        prepared = []
-        if data.get("decisions"):
-            prepared.append(
-                consent_prepare(
-                    decisions=[
-                        DecisionInput(
-                            purpose=d["purpose"],
-                            decision=d["decision"],
-                            lawful_basis=d.get("lawful_basis"),
-                        )
-                        for d in data["decisions"]
-                    ],
-                    method=data["method"],
-                    captured_at=data.get("captured_at"),
-                    notice_version_id=data.get("notice_version_id"),
-                    collection_point=data.get("collection_point", ""),
-                    **common,
-                )
-            )
-        issues = None
-        if "signal" in data:
-            tcf, issues = tcf_prepare(
-                tc_string=data["signal"]["value"],
+        done = consent_submit(
+            submission=Submission(
+                identifiers=data["identifiers"],
+                source=data["source"],
+                jurisdiction=data.get("jurisdiction") or None,
+                decisions=[
+                    DecisionInput(
+                        purpose=d["purpose"],
+                        decision=d["decision"],
+                        lawful_basis=d.get("lawful_basis"),
+                    )
+                    for d in data.get("decisions") or ()
+                ],
+                method=data["method"],
                 captured_at=data.get("captured_at"),
+                notice_version_id=data.get("notice_version_id"),
                 collection_point=data.get("collection_point", ""),
-                **common,
-            )
-            prepared.append(tcf)
-        gpc = gpc_prepare(**common) if gpc_received else None
-        if not prepared and not gpc_received:
-            raise ApiError(
-                "send decisions, a signal, or the Sec-GPC: 1 header",
-                fields={"decisions": ["send decisions, a signal, or the Sec-GPC: 1 header"]},
-            )
-        actor = _actor(request)
-        if not prepared and gpc is None:
-            # GPC is not binding here: nothing to record, nothing created
-            subject = self._existing(data["identifiers"])
-            return Response(
-                {
-                    "subject_id": subject.pk if subject else None,
-                    "region": subject.region if subject else None,
-                    "events": [],
-                    "signal": None,
-                    "gpc": {"received": True, "binding": False, "recorded": 0},
-                },
-                status=status.HTTP_200_OK,
-            )
-        subject = subject_resolve_many(
-            identifiers=data["identifiers"], jurisdiction=jurisdiction or None, actor=actor
+                tc_string=data["signal"]["value"] if "signal" in data else None,
+                gpc_received=gpc_header_set(value=request.headers.get("Sec-GPC")),
+            ),
+            actor=_actor(request),
         )
-        events = []
-        with transaction.atomic(using=region_alias(region=subject.region)):
-            for item in prepared:
-                events += consent_record_prepared(subject=subject, prepared=item, actor=actor)
-            gpc_events = (
-                consent_record_gpc_prepared(subject=subject, prepared=gpc, actor=actor)
-                if gpc is not None
-                else []
-            )
-        body = {
-            "subject_id": subject.merged_into or subject.pk,
-            "region": subject.region,
-            "events": s.ConsentEventOut(events + gpc_events, many=True).data,
-            "signal": None
-            if issues is None
-            else {
-                "type": "tcf",
-                "valid": not issues,
-                "errors": [{"rule": i.rule, "message": i.message} for i in issues],
-            },
-            "gpc": {
-                "received": gpc_received,
-                "binding": gpc_binding(jurisdiction=jurisdiction),
-                "recorded": len(gpc_events),
-            },
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(
+            _submitted_body(done),
+            status=status.HTTP_201_CREATED if done.recorded else status.HTTP_200_OK,
+        )
 
-    @staticmethod
-    def _existing(identifiers):
-        for identifier_type, value in identifiers:
-            subject = subject_resolve(
-                identifier_type=identifier_type,
-                value=value,
-                jurisdiction=None,
-                actor=Actor.system("lookup"),
-                create=False,
-            )
-            if subject is not None:
-                return subject_selectors.subject_survivor(subject=subject)
-        return None
+
+def _submitted_body(done: Submitted) -> dict:
+    subject = done.subject
+    return {
+        "subject_id": (subject.merged_into or subject.pk) if subject else None,
+        "region": subject.region if subject else None,
+        "events": s.ConsentEventOut(done.events, many=True).data,
+        "signal": None
+        if done.issues is None
+        else {
+            "type": "tcf",
+            "valid": not done.issues,
+            "errors": [{"rule": i.rule, "message": i.message} for i in done.issues],
+        },
+        "gpc": {
+            "received": done.gpc_received,
+            "binding": done.gpc_binding,
+            "recorded": done.gpc_recorded,
+        },
+    }
 
 
 class SubjectLookupView(ApiView):
@@ -220,7 +156,7 @@ class SubjectLookupView(ApiView):
         except SubjectSuppressedError:
             subject = None
         if subject is None:
-            raise ApiError("no subject has this identifier", code="not_found", status_code=404)
+            raise NotFoundError("no subject has this identifier")
         survivor = subject_selectors.subject_survivor(subject=subject)
         return Response(_subject_body(survivor, requested=subject.pk))
 
@@ -234,7 +170,7 @@ class SubjectConsentsView(ApiView):
     def get(self, request, subject_id):
         subject = subject_selectors.subject_find(subject_id=subject_id)
         if subject is None:
-            raise ApiError("unknown subject", code="not_found", status_code=404)
+            raise NotFoundError("unknown subject")
         survivor = subject_selectors.subject_survivor(subject=subject)
         return Response(_subject_body(survivor, requested=subject.pk, history=True))
 
@@ -250,7 +186,7 @@ class ConsentModeView(ApiView):
         jurisdiction = jurisdiction_normalize(jurisdiction=data.get("jurisdiction"))
         subject = subject_selectors.subject_find(subject_id=subject_id)
         if subject is None:
-            raise ApiError("unknown subject", code="not_found", status_code=404)
+            raise NotFoundError("unknown subject")
         survivor = subject_selectors.subject_survivor(subject=subject)
         mode = subject_selectors.consent_mode(
             subject=survivor, source=data.get("source"), jurisdiction=jurisdiction or None

@@ -14,6 +14,7 @@ from django.utils import timezone
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.consent.models import EventSource, NoticeVersion, Purpose
+from compliance.errors import InputError
 
 
 def purpose_save(*, purpose: Purpose, actor: Actor, changed: Iterable[str] = ()) -> Purpose:
@@ -69,7 +70,7 @@ def source_save(*, source: EventSource, actor: Actor, changed: Iterable[str] = (
     return source
 
 
-class NoticeLockedError(ValueError):
+class NoticeLockedError(InputError):
     """A published notice's text cannot change: publish a new version instead."""
 
 

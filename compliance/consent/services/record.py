@@ -44,6 +44,7 @@ from compliance.consent.models import (
 )
 from compliance.consent.selectors.evaluation import can_process_bulk
 from compliance.consent.services.projection import state_apply
+from compliance.errors import InputError
 from compliance.models import Subject
 from compliance.regions import region_alias
 
@@ -53,7 +54,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_RAW_SIGNAL = 10_000
 
 
-class ConsentInputError(ValueError):
+class ConsentInputError(InputError):
     """Bad input for the consent ledger; ``field`` names the offending field."""
 
     def __init__(self, message: str, *, field: str) -> None:

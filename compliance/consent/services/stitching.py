@@ -39,6 +39,7 @@ from compliance.consent.models import ConsentEvent, ConsentState, Decision, Meth
 from compliance.consent.selectors.evaluation import can_process_bulk, history_records
 from compliance.consent.services.projection import state_apply
 from compliance.consent.services.record import audit_code, audit_payload
+from compliance.errors import ConflictError
 from compliance.identifiers import Identifier, identifier_normalize
 from compliance.models import Identity, Subject, SubjectDirectory
 from compliance.regions import region_alias
@@ -56,8 +57,10 @@ from compliance.services.subjects import (
 PROTECTED = frozenset({Decision.WITHDRAWN, Decision.DENIED, Decision.OBJECTED, Decision.OPTED_OUT})
 
 
-class CrossRegionMergeError(Exception):
+class CrossRegionMergeError(ConflictError):
     """Two subjects of different regions were found to be one person; refused."""
+
+    code, field = "cross_region_merge", "identifiers"
 
 
 @dataclass(frozen=True)

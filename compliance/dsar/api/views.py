@@ -10,7 +10,6 @@ from rest_framework.response import Response
 
 from compliance import crypto
 from compliance.api import examples
-from compliance.api.errors import ApiError
 from compliance.api.pagination import (
     CURSOR_PARAMETERS,
     Ordering,
@@ -42,6 +41,7 @@ from compliance.dsar.selectors.requests import (
 from compliance.dsar.services import requests as request_services
 from compliance.dsar.services.erasure import erasure_preview
 from compliance.dsar.services.export import package_read
+from compliance.errors import ConflictError, InputError, NotFoundError
 from compliance.regions import regions
 from compliance.roles import PRIVACY_OFFICER
 
@@ -64,7 +64,7 @@ def _load(request, request_id, *, any_client: bool = False):
     client_id = None if any_client else request.auth.pk
     found = request_get(request_id=request_id, client_id=client_id)
     if found is None:
-        raise ApiError("No such request.", code="not_found", status_code=404)
+        raise NotFoundError("No such request.")
     return found
 
 
@@ -82,7 +82,7 @@ class RequestListCreateView(ApiView):
         filters.is_valid(raise_exception=True)
         data = dict(filters.validated_data)
         if data.get("region") and data["region"] not in regions():
-            raise ApiError("unknown region", code="invalid", fields={"region": ["unknown region"]})
+            raise InputError("unknown region", fields={"region": ["unknown region"]})
         cursor = cursor_decode(
             raw=data.pop("cursor", None), model=PrivacyRequest, ordering=REQUEST_ORDERING
         )
@@ -112,9 +112,8 @@ class RequestListCreateView(ApiView):
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key or len(key) > 200:
-            raise ApiError(
+            raise InputError(
                 "send an Idempotency-Key header (1 to 200 characters)",
-                code="invalid",
                 fields={"Idempotency-Key": ["required, 1 to 200 characters"]},
             )
         serializer = DsarRequestOpenInput(data=request.data)
@@ -194,34 +193,23 @@ class RequestApproveView(_OfficerView):
         return self._act(request, request_id)
 
 
-class RequestRejectView(_OfficerView):
+class _ReasonView(_OfficerView):
+    # an officer's action that needs a reason (reject, extend); no docstring: the schema's text
+    @extend_schema(request=DsarReasonInput, examples=[examples.REASON], responses=DsarRequestOutput)
+    def post(self, request, request_id):
+        serializer = DsarReasonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._act(request, request_id, reason=serializer.validated_data["reason"])
+
+
+@extend_schema(summary="Reject a request with a reason (privacy officer token)")
+class RequestRejectView(_ReasonView):
     action = "reject"
 
-    @extend_schema(
-        summary="Reject a request with a reason (privacy officer token)",
-        request=DsarReasonInput,
-        examples=[examples.REASON],
-        responses=DsarRequestOutput,
-    )
-    def post(self, request, request_id):
-        serializer = DsarReasonInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._act(request, request_id, reason=serializer.validated_data["reason"])
 
-
-class RequestExtendView(_OfficerView):
+@extend_schema(summary="Extend the deadline once, with a reason (privacy officer token)")
+class RequestExtendView(_ReasonView):
     action = "extend"
-
-    @extend_schema(
-        summary="Extend the deadline once, with a reason (privacy officer token)",
-        request=DsarReasonInput,
-        examples=[examples.REASON],
-        responses=DsarRequestOutput,
-    )
-    def post(self, request, request_id):
-        serializer = DsarReasonInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._act(request, request_id, reason=serializer.validated_data["reason"])
 
 
 class RequestPreviewView(ApiView):
@@ -234,10 +222,9 @@ class RequestPreviewView(ApiView):
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.is_terminal:
-            raise ApiError(
+            raise ConflictError(
                 f"no preview: the request is '{found.status}'",
                 code="not_available",
-                status_code=409,
             )
         return Response(DsarPreviewOutput(erasure_preview(request=found)).data)
 
@@ -267,17 +254,15 @@ class RequestReceiptView(ApiView):
     def get(self, request, request_id):
         found = _load(request, request_id)
         if found.type != RequestType.ERASURE:
-            raise ApiError(
+            raise ConflictError(
                 "only erasure requests have a receipt",
                 code="not_available",
                 fields={"type": ["not an erasure"]},
-                status_code=409,
             )
         if found.status != Status.COMPLETED or not found.receipt:
-            raise ApiError(
+            raise ConflictError(
                 f"no receipt: the request is '{found.status}'",
                 code="not_available",
-                status_code=409,
             )
         return Response(
             DsarReceiptOutput(

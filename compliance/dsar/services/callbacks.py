@@ -27,6 +27,7 @@ from django.utils import timezone
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import CallbackAttempt, PrivacyRequest
+from compliance.errors import InternalError
 from compliance.models import ApiClient
 from compliance.outbound import OutboundUrlError, outbound_opener, outbound_url_check
 
@@ -35,7 +36,7 @@ SYSTEM = Actor.system("dsar-callback")
 _EVENT_NAMESPACE = uuid.UUID("6f1c3c53-2a55-4c1e-9a39-5c5b2f0e8d11")
 
 
-class CallbackError(RuntimeError):
+class CallbackError(InternalError):
     """The receiver did not answer 2xx (retried with backoff by the task)."""
 
 

@@ -51,6 +51,7 @@ from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.requests import active_hold
 from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.services.transitions import request_entry, request_transition
+from compliance.errors import InternalError
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 from compliance.regions import region_alias
@@ -61,7 +62,7 @@ SWEEP_ROUNDS = 3
 SYSTEM = Actor.system("erasure")
 
 
-class ErasureIncompleteError(RuntimeError):
+class ErasureIncompleteError(InternalError):
     """The sweep still found rows of the subject after the steps were redone."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from compliance.errors import InputError
 
-class RequestError(ValueError):
+
+class RequestError(InputError):
     """A request that cannot be opened or acted on; ``field`` names the culprit input."""
 
     code = "invalid"

@@ -27,11 +27,12 @@ from compliance.consent.services.signals import (
     gpc_prepare,
     tcf_prepare,
 )
+from compliance.errors import InputError
 from compliance.events.parsing import ConsentSignal
 from compliance.models import Subject
 
 
-class SignalUnreadable(ValueError):
+class SignalUnreadable(InputError):
     """The signal could not be turned into consent records (e.g. an undecodable TC string)."""
 
 

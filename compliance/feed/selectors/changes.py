@@ -9,14 +9,17 @@ from datetime import datetime
 from django.db.models import Q
 
 from compliance.audit.hashing import format_time
+from compliance.errors import InputError
 from compliance.feed.models import Change
 from compliance.regions import region_alias
 
 CURSOR_VERSION = "f1"
 
 
-class CursorError(ValueError):
+class CursorError(InputError):
     """A cursor that is malformed or belongs to another region."""
+
+    field = "after"
 
 
 def cursor_encode(*, region: str, change_pk: int) -> str:

@@ -9,13 +9,14 @@ from django.db import transaction
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.errors import InputError
 from compliance.feed.models import ChangeKind, Subscription
 from compliance.feed.services.outbox import subscriptions_changed
 from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import regions
 
 
-class SubscriptionInputError(ValueError):
+class SubscriptionInputError(InputError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field

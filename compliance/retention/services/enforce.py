@@ -49,6 +49,7 @@ from compliance.audit.hashing import format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.db_guards import is_guarded, is_postgresql, retention_delete
+from compliance.errors import InternalError
 from compliance.regions import region_alias
 from compliance.retention.conf import retention_settings
 from compliance.retention.models import Category, RetentionRule
@@ -60,7 +61,7 @@ CLOSED_STATUSES = ("completed", "rejected", "cancelled", "failed")
 REQUEST_DEPENDANTS = ("ErasureStep", "Package")
 
 
-class RetentionRefused(RuntimeError):
+class RetentionRefused(InternalError):
     """A rule that may not run now (reason in the message)."""
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.errors import InputError
 from compliance.regions import regions
 from compliance.retention.conf import retention_settings
 from compliance.retention.models import Category, RetentionRule
@@ -20,7 +21,7 @@ DSAR_MODELS = {
 }
 
 
-class RetentionRuleError(ValueError):
+class RetentionRuleError(InputError):
     """A rule that cannot be enforced; ``field`` names the offending field."""
 
     def __init__(self, message: str, *, field: str) -> None:
