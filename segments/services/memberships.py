@@ -197,18 +197,18 @@ def _apply_region(
             alias=alias, ids=ids, segment_key=segment.key, texts=texts
         )
         batch = _Batch(
-            region,
-            alias,
-            segment,
-            reason,
-            actor,
-            result,
-            enters,
-            exits,
-            texts,
-            tokens,
-            merged,
-            member,
+            region=region,
+            alias=alias,
+            segment=segment,
+            reason=reason,
+            actor=actor,
+            result=result,
+            enters=enters,
+            exits=exits,
+            texts=texts,
+            tokens=tokens,
+            merged=merged,
+            member=member,
         )
         candidates, events = _consent_gate(batch, _enter_candidates(batch))
         now = timezone.now()
