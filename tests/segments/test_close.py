@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import audit_append
+from compliance.consent.models import ConsentEvent
 from compliance.consent.services.record import consent_record
 from compliance.retention.models import RetentionRule
 from compliance.retention.services.consent import _consent_remove
@@ -23,6 +24,7 @@ from segments.services.exits import (
     memberships_exit_subjects,
 )
 from segments.services.memberships import MembershipInputError, memberships_apply
+from tests.guards import owner_bypass
 from tests.segments import factories
 from tests.segments.factories import ACTOR, events
 
@@ -111,11 +113,14 @@ def test_retention_closes_a_stay_before_the_consent_it_entered_on_goes(officer):
     """A stay that entered after retention found its subject inactive is closed (reason
     ``retention``, audited) in the transaction that removes the subject's consent events."""
     person, [seg] = _member_of(officer, 1)
+    long_ago = timezone.now() - timedelta(days=400)
+    with owner_bypass("eu"):  # consent given long ago (older than the rule and its floor)
+        ConsentEvent.objects.using("eu").filter(subject_id=person.pk).update(received_at=long_ago)
     rule = RetentionRule.objects.create(category="consent_events", region="eu", max_age_days=30)
     run = RuleRun(
         rule=rule,
         alias="eu",
-        cutoff=timezone.now() + timedelta(days=1),
+        cutoff=timezone.now() - timedelta(days=30),
         dry_run=False,
         batch=100,
         held=set(),
