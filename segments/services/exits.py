@@ -158,6 +158,8 @@ def _open_stay_ids(
     segment_keys: list[str],
     stay_ids: list[int] | None,
 ) -> list[int]:
+    """Ids of the open stays in ``segment_keys`` (of ``subject_ids``, among ``stay_ids``, when
+    given); the close statement checks again that each is still open."""
     if not segment_keys:
         return []
     rows = SegmentMembership.objects.using(alias).filter(
