@@ -306,11 +306,11 @@ def _pghistory_run(ids, segment_key: str) -> float:
 
 #: phase -> the function whose cumulative time measures it (``--profile``)
 PHASES = {
-    "directory lookup (control DB)": "_regions_of",
-    "subject + active-stay lookup": "_subject_columns",
+    "directory lookup (control DB)": "directory_regions",
+    "subject + active-stay lookup": "subject_columns",
     "enter blockers": "enter_blocked",
     "consent (consent_gate_positions)": "consent_gate_positions",
-    "membership rows (ids + COPY)": "_insert_enters",
+    "membership rows (ids + COPY)": "stays_insert",
     "audit (hash + COPY)": "audit_append_uniform",
     "outbox (INSERT ... SELECT)": "membership_changes_record",
     "whole call": "memberships_apply",

@@ -6,6 +6,7 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self) -> None:
+        # cycle: these modules import models, which exist only once the app registry is ready
         from compliance.hooks import on_consent_basis_lost
         from compliance.personal_data import personal_data_register
         from segments import checks  # noqa: F401  (registers the system checks)

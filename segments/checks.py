@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core import checks
 from django.db import DatabaseError
 
+from segments.selectors.segments import active_segments_per_motion
+
 MIN_PER_MOTION = 3
 MAX_PER_MOTION = 7
 
@@ -19,8 +21,6 @@ def check_active_segments_per_motion(app_configs=None, **kwargs):
     so that not every management command repeats it; officers see it as a banner in the admin
     (``segments/templatetags/governance.py``) and ``load_demo`` prints it once at start.
     """
-    from segments.selectors.segments import active_segments_per_motion
-
     try:
         per_motion = active_segments_per_motion()
     except DatabaseError:

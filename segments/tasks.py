@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from compliance.conf import compliance_settings
+from segments.services.definitions import segments_pause_overdue
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,6 @@ def pause_overdue_segments() -> list[str]:
     Segments are global, so this runs on the control queue (no ``region``). Idempotent: a
     paused segment is not active any more and is skipped next time.
     """
-    from segments.services.definitions import segments_pause_overdue
-
     if not compliance_settings.SEGMENTS_PAUSE_OVERDUE:
         return []
     paused = segments_pause_overdue()

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from compliance import hooks
+from compliance.consent.selectors.evaluation import consent_gate_positions
 from compliance.models import Subject
 from compliance.regions import region_alias, regions
 from segments.models import Segment
@@ -57,8 +58,6 @@ class RegionEstimate:
 def segment_entry_estimate(*, segment: Segment, limit: int = SAMPLE_LIMIT) -> list[RegionEstimate]:
     """Per region: live people, how many would pass the gates, how many the consent gate
     refuses (and for which purpose)."""
-    from compliance.consent.selectors.evaluation import consent_gate_positions
-
     out = []
     purposes = list(segment.required_purposes or [])
     for region in regions():

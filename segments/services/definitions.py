@@ -21,15 +21,16 @@ payload ``{"from": status, "to": status, "fields": [changed field names]}``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
-from compliance.errors import ApplicationError
-from segments.models import Layer, Motion, Origin, Segment, Status, default_purposes
+from segments.models import Origin, Segment, Status, default_purposes
+from segments.selectors.segments import segments_review_overdue
+from segments.services.errors import SegmentGovernanceError
+from segments.services.fields import field_clean, layers_clean, purposes_clean, share_clean
 
 CONTROL = "default"
 
@@ -56,26 +57,6 @@ EDITABLE_FIELDS = (
 )
 
 
-class SegmentGovernanceError(ApplicationError):
-    """A governance rule refused the change. ``code`` is stable, ``field`` names the culprit."""
-
-    #: the API's status per ``code`` (400 for any other)
-    STATUS_OF_CODE = {
-        "forbidden": 403,
-        "own_suggestion": 403,
-        "exists": 409,
-        "illegal_transition": 409,
-        "incomplete": 409,
-        "retired": 409,
-    }
-
-    def __init__(self, message: str, *, code: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
-        self.status_code = self.STATUS_OF_CODE.get(code, 400)
-
-
 def caller_actor(*, user=None, client=None) -> Actor:
     """The audit actor of a call: the staff user if any, else the API client, else system."""
     if user is not None:
@@ -83,71 +64,6 @@ def caller_actor(*, user=None, client=None) -> Actor:
     if client is not None:
         return Actor.client(client)
     return Actor.system("segments")
-
-
-def _validate_layers(layers: Iterable[str]) -> list[str]:
-    values = list(dict.fromkeys(layers))
-    bad = [layer for layer in values if layer not in Layer.values]
-    if bad:
-        raise SegmentGovernanceError(
-            f"unknown layer(s): {', '.join(map(str, bad))}", code="invalid", field="layers"
-        )
-    return values
-
-
-def _validate_purposes(purposes: Iterable[str]) -> list[str]:
-    values = sorted(set(purposes))
-    known = _known_purposes()
-    if known is not None:
-        bad = [p for p in values if p not in known]
-        if bad:
-            raise SegmentGovernanceError(
-                f"unknown purpose(s): {', '.join(bad)}", code="invalid", field="required_purposes"
-            )
-    return values
-
-
-def _known_purposes() -> set[str] | None:
-    """Purpose keys from the consent app (None if it is not installed yet)."""
-    try:
-        from compliance.consent.models import Purpose
-    except ImportError:
-        return None
-    return set(Purpose.objects.values_list("key", flat=True))
-
-
-def _validate_share(value) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        share = Decimal(str(value))
-    except InvalidOperation:
-        share = Decimal(-1)
-    if not Decimal(0) < share < Decimal(1):
-        raise SegmentGovernanceError(
-            "control_group_share must be between 0 and 1 (exclusive)",
-            code="invalid",
-            field="control_group_share",
-        )
-    return share
-
-
-def _clean(field: str, value):
-    if field == "layers":
-        return _validate_layers(value)
-    if field == "required_purposes":
-        return _validate_purposes(value)
-    if field == "control_group_share":
-        return _validate_share(value)
-    if field == "motion" and value and value not in Motion.values:
-        raise SegmentGovernanceError(f"unknown motion {value!r}", code="invalid", field="motion")
-    if field == "review_interval_days" and (not isinstance(value, int) or value < 1):
-        raise SegmentGovernanceError(
-            "review_interval_days must be a positive integer",
-            code="invalid",
-            field="review_interval_days",
-        )
-    return value
 
 
 def _audit(*, segment: Segment, code: AuditCode, actor: Actor, frm: str, to: str, fields) -> None:
@@ -190,10 +106,10 @@ def segment_create(
         raise SegmentGovernanceError(f"unknown origin {origin!r}", code="invalid", field="origin")
     if Segment.objects.filter(key=key).exists():
         raise SegmentGovernanceError(f"segment {key!r} exists", code="exists", field="key")
-    layers = _validate_layers(layers)
+    layers = layers_clean(layers)
     if not layers:
         raise SegmentGovernanceError("at least one layer is needed", code="invalid", field="layers")
-    purposes = _validate_purposes(
+    purposes = purposes_clean(
         default_purposes(layers) if required_purposes is None else required_purposes
     )
     segment = Segment(
@@ -201,17 +117,17 @@ def segment_create(
         name=name,
         description=description,
         owner=owner,
-        motion=_clean("motion", motion),
+        motion=field_clean("motion", motion),
         motion_detail=motion_detail,
         measurement_metric=measurement_metric,
-        control_group_share=_validate_share(control_group_share),
+        control_group_share=share_clean(control_group_share),
         layers=layers,
         required_purposes=purposes,
         origin=origin,
         status=Status.DRAFT,
         proposed_by=user,
         proposed_by_client=client,
-        review_interval_days=_clean("review_interval_days", review_interval_days),
+        review_interval_days=field_clean("review_interval_days", review_interval_days),
     )
     with transaction.atomic(using=CONTROL):
         segment.save(using=CONTROL)
@@ -249,7 +165,7 @@ def segment_update(*, segment: Segment, changes: dict, user=None, client=None) -
     with transaction.atomic(using=CONTROL):
         locked = Segment.objects.select_for_update().get(pk=segment.pk)
         for field, value in changes.items():
-            value = _clean(field, value)
+            value = field_clean(field, value)
             current = getattr(locked, field)
             if field == "owner":
                 current_id = locked.owner_id
@@ -411,8 +327,6 @@ def segment_review(*, segment: Segment, user, client=None) -> Segment:
 
 def segments_pause_overdue(*, now=None) -> list[str]:
     """Pause every active segment past its review date (system actor, audited); their keys."""
-    from segments.selectors.segments import segments_review_overdue
-
     paused = []
     for segment in segments_review_overdue(now=now, statuses=[Status.ACTIVE]):
         _transition(segment=segment, to=Status.PAUSED, actor=Actor.system("review_overdue"))

@@ -75,7 +75,7 @@ def test_sqlite_protection_is_the_single_write_path_and_verification():
         "compliance/audit/services/append.py",
         "compliance/audit/services/checkpoints.py",
         "compliance/db_guards.py",  # the owner-defined guard functions (PostgreSQL)
-        "compliance/retention/services/enforce.py",  # drops a signed prefix (docs/retention.md)
+        "compliance/retention/sql.py",  # drops a signed prefix (docs/retention.md)
     }
     offenders = []
     for path in ROOT.glob("**/*.py"):

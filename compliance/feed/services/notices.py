@@ -26,13 +26,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance.audit.codes import AuditCode
-from compliance.audit.hashing import format_time
-from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.audit.services.append import Actor
 from compliance.feed.conf import feed_settings
 from compliance.feed.models import ERASURE_NOTICE, Change, ChangeKind, DeliveryState
 from compliance.feed.selectors.subscriptions import subscriptions_for_region
 from compliance.regions import region_alias
+from compliance.retention.services.audit import retention_applied_append, retention_payload
 
 SYSTEM = Actor.system("feed")
 #: notices removed per call at most (the next sweep takes the rest)
@@ -84,22 +83,16 @@ def erasure_notices_purge(
         if not pks:
             return 0
         removed, _ = Change.objects.using(alias).filter(pk__in=pks).delete()
-        audit_append(
+        retention_applied_append(
             using=alias,
-            entries=[
-                AuditEntry(
-                    code=AuditCode.RETENTION_APPLIED,
-                    actor=actor,
-                    object_type="feed_outbox",
-                    object_id=region,
-                    payload={
-                        "category": "erasure_notices",
-                        "max_age_days": days,
-                        "cutoff": format_time(cutoff),
-                        "removed": {Change._meta.label: removed},
-                        "total": removed,
-                    },
-                )
-            ],
+            actor=actor,
+            object_type="feed_outbox",
+            object_id=region,
+            payload=retention_payload(
+                category="erasure_notices",
+                max_age_days=days,
+                cutoff=cutoff,
+                removed={Change._meta.label: removed},
+            ),
         )
     return removed

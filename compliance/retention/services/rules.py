@@ -65,47 +65,46 @@ def rule_validate(*, rule: RetentionRule) -> None:
         )
 
 
+def _audit(*, pk: int, actor: Actor, payload: dict) -> None:
+    """``CONFIGURATION_CHANGED`` about retention rule ``pk`` in the control chain."""
+    entry = AuditEntry(
+        code=AuditCode.CONFIGURATION_CHANGED,
+        actor=actor,
+        object_type="retention_rule",
+        object_id=str(pk),
+        payload=payload,
+    )
+    audit_append(using="default", entries=[entry])
+
+
 def rule_save(*, rule: RetentionRule, actor: Actor, changed: Iterable[str] = ()) -> RetentionRule:
     """Validate and save ``rule``; ``CONFIGURATION_CHANGED`` in the control chain."""
     rule_validate(rule=rule)
     creating = rule.pk is None
     with transaction.atomic(using="default"):
         rule.save()
-        audit_append(
-            using="default",
-            entries=[
-                AuditEntry(
-                    code=AuditCode.CONFIGURATION_CHANGED,
-                    actor=actor,
-                    object_type="retention_rule",
-                    object_id=str(rule.pk),
-                    payload={
-                        "action": "created" if creating else "changed",
-                        "category": rule.category,
-                        "region": rule.region,
-                        "max_age_days": rule.max_age_days,
-                        "is_active": rule.is_active,
-                        "fields": sorted(set(changed)),
-                    },
-                )
-            ],
+        _audit(
+            pk=rule.pk,
+            actor=actor,
+            payload={
+                "action": "created" if creating else "changed",
+                "category": rule.category,
+                "region": rule.region,
+                "max_age_days": rule.max_age_days,
+                "is_active": rule.is_active,
+                "fields": sorted(set(changed)),
+            },
         )
     return rule
 
 
 def rule_delete(*, rule: RetentionRule, actor: Actor) -> None:
+    """Delete ``rule``; ``CONFIGURATION_CHANGED`` (action ``deleted``) in the control chain."""
     pk = rule.pk
     with transaction.atomic(using="default"):
         rule.delete()
-        audit_append(
-            using="default",
-            entries=[
-                AuditEntry(
-                    code=AuditCode.CONFIGURATION_CHANGED,
-                    actor=actor,
-                    object_type="retention_rule",
-                    object_id=str(pk),
-                    payload={"action": "deleted", "category": rule.category, "region": rule.region},
-                )
-            ],
+        _audit(
+            pk=pk,
+            actor=actor,
+            payload={"action": "deleted", "category": rule.category, "region": rule.region},
         )
