@@ -25,8 +25,8 @@ from segments.services.exits import (
 )
 from segments.services.memberships import MembershipInputError, memberships_apply
 from tests.guards import owner_bypass
-from tests.segments import factories
-from tests.segments.factories import ACTOR, events
+from tests.factories import SegmentFactory, SubjectFactory
+from tests.segments.helpers import ACTOR, events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -40,8 +40,8 @@ def _open(person) -> dict[str, int]:
 
 
 def _member_of(officer, n: int, person=None, **kw):
-    segs = [factories.segment(officer=officer, **kw) for _ in range(n)]
-    [person] = [person] if person else factories.consented(1)
+    segs = [SegmentFactory(user=officer, **kw) for _ in range(n)]
+    person = person or SubjectFactory(consented=True)
     for seg in segs:
         assert memberships_apply(segment=seg, enters=[person.pk], exits=[], actor=ACTOR).entered
     return person, segs
@@ -49,7 +49,7 @@ def _member_of(officer, n: int, person=None, **kw):
 
 def test_close_by_segment_keys_closes_only_those_segments(officer):
     person, segs = _member_of(officer, 3)
-    [other] = factories.consented(1)
+    other = SubjectFactory(consented=True)
     memberships_apply(segment=segs[0], enters=[other.pk], exits=[], actor=ACTOR)
     closed = memberships_exit_subjects(
         region="eu",
