@@ -24,8 +24,8 @@ from segments.services.exits import (
     memberships_exit_subjects,
 )
 from segments.services.memberships import MembershipInputError, memberships_apply
-from tests.guards import owner_bypass
 from tests.factories import SegmentFactory, SubjectFactory
+from tests.guards import owner_bypass
 from tests.segments.helpers import ACTOR, events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
