@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, audit_append
+from compliance.dsar.enqueue import REQUEST_PROCESS, job_now
 from compliance.dsar.models import TERMINAL_STATUSES, PrivacyRequest, Status
 from compliance.dsar.services.transitions import request_entry
 
@@ -72,12 +73,10 @@ def requests_stuck(*, region: str, stale_after: float, now=None) -> list[Privacy
 def requests_resume_stuck(*, region: str, stale_after: float = 600) -> int:
     """Re-enqueue the job of every stuck request (a worker killed with its message lost, e.g. on
     the filesystem broker). Jobs are idempotent, so a duplicate delivery is harmless."""
-    from compliance.dsar.tasks import request_process
-
     stuck = requests_stuck(region=region, stale_after=stale_after)
     for request in stuck:
         PrivacyRequest.objects.using(region).filter(pk=request.pk).update(
             heartbeat_at=timezone.now()
         )
-        request_process.apply_async(kwargs={"region": region, "request_id": str(request.pk)})
+        job_now(REQUEST_PROCESS, region=region, request_id=str(request.pk))
     return len(stuck)

@@ -30,12 +30,13 @@ def receipt_body(
     sweep: dict[str, int],
     retained: dict,
     mode: str | None = None,
+    receipt_id: str | None = None,
 ) -> dict:
     """The receipt of a finished erasure (``receipt_version`` 1), ready to be signed. ``mode``
-    is set by the bulk path only (``"bulk"``)."""
+    is set by the bulk path only (``"bulk"``); ``receipt_id`` defaults to a new random one."""
     receipt = {
         "receipt_version": 1,
-        "receipt_id": str(uuid.uuid4()),
+        "receipt_id": receipt_id or str(uuid.uuid4()),
         "request_id": str(request.pk),
         "region": request.region,
         "request_type": request.type,

@@ -18,6 +18,7 @@ from compliance import crypto
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, audit_append
 from compliance.conf import compliance_settings
+from compliance.dsar.enqueue import REQUEST_PROCESS, job_on_commit
 from compliance.dsar.models import (
     LegalHold,
     PrivacyRequest,
@@ -286,9 +287,6 @@ def active_hold(*, alias: str, subject_ids) -> LegalHold | None:
 
 def _start(*, request: PrivacyRequest, actor: Actor, approved_by: str = "") -> None:
     """Move to processing and queue the job; an erasure under legal hold is rejected instead."""
-    from compliance.dsar.tasks import request_process
-    from compliance.tasking import enqueue_on_commit
-
     alias = request._state.db
     if request.type == RequestType.ERASURE:
         hold = active_hold(alias=alias, subject_ids=[request.subject_id])
@@ -305,7 +303,7 @@ def _start(*, request: PrivacyRequest, actor: Actor, approved_by: str = "") -> N
     if approved_by:
         updates.update({"approved_by": approved_by, "approved_at": now})
     request_transition(request=request, to=Status.PROCESSING, actor=actor, update_fields=updates)
-    enqueue_on_commit(request_process, region=request.region, request_id=str(request.pk))
+    job_on_commit(REQUEST_PROCESS, region=request.region, request_id=str(request.pk))
 
 
 def _locked(request: PrivacyRequest) -> PrivacyRequest:
