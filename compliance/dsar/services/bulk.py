@@ -3,15 +3,14 @@
 ``requests_erase_bulk(region=, request_ids=, actor=)`` hands the requests, ``batch_size``
 (default 500) at a time, to the one erasure engine (``erasure.erasure_run``): each batch is
 planned, erased step by step with ONE set-based statement per step over all its subjects,
-swept, and completed with one signed receipt per request (``"mode": "bulk"``). A batch commits
-as one transaction unless its rows exceed ``BULK_ROWS`` (then every ``BULK_ROWS`` rows, as any
-erasure does), so its audit events are ONE ``audit_append``.
+swept, and completed with one signed receipt per request (``"mode": "bulk"``), in ONE region
+transaction whose audit events are ONE ``audit_append`` (a person with a very large amount of
+data makes a big transaction: the per-request job commits every 1,000 rows instead).
 
 **Resumable and idempotent**: a finished request is skipped (running a batch again does
 nothing); a worker killed mid-batch loses that batch's open transaction and the redelivered job
-redoes it. Requests another run has planned (the per-request job, or a batch that committed
-part of its steps before dying) are skipped here and finished by their own job
-(``dsar.requests_resume_stuck`` re-enqueues it). Two requests of one batch for the same person:
+redoes it. Requests the per-request job has planned are skipped here and finished by that job
+(``dsar.requests_resume_stuck`` re-enqueues a stuck one). Two requests of one batch for the same person:
 the first one carries the counts, the second's receipt says ``subjects: 0``.
 """
 
@@ -27,8 +26,8 @@ from compliance.dsar.services.erasure import erasure_run
 from compliance.regions import region_alias
 
 BULK_BATCH = 500
-#: rows one transaction of a bulk batch may touch before it commits and goes on
-BULK_ROWS = 200_000
+#: rows per statement of a bulk batch; a batch of many requests is one transaction
+BULK_ROWS = 10**9
 SYSTEM = Actor.system("erasure")
 
 

@@ -16,11 +16,11 @@
    with Ed25519; every request ``completed`` through ``requests_transition``.
 
 **Commits.** Steps run in one region transaction until they have touched ``batch_size`` rows:
-then the transaction commits with the progress (``ErasureStep`` row per request and step, rows
-per table, ``ERASURE_STEP_COMPLETED`` per finished step) and its audit events (ONE
-``audit_append`` per commit, the change feed's notices after it), and the next steps open the
-next one. A small erasure is thus a single transaction, plan to receipt; a large one commits
-every ``batch_size`` rows. A worker killed at any point loses only the open transaction; the
+then the transaction commits with the progress (an ``ErasureStep`` row per step with its rows,
+``ERASURE_STEP_COMPLETED`` per finished step) and its audit events (ONE ``audit_append`` per
+commit, the change feed's notices after it), and the next steps open the next one. A small
+erasure is thus a single transaction, plan to receipt; a large one commits every
+``batch_size`` rows. A batch of many requests (the bulk job) is always one transaction. A worker killed at any point loses only the open transaction; the
 next run resumes at the committed progress (a run locks its requests first: two runs of one
 request queue) and never writes an audit event twice.
 
@@ -154,7 +154,9 @@ def erasure_run(
             if not batch.requests:
                 return first
             progress = Progress.load(batch=batch, steps=steps)
-            step = _run_steps(batch=batch, steps=steps, progress=progress, limit=batch_size)
+            # only a batch of one commits between steps (see erasure_finish.Progress)
+            limit = batch_size if len(batch.requests) == 1 else 10**9
+            step = _run_steps(batch=batch, steps=steps, progress=progress, limit=limit)
             if step is None:
                 first.requests = batch_finish(batch=batch, steps=steps, progress=progress)
         if step is None:

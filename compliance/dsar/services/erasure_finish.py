@@ -53,56 +53,59 @@ def erasure_counts(*, alias: str, subject_ids) -> dict[str, int]:
 
 @dataclass
 class Progress:
+    """The steps of a batch: ONE ``ErasureStep`` row per step, on the batch's first request
+    (for a batch of one, that request's own progress; rows: the batch's total), and the rows
+    per request in memory (they end in each request's receipt). A batch of many requests
+    therefore commits as one transaction (the bulk job's batches); only a batch of one is
+    resumed from committed steps."""
+
     batch: ErasureBatch
     steps: list[Step]
-    #: (request id, step name) -> its row (saved or not yet)
-    rows: dict[tuple[UUID, str], ErasureStep]
+    #: step name -> the lead request's row (saved or not yet)
+    rows: dict[str, ErasureStep]
+    #: (request id, step name) -> rows of that request
+    counts: Counter = field(default_factory=Counter)
     entries: list[AuditEntry] = field(default_factory=list)
     closed: list[ClosedStays] = field(default_factory=list)
 
     @classmethod
     def load(cls, *, batch: ErasureBatch, steps: list[Step]) -> Progress:
-        saved = ErasureStep.objects.using(batch.alias).filter(request_id__in=batch.request_ids)
-        rows = {(r.request_id, r.name): r for r in saved}
-        for request_id in batch.request_ids:
-            for position, step in enumerate(steps):
-                rows.setdefault(
-                    (request_id, step.name),
-                    ErasureStep(request_id=request_id, position=position, name=step.name),
-                )
-        return cls(batch=batch, steps=steps, rows=rows)
+        lead = batch.request_ids[0]
+        rows = {r.name: r for r in ErasureStep.objects.using(batch.alias).filter(request_id=lead)}
+        for position, step in enumerate(steps):
+            rows.setdefault(
+                step.name, ErasureStep(request_id=lead, position=position, name=step.name)
+            )
+        counts = Counter({(lead, name): row.rows for name, row in rows.items()})
+        return cls(batch=batch, steps=steps, rows=rows, counts=counts)
 
     def done(self, step: Step) -> bool:
-        return all(
-            self.rows[(pk, step.name)].status == StepStatus.DONE for pk in self.batch.request_ids
-        )
+        return self.rows[step.name].status == StepStatus.DONE
 
     def row(self, request_id: UUID, step: str) -> int:
-        return self.rows[(request_id, step)].rows
+        return self.counts[(request_id, step)]
 
     def add(self, *, step: Step, unit: Unit, at: datetime) -> None:
         """Count ``unit``'s rows to the requests owning the subjects; on the step's last unit,
-        mark it done for every request of the batch, with ONE ``ERASURE_STEP_COMPLETED`` (about
-        the batch's first request; payload: step, rows of the batch, requests), owed until the
-        next save."""
-        per_request = Counter()
+        mark it done with its ``ERASURE_STEP_COMPLETED`` (about the batch's first request;
+        payload: step, rows of the batch, requests), owed until the next save."""
         for sid, n in unit.rows.items():
-            per_request[self.batch.owner(sid)] += n
-        finished = unit.done and not self.done(step)
-        for request in self.batch.requests:
-            row = self.rows[(request.pk, step.name)]
-            row.rows += per_request[request.pk]
-            row.started_at = row.started_at or at
-            if finished:
-                row.status, row.finished_at = StepStatus.DONE, at
-        if finished:
-            rows = sum(self.row(pk, step.name) for pk in self.batch.request_ids)
+            self.counts[(self.batch.owner(sid), step.name)] += n
+        row = self.rows[step.name]
+        row.rows += sum(unit.rows.values())
+        row.started_at = row.started_at or at
+        if unit.done and row.status != StepStatus.DONE:
+            row.status, row.finished_at = StepStatus.DONE, at
             self.entries.append(
                 request_entry(
                     request=self.batch.requests[0],
                     code=AuditCode.ERASURE_STEP_COMPLETED,
                     actor=self.batch.actor,
-                    payload={"step": step.name, "rows": rows, "requests": len(self.batch.requests)},
+                    payload={
+                        "step": step.name,
+                        "rows": row.rows,
+                        "requests": len(self.batch.requests),
+                    },
                 )
             )
         self.entries.extend(unit.entries)
@@ -137,7 +140,6 @@ class Progress:
             update_conflicts=True,
             unique_fields=["request_id", "name"],
             update_fields=["position", "status", "rows", "started_at", "finished_at"],
-            batch_size=2000,
         )
 
     def publish(self) -> None:

@@ -11,6 +11,7 @@ run resumes with the subjects it recorded.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -156,12 +157,11 @@ def _reject_held(batch: ErasureBatch, holds: dict[UUID, str]) -> None:
 
 def _plan(batch: ErasureBatch, new: list[PrivacyRequest], steps: int) -> None:
     now = timezone.now()
+    planned: dict[UUID, list[dict]] = defaultdict(list)
+    for sid, (token, owner) in batch.subjects.items():
+        planned[owner].append({"id": str(sid), "token": token})
     for request in new:
-        request.erasure_subjects = [
-            {"id": str(sid), "token": token}
-            for sid, (token, owner) in batch.subjects.items()
-            if owner == request.pk
-        ]
+        request.erasure_subjects = planned[request.pk]
         request.progress_total = steps + 1
         request.progress_done = 0
         request.heartbeat_at = request.updated_at = now
