@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.services.append import Actor
+from compliance.consent.models import EventSource
+from compliance.consent.services.record import consent_record
 from compliance.dsar.models import PrivacyRequest, RequestType, Status
 from compliance.dsar.services.erasure import request_erase_run
 from compliance.dsar.services.errors import RequestError
@@ -58,10 +60,6 @@ def _complete(*, request: PrivacyRequest, counts: dict) -> PrivacyRequest:
 
 def _object(*, request: PrivacyRequest) -> dict:
     """Record an objection to each purpose through the consent service."""
-    try:
-        from compliance.consent.services.record import consent_record
-    except ImportError:
-        raise RequestError("objections need the consent app (compliance.consent)")
     subject = Subject.objects.using(request._state.db).get(pk=request.subject_id)
     source = _objection_source()
     for purpose in request.purposes:
@@ -79,8 +77,6 @@ def _object(*, request: PrivacyRequest) -> dict:
 
 def _objection_source() -> str:
     """``OBJECTION_SOURCE`` if its decisions apply globally, else the first global source."""
-    from compliance.consent.models import EventSource
-
     keys = list(
         EventSource.objects.filter(consent_scope="global", is_active=True)
         .order_by("key")

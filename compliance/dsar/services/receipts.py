@@ -14,8 +14,11 @@ from datetime import datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.template.loader import render_to_string
 
 from compliance import crypto
+from compliance.dsar.services.report import controller_contact, short_reference
+from compliance.personal_data import personal_data_models
 
 
 def receipt_body(
@@ -86,11 +89,6 @@ def erasure_certificate_html(*, request) -> str:
     """A human-readable certificate of a finished erasure (HTML, self-contained, printable),
     beside the signed JSON receipt it restates: what was erased per kind of data, what was kept
     and why, when, and how to check the signature."""
-    from django.template.loader import render_to_string
-
-    from compliance.dsar.services.report import controller_contact, short_reference
-    from compliance.personal_data import personal_data_models
-
     receipt = request.receipt or {}
     described = {e.label: e for e in personal_data_models()}
     rows = [
