@@ -119,9 +119,11 @@ def request_erase_run(
     """Run (or resume) the erasure of a request in ``processing`` (a batch of one); other
     statuses and types: no-op. Returns the request as it is now."""
     alias = region_alias(region=region)
-    erasure_run(
+    batch = erasure_run(
         alias=alias, request_ids=[UUID(str(request_id))], actor=actor, batch_size=batch_size
     )
+    if batch.requests:  # completed by this run, as saved
+        return batch.requests[0]
     return PrivacyRequest.objects.using(alias).get(pk=request_id)
 
 
@@ -136,7 +138,7 @@ def erasure_run(
 ) -> ErasureBatch:
     """Erase (or resume) the requests ``request_ids`` as one batch (see the module docstring).
     ``skip_planned``: leave requests another run has planned (the bulk job). Returns the batch:
-    its requests (completed), ``rejected`` and ``skipped``."""
+    ``requests`` (those this run completed, as saved), ``rejected`` and ``skipped``."""
     steps = erasure_steps()
     ids, first = list(request_ids), None
     while True:
@@ -151,7 +153,8 @@ def erasure_run(
             batch.mode = mode
             if first is None:
                 first, ids = batch, batch.request_ids
-            if not batch.requests:
+            if not batch.requests:  # nothing (left) to erase: completed by nobody here
+                first.requests = []
                 return first
             progress = Progress.load(batch=batch, steps=steps)
             # only a batch of one commits between steps (see erasure_finish.Progress)

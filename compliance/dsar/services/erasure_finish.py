@@ -71,7 +71,10 @@ class Progress:
     @classmethod
     def load(cls, *, batch: ErasureBatch, steps: list[Step]) -> Progress:
         lead = batch.request_ids[0]
-        rows = {r.name: r for r in ErasureStep.objects.using(batch.alias).filter(request_id=lead)}
+        saved = (
+            [] if batch.fresh else ErasureStep.objects.using(batch.alias).filter(request_id=lead)
+        )
+        rows = {r.name: r for r in saved}
         for position, step in enumerate(steps):
             rows.setdefault(
                 step.name, ErasureStep(request_id=lead, position=position, name=step.name)

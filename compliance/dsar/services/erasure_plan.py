@@ -39,6 +39,8 @@ class ErasureBatch:
     #: requests left alone (id -> why) and rejected under a legal hold (id -> reason)
     skipped: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
+    #: planned by this run just now (no step is recorded yet)
+    fresh: bool = False
 
     @property
     def ids(self) -> list[UUID]:
@@ -126,6 +128,7 @@ def batch_load(
         else:
             batch.requests.append(found[pk])
     new = [r for r in batch.requests if not r.erasure_subjects]
+    batch.fresh = len(new) == len(batch.requests)
     for request in batch.requests:
         for s in request.erasure_subjects:
             batch.subjects.setdefault(UUID(s["id"]), (s.get("token", ""), request.pk))

@@ -126,21 +126,16 @@ def _directory(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Uni
 
 
 def _delete_rows(batch: ErasureBatch, entry: PersonalDataModel, limit: int) -> Unit:
-    rows = entry.erasable(using=batch.alias, subject_ids=batch.ids)
     if is_postgresql(batch.alias) and is_guarded(entry.model):
-        ids = list(rows.order_by().values_list("pk", flat=True)[:limit])
-        removed = Counter()
-        if ids:
-            removed.update(
-                erase_rows(
-                    using=batch.alias,
-                    table=entry.model._meta.db_table,
-                    subject_ids=batch.ids,
-                    request_ids=batch.request_ids,
-                    ids=ids,
-                )
-            )
-        return Unit(rows=removed, done=len(ids) < limit)
+        # the guard function deletes every row of the subjects in one statement (no limit)
+        removed = erase_rows(
+            using=batch.alias,
+            table=entry.model._meta.db_table,
+            subject_ids=batch.ids,
+            request_ids=batch.request_ids,
+        )
+        return Unit(rows=Counter(removed))
+    rows = entry.erasable(using=batch.alias, subject_ids=batch.ids)
     column = entry.model._meta.get_field(entry.subject_field).column
     removed = rows_delete(using=batch.alias, rows=rows, column=column, limit=limit)
     return Unit(rows=removed, done=sum(removed.values()) < limit)
@@ -171,6 +166,9 @@ def _key(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
 def _anonymise(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
     """Requests stay (they are the proof) but lose the subject and its blind indexes."""
     rows = PrivacyRequest.objects.using(batch.alias).filter(subject_id__in=batch.ids)
+    if len(batch.requests) == 1:  # one owner: the UPDATE's own count is enough
+        changed = rows.update(subject_id=None, identifier_indexes=[])
+        return Unit(rows=Counter({batch.ids[0]: changed}) if changed else Counter())
     counts = Counter(
         {
             as_uuid(sid): n

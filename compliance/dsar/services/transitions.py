@@ -142,7 +142,7 @@ def requests_transition(
                 payload=status_payload(request=request, from_status=from_status, to_status=to),
             )
         )
-    with transaction.atomic(using=alias):
+    with transaction.atomic(using=alias, savepoint=False):
         instances_update(using=alias, instances=requests, fields=list(names))
         audit_append(using=alias, entries=[*entries, *status_entries], at=now)
         for request in requests:
