@@ -29,6 +29,7 @@ from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import CallbackAttempt, PrivacyRequest
 from compliance.models import ApiClient
 from compliance.outbound import OutboundUrlError, outbound_opener, outbound_url_check
+from compliance.regions import region_alias
 
 TIMEOUT = 10
 SYSTEM = Actor.system("dsar-callback")
@@ -86,14 +87,15 @@ def callback_deliver(*, region: str, request_id: str, status: str) -> int | None
     """POST the status to the request's callback URL; returns the HTTP status (``None`` if the
     request has no callback or its URL is now refused). Records the try; raises
     ``CallbackError`` on failure (the task retries)."""
-    request = PrivacyRequest.objects.using(region).get(pk=request_id)
+    alias = region_alias(region=region)
+    request = PrivacyRequest.objects.using(alias).get(pk=request_id)
     if not request.callback_url or request.client_id is None:
         return None
     client = ApiClient.objects.filter(pk=request.client_id).first()
     if client is None or not client.callback_secret:
         return None
     event_id = callback_event_id(request_id=request.pk, status=status)
-    attempts = CallbackAttempt.objects.using(region)
+    attempts = CallbackAttempt.objects.using(alias)
     attempt = attempts.filter(event_id=event_id).count() + 1
     sent_at = timezone.now()
 
@@ -137,7 +139,7 @@ def callback_deliver(*, region: str, request_id: str, status: str) -> int | None
     if code is None or not 200 <= code < 300:
         raise CallbackError(f"callback failed: {code or error}")
     audit_append(
-        using=region,
+        using=alias,
         entries=[
             AuditEntry(
                 code=AuditCode.CALLBACK_SENT,

@@ -243,7 +243,7 @@ def _summary(document: dict) -> str:
 def request_export_run(*, region: str, request_id: UUID | str, actor: Actor = SYSTEM):
     """Build, encrypt and store the package of an access/portability request, then complete it.
     Idempotent: a request already completed (or with a package) is left as it is."""
-    alias = region
+    alias = region_alias(region=region)
     request = PrivacyRequest.objects.using(alias).get(pk=request_id)
     if request.status != Status.PROCESSING or request.type not in PACKAGE_TYPES:
         return request
