@@ -9,7 +9,7 @@
    ``rejected`` with its reason), record each request's subjects;
 2. *steps* (``erasure_steps``), in order, each ONE set-based statement over all subjects of
    the batch: membership exits, suppression, control-directory rows, every registered model
-   (at most ``batch_size`` rows per statement), the ``sweep`` (rows that arrived meanwhile are
+   (at most ``batch_size`` rows per statement but for the guarded tables), the ``sweep`` (rows that arrived meanwhile are
    removed again, up to 3 rounds);
 3. *receipt*: per request, per-table counts, times, the sweep and the rows kept on purpose
    (registry ``retained``, e.g. the change feed's erasure notices: GDPR Art. 17(2)/19), signed

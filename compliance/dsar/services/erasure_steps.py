@@ -3,7 +3,9 @@ of a batch, in the caller's transaction.
 
 A unit returns the rows it touched per subject, whether the step is finished (a delete step
 removes at most ``limit`` rows per unit and is finished when a unit removes fewer), and the
-audit entries it owes (appended by the runner, once per commit). Steps, in order:
+audit entries it owes (appended by the runner, once per commit). Tables behind the database
+guards (consent events, memberships: ``compliance_erase_rows`` on PostgreSQL) go in one
+statement, whatever ``limit``. Steps, in order:
 ``memberships_exit`` (every open stay closed, reason ``erasure``: ``memberships_close``),
 ``suppression`` (each identity's blind index -> ``Suppression``), ``directory`` (the control
 database's rows), then every registered model in erasure order (``SubjectKey``: destroyed and
