@@ -56,14 +56,22 @@ def rows_count(*, using: str, querysets: Mapping[str, QuerySet]) -> dict[str, in
     return {key: found.get(i, 0) for i, key in enumerate(keys)}
 
 
-def instances_update(*, using: str, instances: Sequence[Model], fields: Sequence[str]) -> int:
-    """Save ``fields`` of ``instances`` (one model) with ONE ``UPDATE ... FROM (VALUES ...)``;
-    each row may carry its own values. Returns the rows updated."""
+def instances_update(
+    *,
+    using: str,
+    instances: Sequence[Model],
+    fields: Sequence[str],
+    shared: Sequence[str] = (),
+) -> int:
+    """Save ``fields`` of ``instances`` (one model) with ONE ``UPDATE ... FROM (VALUES ...)``:
+    each row carries its own values; ``shared`` fields hold the same value on every instance
+    (sent once, from the first). Returns the rows updated."""
     if not instances:
         return 0
     connection = connections[using]
     meta = type(instances[0])._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    columns = [meta.pk, *(meta.get_field(name) for name in fields if name not in shared)]
+    constants = [meta.get_field(name) for name in shared]
     typed = connection.vendor == "postgresql"
     row = "({})".format(
         ", ".join(f"%s::{f.db_type(connection)}" if typed else "%s" for f in columns)
@@ -75,7 +83,16 @@ def instances_update(*, using: str, instances: Sequence[Model], fields: Sequence
     ]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    sets = ", ".join(f"{quote(f.column)} = v.column{i + 2}" for i, f in enumerate(columns[1:]))
+    sets = ", ".join(
+        [
+            *(f"{quote(f.column)} = %s" for f in constants),
+            *(f"{quote(f.column)} = v.column{i + 2}" for i, f in enumerate(columns[1:])),
+        ]
+    )
+    params = [
+        *(f.get_db_prep_save(getattr(instances[0], f.attname), connection) for f in constants),
+        *params,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row] * len(instances))}) AS v "

@@ -168,5 +168,7 @@ def _plan(batch: ErasureBatch, new: list[PrivacyRequest], steps: int) -> None:
         request.progress_total = steps + 1
         request.progress_done = 0
         request.heartbeat_at = request.updated_at = now
-    fields = ["erasure_subjects", "progress_total", "progress_done", "heartbeat_at", "updated_at"]
-    instances_update(using=batch.alias, instances=new, fields=fields)
+    shared = ["progress_total", "progress_done", "heartbeat_at", "updated_at"]
+    instances_update(
+        using=batch.alias, instances=new, fields=["erasure_subjects", *shared], shared=shared
+    )

@@ -126,7 +126,7 @@ def requests_transition(
         shared["failure_reason"] = reason[:2000]
     if to in TERMINAL_STATUSES:
         shared.setdefault("completed_at", now)
-    status_entries = []
+    status_entries, owns = [], [(per_request or {}).get(r.pk, {}) for r in requests]
     names: dict[str, None] = {"status": None, **dict.fromkeys(shared), "updated_at": None}
     for request in requests:
         from_status = request.status
@@ -143,7 +143,12 @@ def requests_transition(
             )
         )
     with transaction.atomic(using=alias, savepoint=False):
-        instances_update(using=alias, instances=requests, fields=list(names))
+        instances_update(
+            using=alias,
+            instances=requests,
+            fields=list(names),
+            shared=[name for name in names if not any(name in own for own in owns)],
+        )
         audit_append(using=alias, entries=[*entries, *status_entries], at=now)
         for request in requests:
             if request.callback_url and request.client_id:
