@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from compliance.hooks import register_enter_blocker
+from compliance.personal_data import personal_data_exempt, personal_data_register
+
 
 class DsarConfig(AppConfig):
     name = "compliance.dsar"
@@ -7,6 +10,7 @@ class DsarConfig(AppConfig):
     verbose_name = "Data subject requests"
 
     def ready(self) -> None:
+        # cycle: models and services need the app registry, which is ready only now
         from compliance.dsar.models import (
             CallbackAttempt,
             DestroyedKey,
@@ -16,9 +20,9 @@ class DsarConfig(AppConfig):
             PrivacyRequest,
             Restriction,
         )
+
+        # cycle: the service imports models, loadable only once the registry is ready
         from compliance.dsar.services.restriction import restriction_enter_blocker
-        from compliance.hooks import register_enter_blocker
-        from compliance.personal_data import personal_data_exempt, personal_data_register
 
         personal_data_register(
             model=Package,

@@ -21,7 +21,8 @@ from compliance.consent.services.record import consent_record
 from compliance.dsar.models import Package, PrivacyRequest
 from compliance.dsar.services.export import package_read, request_export_run
 from compliance.dsar.services.receipts import erasure_certificate_html
-from compliance.dsar.services.report import INTERNAL_FIELDS, short_reference
+from compliance.dsar.services.report import short_reference
+from compliance.dsar.services.report_words import INTERNAL_FIELDS
 from compliance.dsar.services.requests import request_open
 from compliance.events.parsing import event_batch_parse
 from compliance.events.services.ingest import events_ingest

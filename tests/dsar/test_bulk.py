@@ -11,11 +11,12 @@ from django.test.utils import CaptureQueriesContext
 
 from compliance.audit.codes import AuditCode as C
 from compliance.audit.models import AuditEvent
-from compliance.audit.services import append as append_module
 from compliance.dsar.models import DestroyedKey, PrivacyRequest, Status
-from compliance.dsar.services import bulk as bulk_module
+from compliance.dsar.services import erasure as erasure_module
+from compliance.dsar.services import erasure_finish, transitions
 from compliance.dsar.services.bulk import requests_erase_bulk, requests_erase_pending
 from compliance.dsar.services.erasure import erasure_counts
+from compliance.dsar.services.erasure_plan import batch_load
 from compliance.dsar.services.holds import legal_hold_set
 from compliance.dsar.services.receipts import receipt_verify
 from compliance.dsar.tasks import requests_erase_bulk as bulk_task
@@ -61,13 +62,15 @@ def test_bulk_erasure_erases_every_request_with_one_audit_append_per_batch(
     ids = [s.pk for _, s in people]
     assert sorted(requests_erase_pending(region="eu")) == sorted(str(r.pk) for r in requests)
     calls = []
-    real_append = append_module.audit_append
+    real_append = transitions.audit_append
 
     def counting_append(**kwargs):
         calls.append(len(kwargs["entries"]))
         return real_append(**kwargs)
 
-    monkeypatch.setattr(bulk_module, "audit_append", counting_append)
+    # the engine appends owed events at a commit (erasure_finish) or with the status changes
+    monkeypatch.setattr(erasure_finish, "audit_append", counting_append)
+    monkeypatch.setattr(transitions, "audit_append", counting_append)
     result = requests_erase_bulk(region="eu", request_ids=[r.pk for r in requests])
 
     assert sorted(result.completed) == sorted(str(r.pk) for r in requests)
@@ -143,16 +146,16 @@ def test_killed_between_batches_resumes_without_doubling(
     segments = [SegmentFactory()]
     people = _people(3, segments, "k")
     requests = [_approved(email, django_capture_on_commit_callbacks) for email, _ in people]
-    real_complete = bulk_module._Batch._complete
+    real_finish = erasure_module.batch_finish
     seen = []
 
-    def die_in_second_batch(self, *args, **kwargs):
+    def die_in_second_batch(**kwargs):
         seen.append(1)
         if len(seen) == 2:
             raise KeyboardInterrupt("worker killed")  # like kill -9: not an Exception
-        return real_complete(self, *args, **kwargs)
+        return real_finish(**kwargs)
 
-    monkeypatch.setattr(bulk_module._Batch, "_complete", die_in_second_batch)
+    monkeypatch.setattr(erasure_module, "batch_finish", die_in_second_batch)
     with pytest.raises(KeyboardInterrupt):
         requests_erase_bulk(region="eu", request_ids=[r.pk for r in requests], batch_size=2)
     statuses = [PrivacyRequest.objects.using("eu").get(pk=r.pk).status for r in requests]
@@ -160,7 +163,7 @@ def test_killed_between_batches_resumes_without_doubling(
     third = people[2][1]
     assert Subject.objects.using("eu").filter(pk=third.pk).exists()
     assert SegmentMembership.objects.using("eu").get(subject_id=third.pk).exited_at is None
-    monkeypatch.setattr(bulk_module._Batch, "_complete", real_complete)
+    monkeypatch.setattr(erasure_module, "batch_finish", real_finish)
     # the redelivered job (same ids) resumes: only the unfinished request is erased
     summary = bulk_task.run(region="eu", request_ids=[str(r.pk) for r in requests])
     assert summary == {"completed": 1, "rejected": 0, "skipped": 2, "batches": 1}
@@ -181,9 +184,8 @@ def test_bulk_legal_hold_rejects_only_that_request_and_per_request_jobs_are_left
     requests = [_approved(email, django_capture_on_commit_callbacks) for email, _ in people]
     legal_hold_set(region="eu", subject_id=people[0][1].pk, reason="litigation", actor=ACTOR)
     # the per-request job already planned the third one: the bulk job leaves it to that job
-    from compliance.dsar.services.erasure import _plan
-
-    _plan(request=PrivacyRequest.objects.using("eu").get(pk=requests[2].pk), actor=ACTOR)
+    with transaction.atomic(using="eu"):
+        batch_load(alias="eu", request_ids=[requests[2].pk], actor=ACTOR, steps=1)
     result = requests_erase_bulk(region="eu", request_ids=[r.pk for r in requests])
     assert result.rejected == {str(requests[0].pk): "legal hold: litigation"}
     assert result.completed == [str(requests[1].pk)]

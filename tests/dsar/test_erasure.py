@@ -210,3 +210,18 @@ def test_ledger_is_append_only():
 def test_erasure_run_names_only_configured_regions():
     with pytest.raises(UnknownRegionError):
         request_erase_run(region="mars", request_id="00000000-0000-4000-8000-000000000000")
+
+
+def test_jobs_name_only_configured_regions():
+    from compliance.dsar.services.maintenance import requests_flag_due, requests_stuck
+    from compliance.dsar.services.processing import request_fail, request_process
+
+    some_id = "00000000-0000-4000-8000-000000000000"
+    for call in (
+        lambda: request_process(region="mars", request_id=some_id),
+        lambda: request_fail(region="mars", request_id=some_id, reason="x"),
+        lambda: requests_flag_due(region="mars"),
+        lambda: requests_stuck(region="mars", stale_after=0),
+    ):
+        with pytest.raises(UnknownRegionError):
+            call()

@@ -30,6 +30,7 @@ from compliance.dsar.models import CallbackAttempt, PrivacyRequest
 from compliance.errors import InternalError
 from compliance.models import ApiClient
 from compliance.outbound import OutboundUrlError, outbound_opener, outbound_url_check
+from compliance.regions import region_alias
 
 TIMEOUT = 10
 SYSTEM = Actor.system("dsar-callback")
@@ -51,18 +52,51 @@ def callback_event_id(*, request_id, status: str) -> uuid.UUID:
     return uuid.uuid5(_EVENT_NAMESPACE, f"{request_id}:{status}")
 
 
+def _signed_post(
+    *, url: str, secret: str, event_id, attempt: int, body: bytes
+) -> tuple[int | None, str, int]:
+    """POST ``body`` signed with ``secret``: (HTTP status or None, error, duration in ms)."""
+    timestamp = str(int(time.time()))
+    http = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Compliance-Event-Id": str(event_id),
+            "X-Compliance-Attempt": str(attempt),
+            "X-Compliance-Timestamp": timestamp,
+            "X-Compliance-Signature": callback_signature(
+                secret=secret, timestamp=timestamp, body=body
+            ),
+        },
+    )
+    began = time.perf_counter()
+    code, error = None, ""
+    try:
+        with outbound_opener.open(http, timeout=TIMEOUT) as response:
+            code = response.status
+    except urllib.error.HTTPError as exc:
+        code = exc.code
+        exc.close()
+    except Exception as exc:  # URLError, timeouts, refused connections
+        error = f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"
+    return code, error, int((time.perf_counter() - began) * 1000)
+
+
 def callback_deliver(*, region: str, request_id: str, status: str) -> int | None:
     """POST the status to the request's callback URL; returns the HTTP status (``None`` if the
     request has no callback or its URL is now refused). Records the try; raises
     ``CallbackError`` on failure (the task retries)."""
-    request = PrivacyRequest.objects.using(region).get(pk=request_id)
+    alias = region_alias(region=region)
+    request = PrivacyRequest.objects.using(alias).get(pk=request_id)
     if not request.callback_url or request.client_id is None:
         return None
     client = ApiClient.objects.filter(pk=request.client_id).first()
     if client is None or not client.callback_secret:
         return None
     event_id = callback_event_id(request_id=request.pk, status=status)
-    attempts = CallbackAttempt.objects.using(region)
+    attempts = CallbackAttempt.objects.using(alias)
     attempt = attempts.filter(event_id=event_id).count() + 1
     sent_at = timezone.now()
 
@@ -95,36 +129,18 @@ def callback_deliver(*, region: str, request_id: str, status: str) -> int | None
         },
         separators=(",", ":"),
     ).encode()
-    timestamp = str(int(time.time()))
-    http = urllib.request.Request(
-        request.callback_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Compliance-Event-Id": str(event_id),
-            "X-Compliance-Attempt": str(attempt),
-            "X-Compliance-Timestamp": timestamp,
-            "X-Compliance-Signature": callback_signature(
-                secret=client.callback_secret, timestamp=timestamp, body=body
-            ),
-        },
+    code, error, duration_ms = _signed_post(
+        url=request.callback_url,
+        secret=client.callback_secret,
+        event_id=event_id,
+        attempt=attempt,
+        body=body,
     )
-    began = time.perf_counter()
-    code, error = None, ""
-    try:
-        with outbound_opener.open(http, timeout=TIMEOUT) as response:
-            code = response.status
-    except urllib.error.HTTPError as exc:
-        code = exc.code
-        exc.close()
-    except Exception as exc:  # URLError, timeouts, refused connections
-        error = f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"
-    record(code, error, int((time.perf_counter() - began) * 1000))
+    record(code, error, duration_ms)
     if code is None or not 200 <= code < 300:
         raise CallbackError(f"callback failed: {code or error}")
     audit_append(
-        using=region,
+        using=alias,
         entries=[
             AuditEntry(
                 code=AuditCode.CALLBACK_SENT,

@@ -5,7 +5,7 @@ Art. 15(1)/(2) and CCPA right to know, see ``compliance.dsar.services.report``),
 (every exportable registered model's rows for the person and every subject merged into it;
 identifiers decrypted), ``tables/<app.Model>.csv`` (one per table, with its header even when
 empty) and ``summary.txt`` (short, human-readable). Internal columns
-(``report.INTERNAL_FIELDS``: blind indexes, audit tokens, client ids, idempotency keys, ...)
+(``report_words.INTERNAL_FIELDS``: blind indexes, audit tokens, client ids, idempotency keys, ...)
 appear nowhere in it. It is stored AES-256-GCM encrypted under a random
 per-package key, itself wrapped by the region key; it can be read only through
 ``package_read`` (API, admin), which audits the download, until ``expires_at``;
@@ -35,12 +35,10 @@ from compliance import crypto
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import Package, PrivacyRequest, RequestType, Status
+from compliance.dsar.services.erasure_plan import subjects_reached
 from compliance.dsar.services.errors import ExpiredError, NotAvailableError
-from compliance.dsar.services.report import (
-    INTERNAL_FIELDS,
-    access_report_build,
-    access_report_html,
-)
+from compliance.dsar.services.report import access_report_build, access_report_html
+from compliance.dsar.services.report_words import INTERNAL_FIELDS
 from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.models import Identity, Subject, SubjectKey
 from compliance.personal_data import personal_data_models
@@ -218,9 +216,7 @@ def _csv(rows: list[dict], *, columns: list[str]) -> str:
 
 
 def _summary(document: dict) -> str:
-    from compliance.personal_data import personal_data_models as registry
-
-    described = {e.label: e.description for e in registry()}
+    described = {e.label: e.description for e in personal_data_models()}
     lines = [
         "Your personal data",
         "==================",
@@ -247,12 +243,10 @@ def _summary(document: dict) -> str:
 def request_export_run(*, region: str, request_id: UUID | str, actor: Actor = SYSTEM):
     """Build, encrypt and store the package of an access/portability request, then complete it.
     Idempotent: a request already completed (or with a package) is left as it is."""
-    alias = region
+    alias = region_alias(region=region)
     request = PrivacyRequest.objects.using(alias).get(pk=request_id)
     if request.status != Status.PROCESSING or request.type not in PACKAGE_TYPES:
         return request
-    from compliance.dsar.services.erasure import subjects_reached
-
     subjects = subjects_reached(alias=alias, subject_id=request.subject_id)
     data, counts = package_build(
         alias=alias,

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, audit_append
+from compliance.dsar.enqueue import REQUEST_PROCESS, job_now
 from compliance.dsar.models import TERMINAL_STATUSES, PrivacyRequest, Status
 from compliance.dsar.services.transitions import request_entry
+from compliance.regions import region_alias
 
 SYSTEM = Actor.system("dsar-beat")
 DUE_SOON = timedelta(days=7)
@@ -19,7 +21,7 @@ DUE_SOON = timedelta(days=7)
 def requests_flag_due(*, region: str, now=None, actor: Actor = SYSTEM) -> dict[str, int]:
     """Flag open requests due within 7 days (``due_soon``) and overdue ones (``overdue``), each
     once per state, with ``REQUEST_DUE_FLAGGED``. Returns counts per flag."""
-    alias = region
+    alias = region_alias(region=region)
     now = now or timezone.now()
     flagged = {"due_soon": 0, "overdue": 0}
     open_requests = PrivacyRequest.objects.using(alias).exclude(status__in=TERMINAL_STATUSES)
@@ -63,7 +65,7 @@ def requests_stuck(*, region: str, stale_after: float, now=None) -> list[Privacy
     """Processing requests whose job has not reported for ``stale_after`` seconds."""
     now = now or timezone.now()
     return list(
-        PrivacyRequest.objects.using(region).filter(
+        PrivacyRequest.objects.using(region_alias(region=region)).filter(
             status=Status.PROCESSING, heartbeat_at__lt=now - timedelta(seconds=stale_after)
         )
     )
@@ -72,12 +74,10 @@ def requests_stuck(*, region: str, stale_after: float, now=None) -> list[Privacy
 def requests_resume_stuck(*, region: str, stale_after: float = 600) -> int:
     """Re-enqueue the job of every stuck request (a worker killed with its message lost, e.g. on
     the filesystem broker). Jobs are idempotent, so a duplicate delivery is harmless."""
-    from compliance.dsar.tasks import request_process
-
     stuck = requests_stuck(region=region, stale_after=stale_after)
     for request in stuck:
-        PrivacyRequest.objects.using(region).filter(pk=request.pk).update(
+        PrivacyRequest.objects.using(request._state.db).filter(pk=request.pk).update(
             heartbeat_at=timezone.now()
         )
-        request_process.apply_async(kwargs={"region": region, "request_id": str(request.pk)})
+        job_now(REQUEST_PROCESS, region=region, request_id=str(request.pk))
     return len(stuck)

@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.services.append import Actor
+from compliance.consent.models import EventSource
+from compliance.consent.services.record import consent_record
 from compliance.dsar.models import PrivacyRequest, RequestType, Status
 from compliance.dsar.services.erasure import request_erase_run
 from compliance.dsar.services.errors import RequestError
@@ -16,6 +18,7 @@ from compliance.dsar.services.export import request_export_run
 from compliance.dsar.services.restriction import request_restrict_run
 from compliance.dsar.services.transitions import request_transition
 from compliance.models import Subject
+from compliance.regions import region_alias
 
 SYSTEM = Actor.system("dsar")
 #: preferred event source for objections received through a support tool. An objection (GDPR
@@ -26,7 +29,8 @@ OBJECTION_SOURCE = "web"
 
 def request_process(*, region: str, request_id: UUID | str) -> PrivacyRequest:
     """Run the request's job (idempotent: anything not ``processing`` is left alone)."""
-    request = PrivacyRequest.objects.using(region).get(pk=request_id)
+    alias = region_alias(region=region)
+    request = PrivacyRequest.objects.using(alias).get(pk=request_id)
     if request.status != Status.PROCESSING:
         return request
     if request.type == RequestType.ERASURE:
@@ -34,11 +38,11 @@ def request_process(*, region: str, request_id: UUID | str) -> PrivacyRequest:
     if request.type in (RequestType.ACCESS, RequestType.PORTABILITY):
         return request_export_run(region=region, request_id=request_id)
     if request.type == RequestType.RESTRICTION:
-        with transaction.atomic(using=region):
+        with transaction.atomic(using=alias):
             counts = request_restrict_run(request=request, actor=SYSTEM)
             return _complete(request=request, counts=counts)
     if request.type == RequestType.OBJECTION:
-        with transaction.atomic(using=region):
+        with transaction.atomic(using=alias):
             counts = _object(request=request)
             return _complete(request=request, counts=counts)
     raise RequestError(f"unknown request type {request.type!r}", field="type")
@@ -58,10 +62,6 @@ def _complete(*, request: PrivacyRequest, counts: dict) -> PrivacyRequest:
 
 def _object(*, request: PrivacyRequest) -> dict:
     """Record an objection to each purpose through the consent service."""
-    try:
-        from compliance.consent.services.record import consent_record
-    except ImportError:
-        raise RequestError("objections need the consent app (compliance.consent)")
     subject = Subject.objects.using(request._state.db).get(pk=request.subject_id)
     source = _objection_source()
     for purpose in request.purposes:
@@ -79,8 +79,6 @@ def _object(*, request: PrivacyRequest) -> dict:
 
 def _objection_source() -> str:
     """``OBJECTION_SOURCE`` if its decisions apply globally, else the first global source."""
-    from compliance.consent.models import EventSource
-
     keys = list(
         EventSource.objects.filter(consent_scope="global", is_active=True)
         .order_by("key")
@@ -93,8 +91,9 @@ def _objection_source() -> str:
 
 def request_fail(*, region: str, request_id: UUID | str, reason: str) -> PrivacyRequest:
     """Move a processing request to ``failed`` with ``reason`` (after the job's retries)."""
-    with transaction.atomic(using=region):
-        request = PrivacyRequest.objects.using(region).select_for_update().get(pk=request_id)
+    alias = region_alias(region=region)
+    with transaction.atomic(using=alias):
+        request = PrivacyRequest.objects.using(alias).select_for_update().get(pk=request_id)
         if request.status != Status.PROCESSING:
             return request
         return request_transition(

@@ -14,8 +14,11 @@ from datetime import datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.template.loader import render_to_string
 
 from compliance import crypto
+from compliance.dsar.services.report import controller_contact, short_reference
+from compliance.personal_data import personal_data_models
 
 
 def receipt_body(
@@ -30,12 +33,13 @@ def receipt_body(
     sweep: dict[str, int],
     retained: dict,
     mode: str | None = None,
+    receipt_id: str | None = None,
 ) -> dict:
     """The receipt of a finished erasure (``receipt_version`` 1), ready to be signed. ``mode``
-    is set by the bulk path only (``"bulk"``)."""
+    is set by the bulk path only (``"bulk"``); ``receipt_id`` defaults to a new random one."""
     receipt = {
         "receipt_version": 1,
-        "receipt_id": str(uuid.uuid4()),
+        "receipt_id": receipt_id or str(uuid.uuid4()),
         "request_id": str(request.pk),
         "region": request.region,
         "request_type": request.type,
@@ -85,11 +89,6 @@ def erasure_certificate_html(*, request) -> str:
     """A human-readable certificate of a finished erasure (HTML, self-contained, printable),
     beside the signed JSON receipt it restates: what was erased per kind of data, what was kept
     and why, when, and how to check the signature."""
-    from django.template.loader import render_to_string
-
-    from compliance.dsar.services.report import controller_contact, short_reference
-    from compliance.personal_data import personal_data_models
-
     receipt = request.receipt or {}
     described = {e.label: e for e in personal_data_models()}
     rows = [

@@ -19,18 +19,22 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, audit_append
 from compliance.conf import compliance_settings
 from compliance.dsar.models import (
-    LegalHold,
     PrivacyRequest,
     Regulation,
     RequestDirectory,
     RequestType,
     Status,
 )
-from compliance.dsar.services.deadlines import due_at_for, extended_due_at
+from compliance.dsar.services.deadlines import due_at_for
+from compliance.dsar.services.decisions import (
+    request_approve,
+    request_cancel,
+    request_extend,
+    request_reject,
+    request_start,
+)
 from compliance.dsar.services.errors import (
     IdempotencyConflictError,
-    IllegalTransitionError,
-    LegalHoldError,
     RequestError,
 )
 from compliance.dsar.services.transitions import request_entry, request_transition
@@ -39,6 +43,19 @@ from compliance.models import Subject, SubjectDirectory
 from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import region_alias, region_for_country
 from compliance.services.subjects import identifier_blind_index, is_suppressed
+
+#: the decisions live in ``decisions``; callers have long imported them from here
+__all__ = [
+    "OpenResult",
+    "VERIFICATION_METHODS",
+    "request_approve",
+    "request_cancel",
+    "request_extend",
+    "request_open",
+    "request_record_opened",
+    "request_reject",
+    "subject_root",
+]
 
 VERIFICATION_METHODS = (
     "account_login",
@@ -111,6 +128,37 @@ def _locate(indexes: list[tuple[str, str]], jurisdiction: str) -> tuple[str, Sub
     return region_for_country(country=jurisdiction or None), None
 
 
+def _check_input(
+    *,
+    type: str,
+    regulation: str,
+    verification_method: str,
+    callback_url: str,
+    purposes: Sequence[str],
+) -> None:
+    """Raise ``RequestError`` naming the first field of a request that cannot be opened."""
+    if type not in RequestType.values:
+        raise RequestError(
+            f"unknown type; use one of {', '.join(RequestType.values)}", field="type"
+        )
+    if regulation not in Regulation.values:
+        raise RequestError(
+            f"unknown regulation; use one of {', '.join(Regulation.values)}", field="regulation"
+        )
+    if verification_method not in VERIFICATION_METHODS:
+        raise RequestError(
+            f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}",
+            field="verification_method",
+        )
+    if callback_url:
+        try:
+            outbound_url_check(url=callback_url)
+        except OutboundUrlError as exc:
+            raise RequestError(f"callback_url {exc}", field="callback_url") from None
+    if type == RequestType.OBJECTION and not purposes:
+        raise RequestError("an objection names the purposes objected to", field="purposes")
+
+
 def request_open(
     *,
     type: str,
@@ -132,39 +180,27 @@ def request_open(
     approval unless ``verification_method`` is in ``COMPLIANCE_DSAR_AUTO_APPROVE_METHODS``;
     other types start processing. Raises ``RequestError`` (bad input, nothing written).
     """
-    if type not in RequestType.values:
-        raise RequestError(
-            f"unknown type; use one of {', '.join(RequestType.values)}", field="type"
-        )
-    if regulation not in Regulation.values:
-        raise RequestError(
-            f"unknown regulation; use one of {', '.join(Regulation.values)}", field="regulation"
-        )
-    if verification_method not in VERIFICATION_METHODS:
-        raise RequestError(
-            f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}",
-            field="verification_method",
-        )
-    if callback_url:
-        try:
-            outbound_url_check(url=callback_url)
-        except OutboundUrlError as exc:
-            raise RequestError(f"callback_url {exc}", field="callback_url") from None
-    if type == RequestType.OBJECTION and not purposes:
-        raise RequestError("an objection names the purposes objected to", field="purposes")
+    _check_input(
+        type=type,
+        regulation=regulation,
+        verification_method=verification_method,
+        callback_url=callback_url,
+        purposes=purposes,
+    )
     indexes = _normalize_identifiers(identifiers)
-    body = {
-        "type": type,
-        "regulation": regulation,
-        "identifiers": sorted(indexes),
-        "verification_method": verification_method,
-        "jurisdiction": jurisdiction,
-        "callback_url": callback_url,
-        "purposes": sorted(purposes),
-    }
-    if external_reference:  # only when given: keys used before it existed keep their hash
-        body["external_reference"] = external_reference
-    body_hash = _body_hash(body=body)
+    body_hash = _body_hash(
+        body={
+            "type": type,
+            "regulation": regulation,
+            "identifiers": sorted(indexes),
+            "verification_method": verification_method,
+            "jurisdiction": jurisdiction,
+            "callback_url": callback_url,
+            "purposes": sorted(purposes),
+            # only when given: keys used before it existed keep their hash
+            **({"external_reference": external_reference} if external_reference else {}),
+        }
+    )
     if idempotency_key:
         existing = _idempotent_replay(
             client_id=client_id, idempotency_key=idempotency_key, body_hash=body_hash
@@ -192,13 +228,23 @@ def request_open(
         received_at=now,
         due_at=due_at_for(regulation=regulation, received_at=now),
     )
+    return _open_recorded(
+        request=request, alias=alias, actor=actor, indexes=indexes, body_hash=body_hash
+    )
+
+
+def _open_recorded(
+    *, request: PrivacyRequest, alias: str, actor: Actor, indexes, body_hash: str
+) -> OpenResult:
+    """Write the directory row, then the request in its region; a concurrent retry with the
+    same idempotency key that won the race is returned instead."""
     try:
         with transaction.atomic(using="default"):
             RequestDirectory.objects.create(
                 request_id=request.pk,
-                region=region,
-                client_id=client_id,
-                idempotency_key=idempotency_key,
+                region=request.region,
+                client_id=request.client_id,
+                idempotency_key=request.idempotency_key,
                 body_hash=body_hash,
             )
             with transaction.atomic(using=alias):
@@ -206,7 +252,9 @@ def request_open(
     except IntegrityError:
         # a concurrent retry with the same key won the race
         existing = _idempotent_replay(
-            client_id=client_id, idempotency_key=idempotency_key, body_hash=body_hash
+            client_id=request.client_id,
+            idempotency_key=request.idempotency_key,
+            body_hash=body_hash,
         )
         if existing is None:
             raise
@@ -270,120 +318,6 @@ def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexe
     if request.type in APPROVAL_TYPES and not auto:
         request_transition(request=request, to=Status.AWAITING_APPROVAL, actor=actor)
         return
-    _start(
+    request_start(
         request=request, actor=actor, approved_by="auto" if request.type in APPROVAL_TYPES else ""
     )
-
-
-def active_hold(*, alias: str, subject_ids) -> LegalHold | None:
-    return (
-        LegalHold.objects.using(alias)
-        .filter(subject_id__in=list(subject_ids), active=True)
-        .order_by("created_at")
-        .first()
-    )
-
-
-def _start(*, request: PrivacyRequest, actor: Actor, approved_by: str = "") -> None:
-    """Move to processing and queue the job; an erasure under legal hold is rejected instead."""
-    from compliance.dsar.tasks import request_process
-    from compliance.tasking import enqueue_on_commit
-
-    alias = request._state.db
-    if request.type == RequestType.ERASURE:
-        hold = active_hold(alias=alias, subject_ids=[request.subject_id])
-        if hold is not None:
-            request_transition(
-                request=request,
-                to=Status.REJECTED,
-                actor=actor,
-                reason=f"legal hold: {hold.reason}",
-            )
-            return
-    now = timezone.now()
-    updates = {"started_at": now, "heartbeat_at": now}
-    if approved_by:
-        updates.update({"approved_by": approved_by, "approved_at": now})
-    request_transition(request=request, to=Status.PROCESSING, actor=actor, update_fields=updates)
-    enqueue_on_commit(request_process, region=request.region, request_id=str(request.pk))
-
-
-def _locked(request: PrivacyRequest) -> PrivacyRequest:
-    return PrivacyRequest.objects.using(request._state.db).select_for_update().get(pk=request.pk)
-
-
-def request_approve(*, request: PrivacyRequest, actor: Actor) -> PrivacyRequest:
-    """Approve an erasure awaiting approval (or retry a failed request). An active legal hold
-    refuses it with ``LegalHoldError`` naming the hold's reason; nothing changes then."""
-    alias = request._state.db
-    with transaction.atomic(using=alias):
-        request = _locked(request)
-        if request.status not in (Status.AWAITING_APPROVAL, Status.FAILED):
-            raise IllegalTransitionError(
-                f"only requests awaiting approval (or failed) can be approved; this one is "
-                f"'{request.status}'",
-                field="status",
-            )
-        if request.type == RequestType.ERASURE:
-            hold = active_hold(alias=alias, subject_ids=[request.subject_id])
-            if hold is not None:
-                raise LegalHoldError(f"a legal hold blocks this erasure: {hold.reason}")
-        _start(request=request, actor=actor, approved_by=f"{actor.kind}:{actor.id}")
-    return request
-
-
-def request_reject(*, request: PrivacyRequest, actor: Actor, reason: str) -> PrivacyRequest:
-    if not reason.strip():
-        raise RequestError("a rejection needs a reason", field="reason")
-    with transaction.atomic(using=request._state.db):
-        request = _locked(request)
-        return request_transition(
-            request=request, to=Status.REJECTED, actor=actor, reason=reason.strip()
-        )
-
-
-def request_cancel(*, request: PrivacyRequest, actor: Actor) -> PrivacyRequest:
-    with transaction.atomic(using=request._state.db):
-        request = _locked(request)
-        return request_transition(request=request, to=Status.CANCELLED, actor=actor)
-
-
-def request_extend(*, request: PrivacyRequest, actor: Actor, reason: str) -> PrivacyRequest:
-    """Extend the deadline once, by what the regulation allows (audited ``REQUEST_EXTENDED``)."""
-    if not reason.strip():
-        raise RequestError("an extension needs a reason", field="reason")
-    alias = request._state.db
-    with transaction.atomic(using=alias):
-        request = _locked(request)
-        if request.is_terminal:
-            raise IllegalTransitionError(
-                f"a request in status '{request.status}' cannot be extended", field="status"
-            )
-        if request.extended:
-            raise IllegalTransitionError("this request was already extended", field="extended")
-        previous = request.due_at
-        request.due_at = extended_due_at(regulation=request.regulation, due_at=previous)
-        request.extended = True
-        request.extension_reason = reason.strip()
-        request.due_flag = ""
-        request.save(
-            using=alias,
-            update_fields=["due_at", "extended", "extension_reason", "due_flag", "updated_at"],
-        )
-        audit_append(
-            using=alias,
-            entries=[
-                request_entry(
-                    request=request,
-                    code=AuditCode.REQUEST_EXTENDED,
-                    actor=actor,
-                    payload={
-                        "request_type": request.type,
-                        "regulation": request.regulation,
-                        "from": previous.isoformat(),
-                        "to": request.due_at.isoformat(),
-                    },
-                )
-            ],
-        )
-    return request

@@ -14,7 +14,7 @@ from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import PrivacyRequest, Restriction
 from compliance.models import Subject
 from compliance.regions import region_alias
-from segments.services.memberships import memberships_exit_all
+from segments.services.exits import memberships_close, memberships_closed_publish
 
 
 def restriction_enter_blocker(*, region: str, subject_ids: Sequence[UUID]) -> dict[UUID, str]:
@@ -43,10 +43,12 @@ def request_restrict_run(*, request: PrivacyRequest, actor: Actor) -> dict:
         restriction, _ = Restriction.objects.using(alias).get_or_create(
             subject_id=request.subject_id, active=True, defaults={"request_id": request.pk}
         )
-        exited = memberships_exit_all(
-            region=request.region, subject_id=request.subject_id, reason="restriction", actor=actor
+        closed = memberships_close(
+            alias=alias, subject_ids=[request.subject_id], reason="restriction", actor=actor
         )
-    return {"restriction_id": restriction.pk, "memberships_exited": exited}
+        audit_append(using=alias, entries=closed.entries, at=closed.at)
+        memberships_closed_publish(alias=alias, closed=closed)  # after the audit append
+    return {"restriction_id": restriction.pk, "memberships_exited": len(closed.stays)}
 
 
 def restriction_lift(*, region: str, subject_id: UUID, actor: Actor) -> int:

@@ -1,4 +1,6 @@
-"""The status machine of a request; ``request_transition`` is the one way to change status.
+"""The status machine of a request; ``request_transition`` (one request) and
+``requests_transition`` (many, one statement and one audit append) are the one way to change
+status.
 
 Every transition writes ``REQUEST_STATUS_CHANGED`` (payload ``request_type``, ``regulation``,
 ``from``, ``to``; plus ``on_time`` and ``due_at`` at a terminal status) in the caller's region
@@ -7,13 +9,18 @@ transaction, and queues the status callback to the client after commit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from uuid import UUID
+
 from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.dsar.enqueue import CALLBACK_SEND, job_on_commit
 from compliance.dsar.models import TERMINAL_STATUSES, PrivacyRequest, Status
 from compliance.dsar.services.errors import IllegalTransitionError
+from compliance.dsar.sql import instances_update
 
 S = Status
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -83,38 +90,69 @@ def request_transition(
     ``failure_reason`` for rejected/failed (never in the audit payload: it may be free text).
     ``update_fields`` are further column values saved with the status.
     """
-    alias = request._state.db
-    if not transition_allowed(from_status=request.status, to_status=to):
-        raise IllegalTransitionError(
-            f"a request in status '{request.status}' cannot become '{to}'", field="status"
-        )
-    from_status = request.status
-    with transaction.atomic(using=alias):
-        updates = dict(update_fields or {})
-        updates["status"] = to
-        if to in (S.REJECTED, S.FAILED) and reason:
-            updates["failure_reason"] = reason[:2000]
-        if to in TERMINAL_STATUSES:
-            updates.setdefault("completed_at", timezone.now())
-        for name, value in updates.items():
-            setattr(request, name, value)
-        request.save(using=alias, update_fields=[*updates, "updated_at"])
-        audit_append(
-            using=alias,
-            entries=[
-                request_entry(
-                    request=request,
-                    code=AuditCode.REQUEST_STATUS_CHANGED,
-                    actor=actor,
-                    payload=status_payload(request=request, from_status=from_status, to_status=to),
-                )
-            ],
-        )
-        if request.callback_url and request.client_id:
-            from compliance.dsar.tasks import callback_send
-            from compliance.tasking import enqueue_on_commit
-
-            enqueue_on_commit(
-                callback_send, region=request.region, request_id=str(request.pk), status=to
-            )
+    requests_transition(
+        requests=[request], to=to, actor=actor, reason=reason, update_fields=update_fields
+    )
     return request
+
+
+def requests_transition(
+    *,
+    requests: Sequence[PrivacyRequest],
+    to: str,
+    actor: Actor,
+    reason: str = "",
+    update_fields: dict | None = None,
+    per_request: Mapping[UUID, dict] | None = None,
+    entries: Sequence[AuditEntry] = (),
+) -> list[PrivacyRequest]:
+    """Move every request of ``requests`` (one region) to ``to``: each transition checked
+    (``IllegalTransitionError`` before anything is written), all saved in one statement, their
+    ``REQUEST_STATUS_CHANGED`` entries appended after ``entries`` (the caller's further events)
+    in ONE ``audit_append``, status callbacks queued after commit. ``update_fields`` apply to
+    all, ``per_request`` (request id -> fields) to one each; ``reason`` as in
+    ``request_transition``."""
+    if not requests:
+        return []
+    for request in requests:
+        if not transition_allowed(from_status=request.status, to_status=to):
+            raise IllegalTransitionError(
+                f"a request in status '{request.status}' cannot become '{to}'", field="status"
+            )
+    alias = requests[0]._state.db
+    now = timezone.now()
+    shared = dict(update_fields or {})
+    if to in (S.REJECTED, S.FAILED) and reason:
+        shared["failure_reason"] = reason[:2000]
+    if to in TERMINAL_STATUSES:
+        shared.setdefault("completed_at", now)
+    status_entries, owns = [], [(per_request or {}).get(r.pk, {}) for r in requests]
+    names: dict[str, None] = {"status": None, **dict.fromkeys(shared), "updated_at": None}
+    for request in requests:
+        from_status = request.status
+        own = (per_request or {}).get(request.pk, {})
+        names.update(dict.fromkeys(own))
+        for name, value in {**shared, **own, "status": to, "updated_at": now}.items():
+            setattr(request, name, value)
+        status_entries.append(
+            request_entry(
+                request=request,
+                code=AuditCode.REQUEST_STATUS_CHANGED,
+                actor=actor,
+                payload=status_payload(request=request, from_status=from_status, to_status=to),
+            )
+        )
+    with transaction.atomic(using=alias, savepoint=False):
+        instances_update(
+            using=alias,
+            instances=requests,
+            fields=list(names),
+            shared=[name for name in names if not any(name in own for own in owns)],
+        )
+        audit_append(using=alias, entries=[*entries, *status_entries], at=now)
+        for request in requests:
+            if request.callback_url and request.client_id:
+                job_on_commit(
+                    CALLBACK_SEND, region=request.region, request_id=str(request.pk), status=to
+                )
+    return list(requests)

@@ -1,0 +1,197 @@
+"""The steps of an erasure: each is ONE set-based statement (or a fixed few) over all subjects
+of a batch, in the caller's transaction.
+
+A unit returns the rows it touched per subject, whether the step is finished (a delete step
+removes at most ``limit`` rows per unit and is finished when a unit removes fewer), and the
+audit entries it owes (appended by the runner, once per commit). Tables behind the database
+guards (consent events, memberships: ``compliance_erase_rows`` on PostgreSQL) go in one
+statement, whatever ``limit``. Steps, in order:
+``memberships_exit`` (every open stay closed, reason ``erasure``: ``memberships_close``),
+``suppression`` (each identity's blind index -> ``Suppression``), ``directory`` (the control
+database's rows), then every registered model in erasure order (``SubjectKey``: destroyed and
+written to the ``DestroyedKey`` ledger; ``PrivacyRequest``: kept as proof but stripped of the
+subject), and the ``sweep`` (run by the runner).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db.models import Count
+from django.utils import timezone
+
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import AuditEntry
+from compliance.db_guards import erase_rows, is_guarded, is_postgresql
+from compliance.dsar.models import DestroyedKey, PrivacyRequest
+from compliance.dsar.services.erasure_plan import ErasureBatch
+from compliance.dsar.services.suppression import suppressions_add
+from compliance.dsar.sql import as_uuid, rows_delete
+from compliance.models import SubjectDirectory, SubjectKey
+from compliance.personal_data import PersonalDataModel, personal_data_models
+from segments.services.exits import ClosedStays, memberships_close
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: str  # memberships_exit | suppression | directory | delete | key | anonymise | sweep
+    entry: PersonalDataModel | None = None
+
+
+@dataclass
+class Unit:
+    """What one unit of a step did."""
+
+    rows: Counter = field(default_factory=Counter)  # subject id -> rows
+    done: bool = True
+    entries: list[AuditEntry] = field(default_factory=list)
+    closed: ClosedStays | None = None
+
+
+def erasure_steps() -> list[Step]:
+    """The steps of an erasure, in order, from the registry as it is now."""
+    steps = [
+        Step("memberships_exit", "memberships_exit"),
+        Step("suppression", "suppression"),
+        Step("directory", "directory"),
+    ]
+    for entry in personal_data_models():
+        if entry.model is SubjectKey:
+            steps.append(Step(entry.label, "key", entry))
+        elif entry.model is PrivacyRequest:
+            steps.append(Step(entry.label, "anonymise", entry))
+        else:
+            steps.append(Step(entry.label, "delete", entry))
+    steps.append(Step("sweep", "sweep"))
+    return steps
+
+
+def _entry(
+    batch: ErasureBatch, code: AuditCode, sid: UUID, object_type: str, payload
+) -> AuditEntry:
+    return AuditEntry(
+        code=code,
+        actor=batch.actor,
+        subject_token=batch.token(sid),
+        object_type=object_type,
+        object_id=str(batch.owner(sid)),
+        payload=payload,
+    )
+
+
+def _memberships_exit(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
+    tokens = {sid: token for sid, (token, _) in batch.subjects.items()}
+    closed = memberships_close(
+        alias=batch.alias,
+        subject_ids=batch.ids,
+        reason="erasure",
+        actor=batch.actor,
+        at=at,
+        tokens=tokens,
+    )
+    return Unit(
+        rows=Counter(sid for _, sid, _ in closed.stays), entries=closed.entries, closed=closed
+    )
+
+
+def _suppression(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
+    added = suppressions_add(
+        alias=batch.alias,
+        subject_ids=batch.ids,
+        request_of={sid: batch.owner(sid) for sid in batch.ids},
+    )
+    payload = {"reason": "erasure"}
+    return Unit(
+        rows=Counter(sid for _, sid in added),
+        entries=[
+            _entry(
+                batch,
+                AuditCode.SUPPRESSION_ADDED,
+                sid,
+                "privacy_request",
+                {"identifier_type": kind, **payload},
+            )
+            for kind, sid in added
+        ],
+    )
+
+
+def _directory(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
+    # the control database is another database: its rows go in its own (autocommit) statement
+    rows = SubjectDirectory.objects.using("default").filter(subject_id__in=batch.ids)
+    return Unit(rows=rows_delete(using="default", rows=rows, column="subject_id", limit=10**9))
+
+
+def _delete_rows(batch: ErasureBatch, entry: PersonalDataModel, limit: int) -> Unit:
+    if is_postgresql(batch.alias) and is_guarded(entry.model):
+        # the guard function deletes every row of the subjects in one statement (no limit)
+        removed = erase_rows(
+            using=batch.alias,
+            table=entry.model._meta.db_table,
+            subject_ids=batch.ids,
+            request_ids=batch.request_ids,
+        )
+        return Unit(rows=Counter(removed))
+    rows = entry.erasable(using=batch.alias, subject_ids=batch.ids)
+    column = entry.model._meta.get_field(entry.subject_field).column
+    removed = rows_delete(using=batch.alias, rows=rows, column=column, limit=limit)
+    return Unit(rows=removed, done=sum(removed.values()) < limit)
+
+
+def _delete(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
+    return _delete_rows(batch, step.entry, limit)
+
+
+def _key(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
+    """Destroy the subjects' wrapped data keys and write them to the ledger, atomically."""
+    unit = _delete_rows(batch, step.entry, limit)
+    DestroyedKey.objects.using(batch.alias).bulk_create(
+        [
+            DestroyedKey(subject_id=sid, destroyed_at=at, request_id=batch.owner(sid))
+            for sid in batch.ids
+        ],
+        ignore_conflicts=True,
+    )
+    unit.entries = [
+        _entry(batch, AuditCode.SUBJECT_KEY_DESTROYED, sid, "subject_key", {"reason": "erasure"})
+        for sid in batch.ids
+        if unit.rows.get(sid)
+    ]
+    return unit
+
+
+def _anonymise(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
+    """Requests stay (they are the proof) but lose the subject and its blind indexes."""
+    rows = PrivacyRequest.objects.using(batch.alias).filter(subject_id__in=batch.ids)
+    if len(batch.requests) == 1:  # one owner: the UPDATE's own count is enough
+        changed = rows.update(subject_id=None, identifier_indexes=[])
+        return Unit(rows=Counter({batch.ids[0]: changed}) if changed else Counter())
+    counts = Counter(
+        {
+            as_uuid(sid): n
+            for sid, n in rows.order_by().values_list("subject_id").annotate(n=Count("pk"))
+        }
+    )
+    if counts:
+        rows.update(subject_id=None, identifier_indexes=[])
+    return Unit(rows=counts)
+
+
+UNITS: dict[str, Callable[[ErasureBatch, Step, int, datetime], Unit]] = {
+    "memberships_exit": _memberships_exit,
+    "suppression": _suppression,
+    "directory": _directory,
+    "delete": _delete,
+    "key": _key,
+    "anonymise": _anonymise,
+}
+
+
+def step_unit(*, batch: ErasureBatch, step: Step, limit: int, at: datetime | None = None) -> Unit:
+    """Run one unit of ``step`` over every subject of ``batch`` (at most ``limit`` rows)."""
+    return UNITS[step.kind](batch, step, limit, at or timezone.now())
