@@ -15,6 +15,7 @@ from django.utils import timezone
 from compliance.audit import sql
 from compliance.audit.hashing import GENESIS, canonical_json, entry_hash, format_time
 from compliance.audit.models import AuditEvent
+
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
