@@ -29,6 +29,7 @@ from compliance.audit.services.checkpoints import ChainDamagedError
 from compliance.audit.services.evidence import evidence_report_viewed
 from compliance.audit.services.export import audit_export
 from compliance.audit.services.witness import WitnessError
+from compliance.officer.desk import actor_names
 
 EXPORT_PERMISSION = "audit.export_auditevent"
 
@@ -132,8 +133,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         """Names every shown row's actor in two queries (users, API clients)."""
-        from compliance.officer.desk import actor_names
-
         changelist = super().get_changelist_instance(request)
         rows = list(changelist.result_list)
         names = actor_names(rows)
