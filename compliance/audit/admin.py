@@ -23,6 +23,7 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.audit.periods import PeriodError, period_parse
 from compliance.audit.selectors.evidence import evidence_stats, report_render
+from compliance.audit.selectors.rows import COLUMNS
 from compliance.audit.selectors.status import chain_status
 from compliance.audit.services.append import Actor
 from compliance.audit.services.checkpoints import ChainDamagedError
@@ -106,18 +107,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False
     change_list_template = "admin/audit/auditevent/change_list.html"
-    readonly_fields = (
-        "seq",
-        "occurred_at",
-        "code",
-        "actor_type",
-        "actor_id",
-        "subject_token",
-        "object_type",
-        "object_id",
-        "payload",
-        "hash",
-    )
+    readonly_fields = COLUMNS
 
     @admin.display(description="event")
     def code_label(self, obj):

@@ -6,9 +6,6 @@ from __future__ import annotations
 import os
 
 from celery.signals import worker_ready
-from django.conf import settings
-
-from compliance.feed.tasks import deliver
 
 
 def _consumed_queues(sender) -> set[str]:
@@ -20,6 +17,10 @@ def _consumed_queues(sender) -> set[str]:
 
 @worker_ready.connect
 def _sweep_on_start(sender=None, **kwargs) -> None:
+    from django.conf import settings
+
+    from compliance.feed.tasks import deliver
+
     queues = _consumed_queues(sender)
     allowed = [r.strip() for r in os.environ.get("COMPLIANCE_WORKER_REGIONS", "").split(",")]
     for region in settings.COMPLIANCE_REGIONS:

@@ -11,19 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from compliance.audit import sql
+from compliance.audit.hashing import FIELDS
 
-COLUMNS = (
-    "seq",
-    "occurred_at",
-    "code",
-    "actor_type",
-    "actor_id",
-    "subject_token",
-    "object_type",
-    "object_id",
-    "payload",
-    "hash",
-)
+COLUMNS = (*FIELDS[1:], "hash")
 
 
 def iter_rows(
