@@ -141,9 +141,7 @@ def check_runtime_role(app_configs=None, **kwargs):
         if found is None:
             continue  # no roles (SQLite)
         user, superuser, owned = found
-        problem = (
-            "is a superuser" if superuser else f"owns {', '.join(owned)}" if owned else ""
-        )
+        problem = "is a superuser" if superuser else f"owns {', '.join(owned)}" if owned else ""
         if problem:
             warnings.append(
                 checks.Warning(

@@ -164,7 +164,9 @@ def witnessed_claims(
                     f"{item.signed_at}) that the checkpoint table does not",
                 )
             )
-        claim_add(claims, HeadClaim("witness", item.size, item.head_hash, f"witness file {item.file}"))
+        claim_add(
+            claims, HeadClaim("witness", item.size, item.head_hash, f"witness file {item.file}")
+        )
     result.findings.extend(f for f in findings if f.kind == "witness_broken")
     return [f for f in findings if f.kind != "witness_broken"]
 
@@ -206,5 +208,3 @@ def head_findings(seq: int, stored: str, claims: dict) -> list[Finding]:
                 )
             )
     return findings
-
-
