@@ -188,7 +188,7 @@ def bench_verify_witness(alias: str, witness: str, rounds: int = 5) -> dict:
 
 
 def _verify_mode() -> str:
-    from compliance.audit.selectors import verification_fast as fast
+    from compliance.audit.selectors import walk as fast
 
     accelerator = "orjson" if fast.orjson is not None else "stdlib json"
     return (

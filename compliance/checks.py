@@ -9,9 +9,10 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import DatabaseError, models
 
 from compliance.conf import DECLARED, compliance_settings, setting_value
+from compliance.db.roles import connected_role
 from compliance.residency import residency_of
 
 
@@ -142,34 +143,18 @@ def check_keys(app_configs=None, **kwargs):
 def check_runtime_role(app_configs=None, **kwargs):
     """Under production settings (DEBUG off), the role the application connects as must be
     neither a superuser nor the owner of the protected tables: either passes every guard."""
-    from django.db import DatabaseError, connections
-
-    from compliance.db_guards import APPEND_ONLY_TABLES
-
     if settings.DEBUG:
         return []
     warnings = []
     for alias in settings.DATABASES:
-        connection = connections[alias]
-        if connection.vendor != "postgresql":
-            continue
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
-                )
-                user, superuser = cursor.fetchone()
-                cursor.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                    "AND tableowner = current_user AND tablename = ANY(%s)",
-                    [list(APPEND_ONLY_TABLES)],
-                )
-                owned = sorted(name for (name,) in cursor.fetchall())
+            found = connected_role(using=alias)
         except DatabaseError:
             continue
-        problem = (
-            "is a superuser" if superuser else f"owns {', '.join(owned)}" if owned else ""
-        )
+        if found is None:
+            continue  # no roles (SQLite)
+        user, superuser, owned = found
+        problem = "is a superuser" if superuser else f"owns {', '.join(owned)}" if owned else ""
         if problem:
             warnings.append(
                 checks.Warning(

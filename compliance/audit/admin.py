@@ -24,12 +24,14 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.models import AuditEvent
 from compliance.audit.periods import PeriodError, period_parse
 from compliance.audit.selectors.evidence import evidence_stats, report_render
+from compliance.audit.selectors.rows import COLUMNS
 from compliance.audit.selectors.status import chain_status
 from compliance.audit.services.append import Actor
 from compliance.audit.services.checkpoints import ChainDamagedError
 from compliance.audit.services.evidence import evidence_report_viewed
 from compliance.audit.services.export import audit_export
 from compliance.audit.services.witness import WitnessError
+from compliance.officer.desk import actor_names
 
 EXPORT_PERMISSION = "audit.export_auditevent"
 
@@ -106,18 +108,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False
     change_list_template = "admin/audit/auditevent/change_list.html"
-    readonly_fields = (
-        "seq",
-        "occurred_at",
-        "code",
-        "actor_type",
-        "actor_id",
-        "subject_token",
-        "object_type",
-        "object_id",
-        "payload",
-        "hash",
-    )
+    readonly_fields = COLUMNS
 
     @admin.display(description="event")
     def code_label(self, obj):
@@ -133,8 +124,6 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         """Names every shown row's actor in two queries (users, API clients)."""
-        from compliance.officer.desk import actor_names
-
         changelist = super().get_changelist_instance(request)
         rows = list(changelist.result_list)
         names = actor_names(rows)

@@ -1,22 +1,24 @@
-"""System check: the append-only triggers exist and are enabled on every PostgreSQL alias."""
+"""System checks: the append-only triggers exist and are enabled on every PostgreSQL alias; a
+witness outside the database is configured (deploy)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core import checks
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from compliance.audit.protection import triggers_problems
+from compliance.conf import compliance_settings
 
 
 @checks.register()
 def check_audit_triggers(app_configs=None, databases=None, **kwargs):
     warnings = []
     for alias in settings.DATABASES:
-        if connections[alias].vendor != "postgresql":
-            continue
         try:
-            problems = triggers_problems(using=alias)
+            problems = triggers_problems(using=alias)  # none on SQLite: it has no triggers
         except DatabaseError:
             continue  # not reachable or not migrated yet: nothing to say about its triggers
         for problem in problems:
@@ -35,10 +37,6 @@ def check_audit_triggers(app_configs=None, databases=None, **kwargs):
 @checks.register(checks.Tags.security, deploy=True)
 def check_audit_witness(app_configs=None, **kwargs):
     """``check --deploy``: signed checkpoints should reach a witness outside the database."""
-    from pathlib import Path
-
-    from compliance.conf import compliance_settings
-
     directory = compliance_settings.AUDIT_WITNESS_DIR
     if compliance_settings.AUDIT_WITNESS_URL:
         return []

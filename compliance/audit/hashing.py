@@ -1,5 +1,5 @@
 """Canonical form and hash of an audit entry: the one definition that append and both
-verification walks use. Pure Python: the offline verifier (``bundle/verify_bundle.py``) keeps
+verification walk use. Pure Python: the offline verifier (``bundle/verify_bundle.py``) keeps
 its own copy by design, and a test checks that the two agree byte for byte.
 
 ``entry_hash = SHA-256(prev_hash_bytes || canonical(entry))`` where ``canonical`` is the
@@ -62,31 +62,24 @@ def canonical_json(value: object) -> str:
     return "".join(_c_encoder(value, 0))
 
 
-def _canonical(
-    chain_id,
-    seq,
-    occurred_at,
-    code,
-    actor_type,
-    actor_id,
-    subject_token,
-    object_type,
-    object_id,
-    payload,
-) -> bytes:
-    """``canonical`` with positional arguments (called once per entry by the hot loops)."""
-    entry = [
-        chain_id,
-        seq,
-        occurred_at,
-        code,
-        actor_type,
-        actor_id,
-        subject_token,
-        object_type,
-        object_id,
-        payload,
-    ]
+#: the fields of an entry, in the order its canonical form lists them
+FIELDS = (
+    "chain_id",
+    "seq",
+    "occurred_at",
+    "code",
+    "actor_type",
+    "actor_id",
+    "subject_token",
+    "object_type",
+    "object_id",
+    "payload",
+)
+
+
+def _dumped(entry: list) -> bytes:
+    """The canonical bytes of ``entry`` (its ``FIELDS`` values in order; the payload last)."""
+    payload = entry[9]
     if (
         _fast_dumps is not None
         and type(payload) is dict
@@ -99,33 +92,12 @@ def _canonical(
     return canonical_json(entry).encode()
 
 
-def canonical(
-    *,
-    chain_id: str,
-    seq: int,
-    occurred_at: str,
-    code: int,
-    actor_type: str,
-    actor_id: str,
-    subject_token: str,
-    object_type: str,
-    object_id: str,
-    payload: object,
-) -> bytes:
-    """The canonical bytes of an entry. The fields are strings and integers (the stored column
-    types); ``payload`` is the parsed payload (a dict for every entry the toolkit writes)."""
-    return _canonical(
-        chain_id,
-        seq,
-        occurred_at,
-        code,
-        actor_type,
-        actor_id,
-        subject_token,
-        object_type,
-        object_id,
-        payload,
-    )
+def canonical(**entry: object) -> bytes:
+    """The canonical bytes of an entry given by keyword, one per ``FIELDS`` name (the same
+    arguments as ``entry_hash`` but ``prev``). The fields are strings and integers (the stored
+    column types); ``payload`` is the parsed payload (a dict for every entry the toolkit
+    writes)."""
+    return _dumped([entry[name] for name in FIELDS])
 
 
 def entry_hash(
@@ -143,22 +115,20 @@ def entry_hash(
     payload: object,
 ) -> bytes:
     """The raw SHA-256 of an entry's ``canonical`` bytes after ``prev`` (the previous entry's
-    raw 32-byte hash): the hash append stores and both verification walks recompute."""
-    return _sha256(
-        prev
-        + _canonical(
-            chain_id,
-            seq,
-            occurred_at,
-            code,
-            actor_type,
-            actor_id,
-            subject_token,
-            object_type,
-            object_id,
-            payload,
-        )
-    ).digest()
+    raw 32-byte hash): the hash append stores and the verification walk recomputes."""
+    entry = [
+        chain_id,
+        seq,
+        occurred_at,
+        code,
+        actor_type,
+        actor_id,
+        subject_token,
+        object_type,
+        object_id,
+        payload,
+    ]
+    return _sha256(prev + _dumped(entry)).digest()
 
 
 def chain_hash(*, prev_hash: str, canonical_bytes: bytes) -> str:

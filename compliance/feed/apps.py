@@ -7,7 +7,10 @@ class FeedConfig(AppConfig):
     verbose_name = "Change feed"
 
     def ready(self) -> None:
+        # app registry: models (and what imports them) load only once every app is registered
         from compliance.feed import signals  # noqa: F401  (worker start-up sweep)
+
+        # app registry, as above
         from compliance.feed.models import (
             ERASURE_NOTICE,
             ERASURE_NOTICE_WHY,
@@ -15,6 +18,8 @@ class FeedConfig(AppConfig):
             DeliveryReceipt,
             DeliveryState,
         )
+
+        # app registry, as above
         from compliance.personal_data import personal_data_exempt, personal_data_register
 
         personal_data_register(

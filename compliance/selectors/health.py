@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connections
 
+from compliance.db.vendor import vendor_name
 from compliance.models import WorkerHeartbeat
 from compliance.regions import region_alias, regions
+from config.celery import app
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,12 @@ def database_health(*, alias: str) -> Part:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # any failure is the answer, not an error page
-        return Part(alias, connection.vendor, False, f"{role}: {exc.__class__.__name__}")
+        return Part(alias, vendor_name(alias), False, f"{role}: {exc.__class__.__name__}")
     ms = (time.monotonic() - started) * 1000
-    return Part(alias, connection.vendor, True, f"{role}: answered in {ms:.0f} ms")
+    return Part(alias, vendor_name(alias), True, f"{role}: answered in {ms:.0f} ms")
 
 
 def broker_health() -> Part:
-    from config.celery import app
-
     scheme = settings.CELERY_BROKER_URL.split("://", 1)[0]
     waiting: dict[str, int] = {}
     try:

@@ -193,12 +193,8 @@ def test_forged_checkpoint_signature_is_named():
 
 
 def test_large_batch_uses_the_fast_path_and_verifies():
-    from compliance.audit.services.append import (
-        COPY_THRESHOLD,
-        Actor,
-        AuditEntry,
-        audit_append,
-    )
+    from compliance.audit.services.append import Actor, AuditEntry, audit_append
+    from compliance.audit.sql import COPY_THRESHOLD
 
     append(ALIAS, 2)
     entries = [

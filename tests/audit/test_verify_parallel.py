@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from compliance.audit.selectors import verification_fast as fast
+from compliance.audit.selectors import walk as fast
 from compliance.audit.selectors.verification import chain_verify
 from tests.audit.helpers import append, tamper
 

@@ -9,17 +9,14 @@ from datetime import datetime
 from functools import partial
 from typing import NamedTuple
 
-from django.db import connections, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
+from compliance.audit import sql
 from compliance.audit.hashing import GENESIS, canonical_json, entry_hash, format_time
-from compliance.audit.models import AuditChainHead, AuditEvent
-from compliance.db_guards import is_postgresql
+from compliance.audit.models import AuditEvent
 from compliance.errors import ApplicationError
 
-#: from this many entries in one call, PostgreSQL writes them with COPY instead of INSERT
-COPY_THRESHOLD = 500
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -144,7 +141,7 @@ def audit_append(
     Locks the chain head row first, so concurrent writers queue instead of forking the chain;
     sequence numbers are gapless because the head moves in the same transaction as the rows.
     Opens a transaction on ``using`` if the caller has none. Returns the saved events (a
-    sequence of ``AuditEvent``); on PostgreSQL, calls with ``COPY_THRESHOLD`` or more entries
+    sequence of ``AuditEvent``); on PostgreSQL, calls with ``sql.COPY_THRESHOLD`` or more entries
     are written with COPY and the returned events have no ``pk`` (``seq`` identifies them).
     """
     if not entries:
@@ -204,12 +201,11 @@ def _append_locked(
     *, using: str, at: datetime | None, count: int, payloads: list, hasher
 ) -> Sequence[AuditEvent]:
     """Lock the chain head, hash with ``hasher(chain_id=, occurred=, seq=, prev=, into=)``
-    (a generator of rows), store the rows (COPY on PostgreSQL for large batches, streamed: the
-    database stores one chunk while the next one is hashed) and move the head, in one
-    transaction on ``using``."""
+    (a generator of rows), store the rows (``sql.events_store``: as they are hashed) and move
+    the head, in one transaction on ``using``."""
     chain_id = chain_id_for(using=using)
     with transaction.atomic(using=using):
-        size, head_hash = _lock_head(using=using, chain_id=chain_id)
+        size, head_hash = sql.head_lock(using=using, chain_id=chain_id, genesis=GENESIS)
         # The time is taken under the lock, so that times never go backwards along the chain.
         now = at or timezone.now()
         rows: list[_Row] = []
@@ -220,15 +216,14 @@ def _append_locked(
             prev=bytes.fromhex(head_hash),
             into=rows,
         )
-        events: Sequence[AuditEvent] = AppendedEvents(rows, now, payloads)
-        if connections[using].vendor == "postgresql" and count >= COPY_THRESHOLD:
-            _copy_rows(using=using, rows=hashed, occurred_at=now)
-        else:
-            for _ in hashed:
-                pass
-            events = list(events)
-            AuditEvent.objects.using(using).bulk_create(events, batch_size=2000)
-        _advance_head(using=using, chain_id=chain_id, size=rows[-1].seq, head_hash=rows[-1].hash)
+        events = sql.events_store(
+            using=using,
+            rows=hashed,
+            count=count,
+            occurred_at=now,
+            events=AppendedEvents(rows, now, payloads),
+        )
+        sql.head_advance(using=using, chain_id=chain_id, size=rows[-1].seq, head_hash=rows[-1].hash)
     return events
 
 
@@ -239,39 +234,45 @@ def _hashed_uniform(
     ``(subject_token, object_id, payload)``."""
     if type(chain_id) is not str or type(actor.kind) is not str or type(actor.id) is not str:
         raise AuditPayloadError("chain id and actor must be strings")
-    append_row = into.append
     kind, actor_id = actor.kind, actor.id
-    for (token, object_id, _), payload in zip(items, payloads, strict=True):
-        seq += 1
-        payload_json = canonical_json(payload)
-        prev = entry_hash(
-            prev=prev,
-            chain_id=chain_id,
-            seq=seq,
-            occurred_at=occurred,
-            code=code,
-            actor_type=kind,
-            actor_id=actor_id,
-            subject_token=token,
-            object_type=object_type,
-            object_id=object_id,
-            payload=payload,
-        )
-        row = _Row(
-            seq, code, kind, actor_id, token, object_type, object_id, payload_json, prev.hex()
-        )
-        append_row(row)
-        yield row
+    fields = (
+        (code, kind, actor_id, token, object_type, object_id, payload)
+        for (token, object_id, _), payload in zip(items, payloads, strict=True)
+    )
+    return _chained(
+        chain_id=chain_id, occurred=occurred, seq=seq, prev=prev, fields=fields, into=into
+    )
 
 
 def _hashed(*, chain_id, occurred, seq, prev, entries, payloads, into: list) -> Iterator[_Row]:
     """Sequence and hash ``entries`` (after ``seq`` and hash ``prev``); each row is appended to
     ``into`` and yielded."""
+    fields = (
+        (
+            int(entry.code),
+            entry.actor.kind,
+            entry.actor.id,
+            entry.subject_token,
+            entry.object_type,
+            entry.object_id,
+            payload,
+        )
+        for entry, payload in zip(entries, payloads, strict=True)
+    )
+    return _chained(
+        chain_id=chain_id, occurred=occurred, seq=seq, prev=prev, fields=fields, into=into
+    )
+
+
+def _chained(
+    *, chain_id: str, occurred: str, seq: int, prev: bytes, fields: Iterable[tuple], into: list
+) -> Iterator[_Row]:
+    """The rows of ``fields`` (``code, actor_type, actor_id, subject_token, object_type,
+    object_id, payload``), numbered after ``seq`` and hashed after ``prev`` with
+    ``hashing.entry_hash``; each row is appended to ``into`` and yielded."""
     append_row = into.append
-    for entry, payload in zip(entries, payloads, strict=True):
+    for code, a_type, a_id, token, o_type, o_id, payload in fields:
         seq += 1
-        code = int(entry.code)
-        actor = entry.actor
         payload_json = canonical_json(payload)
         prev = entry_hash(
             prev=prev,
@@ -279,105 +280,13 @@ def _hashed(*, chain_id, occurred, seq, prev, entries, payloads, into: list) -> 
             seq=seq,
             occurred_at=occurred,
             code=code,
-            actor_type=actor.kind,
-            actor_id=actor.id,
-            subject_token=entry.subject_token,
-            object_type=entry.object_type,
-            object_id=entry.object_id,
+            actor_type=a_type,
+            actor_id=a_id,
+            subject_token=token,
+            object_type=o_type,
+            object_id=o_id,
             payload=payload,
         )
-        row = _Row(
-            seq,
-            code,
-            actor.kind,
-            actor.id,
-            entry.subject_token,
-            entry.object_type,
-            entry.object_id,
-            payload_json,
-            prev.hex(),
-        )
+        row = _Row(seq, code, a_type, a_id, token, o_type, o_id, payload_json, prev.hex())
         append_row(row)
         yield row
-
-
-_COPY_SQL = (
-    "COPY audit_auditevent (seq, occurred_at, code, actor_type, actor_id, subject_token, "
-    "object_type, object_id, payload, hash) FROM STDIN"
-)
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
-def _copy_field(value: str) -> str:
-    """A text value in COPY's text format (backslash, tab, newline, CR escaped)."""
-    if _COPY_SPECIAL.search(value) is None:
-        return value
-    return (
-        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    )
-
-
-def _copy_rows(*, using: str, rows: Iterable[_Row], occurred_at: datetime) -> None:
-    """Write ``rows`` with PostgreSQL COPY in text format, built from the tuples directly and
-    sent in chunks as they come."""
-    occurred = occurred_at.isoformat()
-    with connections[using].cursor() as cursor:
-        with cursor.cursor.copy(_COPY_SQL) as copy:
-            lines: list[str] = []
-            add = lines.append
-            for row in rows:
-                line = (
-                    f"{row.seq}\t{occurred}\t{row.code}\t{row.actor_type}\t{row.actor_id}\t"
-                    f"{row.subject_token}\t{row.object_type}\t{row.object_id}\t"
-                    f"{row.payload_json}\t{row.hash}"
-                )
-                if "\\" in line or "\n" in line or "\r" in line or line.count("\t") != 9:
-                    line = "\t".join(
-                        _copy_field(str(value))
-                        for value in (
-                            row.seq,
-                            occurred,
-                            row.code,
-                            row.actor_type,
-                            row.actor_id,
-                            row.subject_token,
-                            row.object_type,
-                            row.object_id,
-                            row.payload_json,
-                            row.hash,
-                        )
-                    )
-                add(line)
-                if len(lines) == 2000:
-                    copy.write("\n".join(lines) + "\n")
-                    lines.clear()
-            if lines:
-                copy.write("\n".join(lines) + "\n")
-
-
-def _lock_head(*, using: str, chain_id: str) -> tuple[int, str]:
-    """Lock the chain head (created at genesis if missing): ``(size, head hash)``.
-
-    PostgreSQL: through ``audit_head_lock``, an owner-defined function (the runtime role has no
-    UPDATE or INSERT on the head). SQLite: an UPDATE takes the database's write lock."""
-    if is_postgresql(using):
-        with connections[using].cursor() as cursor:
-            cursor.execute("SELECT head_size, head_value FROM audit_head_lock(%s)", [chain_id])
-            return cursor.fetchone()
-    heads = AuditChainHead.objects.using(using)
-    if not heads.filter(chain_id=chain_id).update(size=F("size")):
-        heads.get_or_create(chain_id=chain_id, defaults={"size": 0, "head_hash": GENESIS})
-    return heads.filter(chain_id=chain_id).values_list("size", "head_hash").get()
-
-
-def _advance_head(*, using: str, chain_id: str, size: int, head_hash: str) -> None:
-    """Move the head to ``size``/``head_hash``. PostgreSQL: ``audit_head_advance`` checks that
-    the entries up to ``size`` exist and end with that hash (and clears the membership changes
-    these entries audit)."""
-    if is_postgresql(using):
-        with connections[using].cursor() as cursor:
-            cursor.execute("SELECT audit_head_advance(%s, %s, %s)", [chain_id, size, head_hash])
-        return
-    AuditChainHead.objects.using(using).filter(chain_id=chain_id).update(
-        size=size, head_hash=head_hash
-    )

@@ -18,6 +18,7 @@ from compliance import crypto
 from compliance.audit.codes import AuditCode
 from compliance.audit.hashing import format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
+from compliance.audit.selectors.verification import chain_verify
 from compliance.audit.services.append import Actor, AuditEntry, audit_append, chain_id_for
 from compliance.audit.services.witness import checkpoint_document, witness_latest, witness_record
 from compliance.audit.signing import checkpoint_message
@@ -44,8 +45,6 @@ def checkpoint_sign(
     witnessed then (a witness that was down catches up). Raises ``ChainDamagedError`` when
     verification finds anything.
     """
-    from compliance.audit.selectors.verification import chain_verify
-
     chain_id = chain_id_for(using=using)
     result = chain_verify(using=using, incremental=True)
     if not result.ok:

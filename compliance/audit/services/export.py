@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from compliance import crypto
 from compliance.audit.codes import AuditCode, code_name
-from compliance.audit.hashing import GENESIS, canonical_json, format_time
+from compliance.audit.hashing import FIELDS, GENESIS, canonical_json, format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.selectors.evidence import EvidenceStats, report_render, seq_range
 from compliance.audit.selectors.rows import iter_rows
@@ -35,20 +35,7 @@ from compliance.conf import compliance_settings
 
 BUNDLE_FORMAT = "compliance-audit-bundle/v1"
 VERIFIER = Path(__file__).resolve().parent.parent / "bundle" / "verify_bundle.py"
-CSV_COLUMNS = [
-    "chain_id",
-    "seq",
-    "occurred_at",
-    "code",
-    "code_name",
-    "actor_type",
-    "actor_id",
-    "subject_token",
-    "object_type",
-    "object_id",
-    "payload",
-    "hash",
-]
+CSV_COLUMNS = [*FIELDS[:4], "code_name", *FIELDS[4:], "hash"]
 _FLUSH = 2000
 
 
@@ -122,60 +109,24 @@ def audit_export(
     chains: dict[str, dict] = {}
     for alias in aliases:
         checkpoint_sign(using=alias, actor=actor, force=True)
-        span = seq_range(using=alias, start=start, end=end)
-        if span is None:
-            chains[alias] = {"first_seq": 0, "last_seq": 0, "count": 0}
-            continue
-        first, last = span
-        anchor = GENESIS
-        if first > 1:
-            before = AuditEvent.objects.using(alias).filter(seq=first - 1).first()
-            if before is not None:
-                anchor = before.hash
-            else:  # pruned by retention: the signed checkpoint at that size anchors the rest
-                anchor = (
-                    AuditCheckpoint.objects.using(alias)
-                    .filter(chain_id=alias, size=first - 1)
-                    .values_list("head_hash", flat=True)
-                    .first()
-                ) or GENESIS
-        last_hash = AuditEvent.objects.using(alias).get(seq=last).hash
-        chains[alias] = {
-            "first_seq": first,
-            "last_seq": last,
-            "count": last - first + 1,
-            "anchor_hash": anchor,
-            "last_hash": last_hash,
-        }
-    witnessed = _witness_files(chains)
+        chains[alias] = _chain_span(alias=alias, start=start, end=end)
     statuses = [chain_status(using=alias) for alias in aliases]
     stats = EvidenceStats()
     files: dict[str, dict] = {}
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         files["entries.jsonl"] = _write_jsonl(archive, chains, stats)
         files["entries.csv"] = _write_csv(archive, chains)
-        files["checkpoints.json"] = _write_small(
-            archive, "checkpoints.json", _checkpoints_json(chains)
-        )
-        for name, data in witnessed:
-            files[name] = _write_small(archive, name, data)
-        files["public_key.pem"] = _write_small(archive, "public_key.pem", crypto.public_key_pem())
         report = report_render(stats=stats, start=start, end=end, chains=statuses)
-        files["report.html"] = _write_small(archive, "report.html", report.encode())
-        files["verify_bundle.py"] = _write_small(archive, "verify_bundle.py", VERIFIER.read_bytes())
-        verify_md = render_to_string(
-            "audit/VERIFY.md",
-            {
-                "created_at": format_time(created_at),
-                "period_from": format_time(start),
-                "period_to": format_time(end),
-                "chains": ", ".join(aliases),
-                "key_id": crypto.key_id(),
-                "bundle_name": out.name,
-                "commands": verify_commands(bundle_name=out.name),
-            },
-        )
-        files["VERIFY.md"] = _write_small(archive, "VERIFY.md", verify_md.encode())
+        small = [
+            ("checkpoints.json", _checkpoints_json(chains)),
+            *_witness_files(chains),
+            ("public_key.pem", crypto.public_key_pem()),
+            ("report.html", report.encode()),
+            ("verify_bundle.py", VERIFIER.read_bytes()),
+            ("VERIFY.md", _verify_md(created_at, start, end, aliases, out.name).encode()),
+        ]
+        for name, data in small:
+            files[name] = _write_small(archive, name, data)
         manifest = json.dumps(
             {
                 "format": BUNDLE_FORMAT,
@@ -192,6 +143,62 @@ def audit_export(
         archive.writestr("manifest.sig", crypto.sign(message=manifest))
     manifest_sha = hashlib.sha256(manifest).hexdigest()
     total = sum(info["count"] for info in chains.values())
+    _record(actor=actor, start=start, end=end, chains=chains, total=total, sha=manifest_sha)
+    return ExportResult(
+        path=out, entries=total, chains=chains, manifest_sha256=manifest_sha, files=files
+    )
+
+
+def _chain_span(*, alias: str, start: datetime, end: datetime) -> dict:
+    """The run of entries of chain ``alias`` in the period: first and last seq, count, the hash
+    before the first (anchor) and the last hash."""
+    span = seq_range(using=alias, start=start, end=end)
+    if span is None:
+        return {"first_seq": 0, "last_seq": 0, "count": 0}
+    first, last = span
+    anchor = GENESIS
+    if first > 1:
+        before = AuditEvent.objects.using(alias).filter(seq=first - 1).first()
+        if before is not None:
+            anchor = before.hash
+        else:  # pruned by retention: the signed checkpoint at that size anchors the rest
+            anchor = (
+                AuditCheckpoint.objects.using(alias)
+                .filter(chain_id=alias, size=first - 1)
+                .values_list("head_hash", flat=True)
+                .first()
+            ) or GENESIS
+    return {
+        "first_seq": first,
+        "last_seq": last,
+        "count": last - first + 1,
+        "anchor_hash": anchor,
+        "last_hash": AuditEvent.objects.using(alias).get(seq=last).hash,
+    }
+
+
+def _verify_md(
+    created_at: datetime, start: datetime, end: datetime, aliases: list[str], bundle_name: str
+) -> str:
+    return render_to_string(
+        "audit/VERIFY.md",
+        {
+            "created_at": format_time(created_at),
+            "period_from": format_time(start),
+            "period_to": format_time(end),
+            "chains": ", ".join(aliases),
+            "key_id": crypto.key_id(),
+            "bundle_name": bundle_name,
+            "commands": verify_commands(bundle_name=bundle_name),
+        },
+    )
+
+
+def _record(
+    *, actor: Actor, start: datetime, end: datetime, chains: dict, total: int, sha: str
+) -> None:
+    """``AUDIT_EXPORTED`` in the control chain: the period, each chain's range, the manifest's
+    hash."""
     audit_append(
         using="default",
         entries=[
@@ -199,19 +206,16 @@ def audit_export(
                 code=AuditCode.AUDIT_EXPORTED,
                 actor=actor,
                 object_type="audit_bundle",
-                object_id=manifest_sha[:16],
+                object_id=sha[:16],
                 payload={
                     "from": format_time(start),
                     "to": format_time(end),
                     "chains": {a: [c["first_seq"], c["last_seq"]] for a, c in chains.items()},
                     "entries": total,
-                    "manifest_sha256": manifest_sha,
+                    "manifest_sha256": sha,
                 },
             )
         ],
-    )
-    return ExportResult(
-        path=out, entries=total, chains=chains, manifest_sha256=manifest_sha, files=files
     )
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 
-from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.audit.services.append import Actor
+from compliance.audit.services.configuration import configuration_changed
 from compliance.errors import InputError
 from compliance.feed.models import ChangeKind, Subscription
 from compliance.feed.services.outbox import subscriptions_changed
@@ -51,17 +51,11 @@ def _new_secret(subscription: Subscription) -> str:
 
 
 def _audit(*, subscription: Subscription, actor: Actor, action: str, fields: Iterable[str]):
-    audit_append(
-        using="default",
-        entries=[
-            AuditEntry(
-                code=AuditCode.CONFIGURATION_CHANGED,
-                actor=actor,
-                object_type="webhook_subscription",
-                object_id=str(subscription.pk),
-                payload={"action": action, "fields": sorted(set(fields))},
-            )
-        ],
+    configuration_changed(
+        actor=actor,
+        object_type="webhook_subscription",
+        object_id=str(subscription.pk),
+        payload={"action": action, "fields": sorted(set(fields))},
     )
 
 

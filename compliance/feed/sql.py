@@ -1,0 +1,113 @@
+"""Vendor-specific SQL of the change feed's outbox: the writers' lock, and bulk writes (COPY,
+or one ``INSERT ... SELECT`` from arrays) on PostgreSQL from ``COPY_THRESHOLD`` rows; the ORM
+everywhere else."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connections
+
+from compliance.db.vendor import is_postgresql
+from compliance.feed.models import Change
+
+#: advisory lock key serialising outbox writers (arbitrary constant, "feed" in ASCII)
+OUTBOX_LOCK = 0x66656564
+#: from this many rows, PostgreSQL writes the outbox with COPY
+COPY_THRESHOLD = 200
+TABLE = Change._meta.db_table
+_COPY_SQL = (
+    f"COPY {TABLE} (change_id, kind, subject_id, segment_key, purpose, source, decision, "
+    "reason, ref_id, occurred_at) FROM STDIN"
+)
+
+
+def outbox_lock(*, using: str) -> None:
+    """One outbox writer per region database from here to commit, so ids are handed out in
+    commit order: PostgreSQL takes a transaction advisory lock (SQLite's write lock does the
+    same by itself)."""
+    if is_postgresql(using):
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
+
+
+def changes_insert(*, using: str, changes: Sequence) -> None:
+    """Insert ``changes`` (``ChangeInput``); COPY on PostgreSQL from ``COPY_THRESHOLD``."""
+    if len(changes) >= COPY_THRESHOLD and is_postgresql(using):
+        _copy(using=using, changes=changes)
+        return
+    Change.objects.using(using).bulk_create(
+        [
+            Change(
+                kind=c.kind,
+                subject_id=c.subject_id,
+                segment_key=c.segment_key,
+                purpose=c.purpose,
+                source=c.source,
+                decision=c.decision,
+                reason=c.reason,
+                ref_id=c.ref_id,
+                occurred_at=c.occurred_at,
+            )
+            for c in changes
+        ],
+        batch_size=2000,
+    )
+
+
+def stays_insert(
+    *,
+    using: str,
+    segment_key: str,
+    groups: Sequence[tuple[str, Sequence[tuple[int, UUID]]]],
+    reason: str,
+    at: datetime,
+) -> bool:
+    """PostgreSQL, from ``COPY_THRESHOLD`` stays: for each ``(kind, stays)`` group of
+    ``(membership id, subject id)``, ONE ``INSERT ... SELECT`` from two arrays (the change ids
+    drawn by the database, ``gen_random_uuid()``), so no per-row Python object or text is
+    built. Returns ``False`` (nothing written) otherwise: the caller writes ``ChangeInput``
+    rows."""
+    if sum(len(stays) for _, stays in groups) < COPY_THRESHOLD or not is_postgresql(using):
+        return False
+    with connections[using].cursor() as cursor:
+        for kind, stays in groups:
+            if not stays:
+                continue
+            cursor.execute(
+                f"INSERT INTO {TABLE} (change_id, kind, subject_id, segment_key, purpose, "
+                "source, decision, reason, ref_id, occurred_at) "
+                "SELECT gen_random_uuid(), %s, t.sid, %s, '', '', '', %s, t.ref, %s "
+                "FROM unnest(%s::text::uuid[], %s::text::bigint[]) "
+                "WITH ORDINALITY AS t(sid, ref, i) ORDER BY t.i",
+                [
+                    str(kind),
+                    segment_key,
+                    reason,
+                    at,
+                    "{" + ",".join([str(sid) for _, sid in stays]) + "}",
+                    "{" + ",".join([str(pk) for pk, _ in stays]) + "}",
+                ],
+            )
+    return True
+
+
+def _copy(*, using: str, changes: Sequence) -> None:
+    uuid4 = uuid.uuid4
+    null = "\\N"
+    stamps: dict[datetime, str] = {}
+    # every value is a UUID, a slug, an int or an ISO time: nothing needs escaping
+    lines = [
+        f"{uuid4()}\t{c.kind}\t{c.subject_id}\t{c.segment_key}\t{c.purpose}\t{c.source}"
+        f"\t{c.decision}\t{c.reason}\t{null if c.ref_id is None else c.ref_id}\t"
+        f"{stamps.get(c.occurred_at) or stamps.setdefault(c.occurred_at, c.occurred_at.isoformat())}"
+        "\n"
+        for c in changes
+    ]
+    with connections[using].cursor() as cursor:
+        with cursor.cursor.copy(_COPY_SQL) as copy:
+            for start in range(0, len(lines), 5000):
+                copy.write("".join(lines[start : start + 5000]))
