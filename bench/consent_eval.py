@@ -40,6 +40,7 @@ def _run(*, subjects: int, repeat: int) -> int:
 
     from compliance.consent.models import ConsentState
     from compliance.consent.selectors.evaluation import can_process_bulk
+    from compliance.consent.sql import state_rows
 
     ids = [uuid.uuid4() for _ in range(subjects)]
     start = time.perf_counter()
@@ -64,10 +65,8 @@ def _run(*, subjects: int, repeat: int) -> int:
             .values_list("subject_id", "source", "decision", "event_id", "captured_at")
         )
     )
-    from compliance.consent.selectors.evaluation import _state_rows
-
     fetch = best(
-        lambda: _state_rows(
+        lambda: state_rows(
             alias="eu", subject_ids=ids, purposes=["measurement"], scopes=["", "crm"]
         )
     )

@@ -19,7 +19,7 @@ from compliance.consent.services.projection import state_rebuild
 from compliance.models import Subject
 from compliance.regions import region_alias
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__")]
+pytestmark = pytest.mark.django_db(databases="__all__")
 
 REGION = "eu"
 BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -36,7 +36,8 @@ from compliance import crypto, hooks
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.consent.models import ConsentEvent, ConsentState, Decision, Method, Scope
-from compliance.consent.selectors.evaluation import can_process_bulk, history_records
+from compliance.consent.selectors.evaluation import can_process_bulk
+from compliance.consent.selectors.history import history_records
 from compliance.consent.services.projection import state_apply
 from compliance.consent.services.record import audit_code, audit_payload
 from compliance.identifiers import Identifier, identifier_normalize
