@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from uuid import UUID
 
 from django.db import connections
@@ -24,6 +25,8 @@ CHUNK = 5000
 
 _STATE = ConsentState._meta.db_table
 _SUBJECT = Subject._meta.db_table
+_HEX = "%032x".__mod__
+_INT = attrgetter("int")
 _IDS = "unnest(%(ids)s::uuid[]) WITH ORDINALITY AS t(id, i)"
 
 
@@ -31,9 +34,13 @@ def is_postgresql(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
 
 
-def uuid_array(ids: Iterable[UUID]) -> str:
-    """A PostgreSQL array literal of ``ids``: one text parameter."""
-    return "{" + ",".join(map(str, ids)) + "}"
+def uuid_array(ids: Sequence[UUID]) -> str:
+    """A PostgreSQL array literal of ``ids``: one text parameter. UUIDs are written as 32 hex
+    digits (a form ``uuid`` input accepts) from their ints: three times faster than ``str``."""
+    try:
+        return "{" + ",".join(map(_HEX, map(_INT, ids))) + "}"
+    except AttributeError:  # not UUID objects
+        return "{" + ",".join(map(str, ids)) + "}"
 
 
 def chunks(*, alias: str, ids: Sequence) -> Iterable[Sequence]:
@@ -134,7 +141,9 @@ def state_groups(
     return [(*key, positions, event_ids) for key, (positions, event_ids) in groups.items()]
 
 
-def merged_subjects(*, alias: str, subject_ids: Sequence[UUID]) -> dict[UUID, UUID]:
+def merged_subjects(
+    *, alias: str, subject_ids: Sequence[UUID], id_array: str | None = None
+) -> dict[UUID, UUID]:
     """``{merged subject id: survivor id}`` for the merged ones among ``subject_ids``."""
     if not subject_ids:
         return {}
@@ -143,7 +152,7 @@ def merged_subjects(*, alias: str, subject_ids: Sequence[UUID]) -> dict[UUID, UU
             f"SELECT id, merged_into FROM {_SUBJECT} "
             "WHERE merged_into IS NOT NULL AND id = ANY(%(ids)s::uuid[])"
         )
-        return dict(_fetch(alias, sql, {"ids": uuid_array(subject_ids)}))
+        return dict(_fetch(alias, sql, {"ids": id_array or uuid_array(subject_ids)}))
     out: dict[UUID, UUID] = {}
     for chunk in chunks(alias=alias, ids=[_uuid(sid) for sid in subject_ids]):
         out.update(

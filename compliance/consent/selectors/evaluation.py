@@ -75,8 +75,10 @@ def can_process_bulk(
     purpose_keys = list(dict.fromkeys(purposes))
     config = purposes_by_key(keys=purpose_keys)
     known = [k for k in purpose_keys if k in config]
-    read, positions = _survivor_positions(alias=alias, ids=ids)
-    records = _records(alias=alias, subject_ids=read, purposes=known, source=source, at=at)
+    read, id_array, positions = _survivor_positions(alias=alias, ids=ids)
+    records = _records(
+        alias=alias, subject_ids=read, id_array=id_array, purposes=known, source=source, at=at
+    )
     out: dict[tuple[UUID, str], Verdict] = {}
     cache: dict = {}
     get = records.get
@@ -101,22 +103,30 @@ def can_process_bulk(
     return out
 
 
-def _survivor_positions(*, alias: str, ids: list[UUID]) -> tuple[list[UUID], list[int]]:
-    """The ids to read (``ids``, then the survivors of merged ones) and, per id, the 1-based
-    position whose records answer it: its own, or its survivor's."""
-    survivors = sql.merged_subjects(alias=alias, subject_ids=ids)
+def _survivor_positions(*, alias: str, ids: list[UUID]) -> tuple[list[UUID], str, list[int]]:
+    """The ids to read (``ids``, then the survivors of merged ones), their array text, and
+    per id the 1-based position whose records answer it: its own, or its survivor's."""
+    id_array = sql.uuid_array(ids)
+    survivors = sql.merged_subjects(alias=alias, subject_ids=ids, id_array=id_array)
     if not survivors:
-        return ids, list(range(1, len(ids) + 1))
+        return ids, id_array, list(range(1, len(ids) + 1))
     extra = list(dict.fromkeys(survivors.values()))
     at_position = {sid: len(ids) + n for n, sid in enumerate(extra, 1)}
     positions = [
         at_position[survivors[sid]] if sid in survivors else n for n, sid in enumerate(ids, 1)
     ]
-    return [*ids, *extra], positions
+    read = [*ids, *extra]
+    return read, sql.uuid_array(read), positions
 
 
 def _records(
-    *, alias: str, subject_ids: list[UUID], purposes: list[str], source: str | None, at: datetime
+    *,
+    alias: str,
+    subject_ids: list[UUID],
+    id_array: str,
+    purposes: list[str],
+    source: str | None,
+    at: datetime,
 ) -> dict[_Key, Record]:
     """The latest record per (position, purpose, scope key) as of ``at``."""
     if not subject_ids or not purposes:
@@ -126,9 +136,10 @@ def _records(
     make = Record._make
     records: dict[_Key, Record] = {}
     stale: set[int] = set()
-    for row in sql.state_rows(
-        alias=alias, subject_ids=subject_ids, purposes=purposes, scopes=scopes
-    ):
+    rows = sql.state_rows(
+        alias=alias, subject_ids=subject_ids, purposes=purposes, scopes=scopes, id_array=id_array
+    )
+    for row in rows:
         if row[6] > at_ts:  # captured after ``at``
             stale.add(row[0])
         else:
@@ -178,6 +189,7 @@ def consent_gate_positions(
     alias = region_alias(region=region)
     at = at or timezone.now()
     config = purposes_by_key(keys=keys)
+    id_array = id_array or sql.uuid_array(subject_ids)
     groups = sql.state_groups(
         alias=alias,
         subject_ids=subject_ids,
