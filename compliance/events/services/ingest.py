@@ -25,6 +25,9 @@ withdrawal into a grant); identifiers of subjects in different regions are refus
 
 Consent is evaluated when the event is stored (after the batch's signals are recorded), not at
 the event's own time: storing it is the processing being gated.
+
+Steps 1 and the unknown/stitching rules live in ``compliance.events.services.resolution``;
+outcome types, rejection counters and the batch audit entry in ``...outcomes``.
 """
 
 from __future__ import annotations

@@ -42,6 +42,8 @@ class EventOutcome:
 
 @dataclass(frozen=True)
 class IngestResult:
+    """A batch's outcomes, one per event in order, with counts."""
+
     batch_id: str
     received_at: datetime
     outcomes: tuple[EventOutcome, ...]
