@@ -7,7 +7,8 @@ Then, in one run:
 
 * baseline: the plain read a user would otherwise write - the state rows of those subjects
   for the purpose (``values_list``), no rules applied;
-* the fetch ``can_process_bulk`` does, alone (one ``= ANY(uuid[])`` query);
+* the fetch ``can_process_bulk`` does, alone (``compliance.consent.sql.state_rows``: one
+  query, the ids as one ``uuid[]`` parameter);
 * ``can_process_bulk(region="eu", subject_ids=N ids, purposes=[1 purpose], source="crm")``;
 * the same for three purposes.
 
@@ -22,7 +23,13 @@ import time
 import uuid
 from datetime import timedelta
 
+from django.db import connections
+from django.utils import timezone
+
 from bench import bench_databases, machine
+from compliance.consent.models import ConsentEvent, ConsentState
+from compliance.consent.selectors.evaluation import can_process_bulk
+from compliance.consent.sql import state_rows
 
 
 def main(argv) -> int:
@@ -35,12 +42,6 @@ def main(argv) -> int:
 
 
 def _run(*, subjects: int, repeat: int) -> int:
-    from django.db import connections
-    from django.utils import timezone
-
-    from compliance.consent.models import ConsentState
-    from compliance.consent.selectors.evaluation import can_process_bulk
-
     ids = [uuid.uuid4() for _ in range(subjects)]
     start = time.perf_counter()
     _seed(ids=ids, now=timezone.now())
@@ -64,10 +65,8 @@ def _run(*, subjects: int, repeat: int) -> int:
             .values_list("subject_id", "source", "decision", "event_id", "captured_at")
         )
     )
-    from compliance.consent.selectors.evaluation import _state_rows
-
     fetch = best(
-        lambda: _state_rows(
+        lambda: state_rows(
             alias="eu", subject_ids=ids, purposes=["measurement"], scopes=["", "crm"]
         )
     )
@@ -87,7 +86,7 @@ def _run(*, subjects: int, repeat: int) -> int:
     result = can_process_bulk(region="eu", subject_ids=ids, purposes=["measurement"], source="crm")
     allowed = sum(1 for d in result.values() if d.allowed)
     print(f"baseline (plain state read, no rules): {baseline:.3f}s")
-    print(f"state fetch alone (one = ANY(uuid[]) query, no rules): {fetch:.3f}s")
+    print(f"state fetch alone (one query, ids as one uuid[], no rules): {fetch:.3f}s")
     print(
         f"can_process_bulk 1 purpose:  {one:.3f}s  {subjects / one:,.0f} subjects/s  "
         f"ratio vs baseline {one / baseline:.2f}x  (allowed {allowed:,} of {subjects:,})"
@@ -106,8 +105,6 @@ def _run(*, subjects: int, repeat: int) -> int:
 
 def _seed(*, ids, now) -> None:
     """Events and state rows for ``ids`` in the eu database."""
-    from django.db import connections
-
     rows_events = []
     rows_state = []
     event_id = 0
@@ -177,8 +174,6 @@ def _copy(connection, rows_events, rows_state, now) -> None:
 
 
 def _bulk(alias, rows_events, rows_state, now) -> None:
-    from compliance.consent.models import ConsentEvent, ConsentState
-
     ConsentEvent.objects.using(alias).bulk_create(
         [
             ConsentEvent(

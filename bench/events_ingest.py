@@ -24,7 +24,15 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from django.db import transaction
+
 from bench import bench_databases, machine
+from compliance.audit.services.append import Actor
+from compliance.consent.services.record import consent_record
+from compliance.events.models import Event
+from compliance.events.parsing import event_batch_parse
+from compliance.events.services.ingest import events_ingest
+from compliance.services.subjects import subject_resolve
 
 
 def main(argv: list[str]) -> int:
@@ -38,15 +46,6 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args) -> int:
-    from django.db import transaction
-
-    from compliance.audit.services.append import Actor
-    from compliance.consent.services.record import consent_record
-    from compliance.events.models import Event
-    from compliance.events.parsing import event_batch_parse
-    from compliance.events.services.ingest import events_ingest
-    from compliance.services.subjects import subject_resolve
-
     actor = Actor.system("bench")
     started = time.perf_counter()
     emails = [f"bench{i}@example.org" for i in range(args.subjects)]

@@ -7,6 +7,7 @@ class ConsentConfig(AppConfig):
     verbose_name = "Consent"
 
     def ready(self) -> None:
+        # models load only once the app registry is ready
         from compliance.consent.models import ConsentEvent, ConsentState
         from compliance.personal_data import personal_data_register
 

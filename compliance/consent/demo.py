@@ -6,6 +6,7 @@ Idempotent: a subject that already has consent events is left alone, an erased o
 from __future__ import annotations
 
 from compliance.consent.models import ConsentEvent, NoticeVersion
+from compliance.consent.services.config import notice_save
 from compliance.consent.services.record import DecisionInput, consent_record_many
 from compliance.consent.services.signals import consent_record_gpc
 from compliance.demo import demo_person, demo_subject
@@ -50,8 +51,6 @@ DEMO = [
 def load(*, actor, stdout) -> None:
     notice = NoticeVersion.objects.filter(text=NOTICE_TEXT, locale="en").first()
     if notice is None:
-        from compliance.consent.services.config import notice_save
-
         notice = notice_save(
             notice=NoticeVersion(
                 purposes=[

@@ -43,10 +43,17 @@ Bump :data:`DECODER_VERSION` whenever decoded output for some input changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from compliance.errors import InputError
+from compliance.consent.tcf_bits import (
+    BitReader,
+    Budget,
+    TCFDecodeError,
+    read_ranges,
+    read_vendor_section,
+    segment_bits,
+)
 
 __all__ = [
     "DECODER_VERSION",
@@ -67,25 +74,12 @@ SEGMENT_PUBLISHER_TC = 3
 LI_FORBIDDEN_PURPOSES: frozenset[int] = frozenset({1, 3, 4, 5, 6})
 MIN_POLICY_VERSION = 4
 
-_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64URL_BITS = {ch: format(i, "06b") for i, ch in enumerate(_B64URL)}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEGMENT_NAMES = {
     0: "core segment",
     SEGMENT_DISCLOSED_VENDORS: "disclosed vendors segment",
     SEGMENT_ALLOWED_VENDORS: "allowed vendors segment",
     SEGMENT_PUBLISHER_TC: "publisher TC segment",
 }
-# Upper bound on vendor ids expanded from range entries across one string: a short hostile
-# string could otherwise expand to millions of ids (CPU/memory exhaustion).
-_MAX_EXPANDED_IDS = 1_000_000
-_PREFIX_LEN = 12
-
-
-class TCFDecodeError(InputError):
-    """The TC string cannot be decoded at all; the message says why."""
-
-    code, field = "undecodable", "tc_string"
 
 
 @dataclass(frozen=True)
@@ -197,14 +191,14 @@ def tcf_decode(*, tc_string: str) -> TCString:
     if not text:
         raise TCFDecodeError("TC string is empty")
     raw_segments = text.split(".")
-    segments = [_segment_bits(raw, index) for index, raw in enumerate(raw_segments, start=1)]
-    budget = _Budget()
-    core = _decode_core(_BitReader(segments[0], "core segment"), budget)
+    segments = [segment_bits(raw, index) for index, raw in enumerate(raw_segments, start=1)]
+    budget = Budget()
+    core = _decode_core(BitReader(segments[0], "core segment"), budget)
 
     optional: dict[str, Any] = {}
     seen: list[int] = []
     for index, bits in enumerate(segments[1:], start=2):
-        reader = _BitReader(bits, f"segment {index}")
+        reader = BitReader(bits, f"segment {index}")
         seg_type = reader.read_int(3)
         if seg_type not in (
             SEGMENT_DISCLOSED_VENDORS,
@@ -223,7 +217,7 @@ def tcf_decode(*, tc_string: str) -> TCString:
         else:
             is_disclosed = seg_type == SEGMENT_DISCLOSED_VENDORS
             prefix = "disclosed_vendors" if is_disclosed else "allowed_vendors"
-            max_id, range_encoded, ids = _read_vendor_section(reader, budget)
+            max_id, range_encoded, ids = read_vendor_section(reader, budget)
             optional[prefix] = ids
             optional[f"{prefix}_max_id"] = max_id
             optional[f"{prefix}_range_encoded"] = range_encoded
@@ -308,74 +302,10 @@ def tcf_validate(*, tc: TCString) -> list[ValidationIssue]:
     return issues
 
 
-# --- internals ---------------------------------------------------------------------------
+# --- field layout of the segments ---------------------------------------------------------------------------
 
 
-class _Budget:
-    """Counts vendor ids expanded from range entries to bound work on hostile input."""
-
-    def __init__(self) -> None:
-        self.remaining = _MAX_EXPANDED_IDS
-
-    def spend(self, n: int) -> None:
-        self.remaining -= n
-        if self.remaining < 0:
-            raise TCFDecodeError(f"range entries expand to more than {_MAX_EXPANDED_IDS} ids")
-
-
-class _BitReader:
-    """Sequential big-endian reader over a '0'/'1' string."""
-
-    def __init__(self, bits: str, name: str) -> None:
-        self.bits = bits
-        self.pos = 0
-        self.name = name
-
-    def read_int(self, n: int) -> int:
-        end = self.pos + n
-        if end > len(self.bits):
-            raise TCFDecodeError(f"{self.name} too short: needs {end} bits, has {len(self.bits)}")
-        chunk = self.bits[self.pos : end]
-        self.pos = end
-        return int(chunk, 2) if n else 0
-
-    def read_bool(self) -> bool:
-        return self.read_int(1) == 1
-
-    def id_set(self, n: int) -> tuple[int, ...]:
-        """Bitfield of ``n`` bits -> 1-based ids of set bits."""
-        value = self.read_int(n)
-        return tuple(i for i in range(1, n + 1) if value >> (n - i) & 1)
-
-    def letters(self, field_name: str) -> str:
-        out = []
-        for _ in range(2):
-            code = self.read_int(6)
-            if code > 25:
-                raise TCFDecodeError(f"{self.name}: {field_name} letter value {code} is not A-Z")
-            out.append(chr(ord("A") + code))
-        return "".join(out)
-
-    def deciseconds(self) -> datetime:
-        return _EPOCH + timedelta(milliseconds=self.read_int(36) * 100)
-
-
-def _segment_bits(raw: str, index: int) -> str:
-    seg = raw.rstrip("=")
-    if not seg:
-        raise TCFDecodeError(f"segment {index} is empty")
-    try:
-        return "".join(_B64URL_BITS[ch] for ch in seg)
-    except KeyError:
-        bad = next(i for i, ch in enumerate(seg) if ch not in _B64URL_BITS)
-        shown = seg[:_PREFIX_LEN] + ("..." if len(seg) > _PREFIX_LEN else "")
-        raise TCFDecodeError(
-            f"segment {index} is not valid base64url (bad character at offset {bad}; "
-            f"segment starts {shown!r})"
-        ) from None
-
-
-def _decode_core(r: _BitReader, budget: _Budget) -> dict[str, Any]:
+def _decode_core(r: BitReader, budget: Budget) -> dict[str, Any]:
     version = r.read_int(6)
     if version == 1:
         raise TCFDecodeError("string is version 1: TCF v1 strings are not supported")
@@ -397,13 +327,13 @@ def _decode_core(r: _BitReader, budget: _Budget) -> dict[str, Any]:
     core["purposes_li_transparency"] = r.id_set(24)
     core["purpose_one_treatment"] = r.read_bool()
     core["publisher_cc"] = r.letters("PublisherCC")
-    max_id, range_encoded, ids = _read_vendor_section(r, budget)
+    max_id, range_encoded, ids = read_vendor_section(r, budget)
     core.update(
         vendor_consents=ids,
         vendor_consents_max_id=max_id,
         vendor_consents_range_encoded=range_encoded,
     )
-    max_id, range_encoded, ids = _read_vendor_section(r, budget)
+    max_id, range_encoded, ids = read_vendor_section(r, budget)
     core.update(
         vendor_legitimate_interests=ids,
         vendor_li_max_id=max_id,
@@ -413,36 +343,12 @@ def _decode_core(r: _BitReader, budget: _Budget) -> dict[str, Any]:
     return core
 
 
-def _read_ranges(r: _BitReader, budget: _Budget, what: str, max_id: int | None) -> set[int]:
-    ids: set[int] = set()
-    for _ in range(r.read_int(12)):
-        is_range = r.read_bool()
-        start = r.read_int(16)
-        end = r.read_int(16) if is_range else start
-        if start == 0:
-            raise TCFDecodeError(f"{r.name}: {what} has vendor id 0")
-        if end < start:
-            raise TCFDecodeError(f"{r.name}: {what} has range {start}-{end} ending before start")
-        if max_id is not None and end > max_id:
-            raise TCFDecodeError(f"{r.name}: {what} has vendor id {end} above MaxVendorId {max_id}")
-        budget.spend(end - start + 1)
-        ids.update(range(start, end + 1))
-    return ids
-
-
-def _read_vendor_section(r: _BitReader, budget: _Budget) -> tuple[int, bool, tuple[int, ...]]:
-    max_id = r.read_int(16)
-    if r.read_bool():
-        return max_id, True, tuple(sorted(_read_ranges(r, budget, "vendor range", max_id)))
-    return max_id, False, r.id_set(max_id)
-
-
-def _read_restrictions(r: _BitReader, budget: _Budget) -> tuple[PublisherRestriction, ...]:
+def _read_restrictions(r: BitReader, budget: Budget) -> tuple[PublisherRestriction, ...]:
     merged: dict[tuple[int, int], set[int]] = {}
     for _ in range(r.read_int(12)):
         purpose_id = r.read_int(6)
         restriction_type = r.read_int(2)
-        ids = _read_ranges(r, budget, f"restriction for purpose {purpose_id}", None)
+        ids = read_ranges(r, budget, f"restriction for purpose {purpose_id}", None)
         merged.setdefault((purpose_id, restriction_type), set()).update(ids)
     return tuple(
         PublisherRestriction(purpose_id=p, restriction_type=t, vendor_ids=tuple(sorted(v)))
@@ -450,7 +356,7 @@ def _read_restrictions(r: _BitReader, budget: _Budget) -> tuple[PublisherRestric
     )
 
 
-def _decode_publisher_tc(r: _BitReader) -> dict[str, Any]:
+def _decode_publisher_tc(r: BitReader) -> dict[str, Any]:
     out: dict[str, Any] = {
         "publisher_purposes_consent": r.id_set(24),
         "publisher_purposes_li_transparency": r.id_set(24),

@@ -7,6 +7,7 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
+        # models load only once the app registry is ready
         from compliance.events.models import Event, RejectionCount
         from compliance.personal_data import personal_data_exempt, personal_data_register
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from compliance.consent.models import EventSource, Purpose
 from compliance.errors import InputError
 from compliance.identifiers import Identifier, IdentifierError, identifier_normalize
 
@@ -95,8 +96,6 @@ class _Errors:
 
 def known_keys(*, purposes: set[str], sources: set[str]) -> tuple[set[str], set[str]]:
     """The subset of ``purposes`` and ``sources`` that exist and are active (two queries)."""
-    from compliance.consent.models import EventSource, Purpose
-
     known_purposes = set(
         Purpose.objects.filter(key__in=purposes, is_active=True).values_list("key", flat=True)
     )

@@ -1,8 +1,12 @@
-"""One statement of the consent rules: the SQL gate (``consent_gate_positions``, PostgreSQL)
-answers every subject as the Python evaluator (``can_process_bulk``) does, over randomised
-ledgers (seeded, deterministic): purposes of every kind of basis, global and source-scoped
-records, grants, denials, withdrawals, objections, opt-outs, expiries, invalid signals,
-timestamp ties, history before the latest state, and merged subjects."""
+"""One statement of the consent rules: the gate (``consent_gate_positions``, which reads state
+rows grouped by what the rules read: one SQL ``GROUP BY`` on PostgreSQL, the same grouping in
+``compliance.consent.sql`` elsewhere) answers every subject as the Python evaluator
+(``can_process_bulk``, per-row records and history) does, over randomised ledgers (seeded,
+deterministic): purposes of every kind of basis, global and source-scoped records, grants,
+denials, withdrawals, objections, opt-outs, expiries exactly at and a microsecond around the
+evaluation time, invalid signals, timestamp ties, history before the latest state, and merged
+subjects. Over 20,000 cases per seed on both backends; a gate that compared an expiry with
+``>=`` instead of ``>`` disagrees on some of them."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from compliance.consent.services.projection import state_rebuild
 from compliance.models import Subject
 from compliance.regions import region_alias
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__")]
+pytestmark = pytest.mark.django_db(databases="__all__")
 
 REGION = "eu"
 BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

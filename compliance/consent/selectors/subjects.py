@@ -5,8 +5,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from compliance.consent.models import CONSENT_MODE_TYPES, ConsentEvent, ConsentState
+from compliance.consent.rules import Verdict
 from compliance.consent.selectors.config import purposes_by_key
-from compliance.consent.selectors.evaluation import Decision, can_process_bulk
+from compliance.consent.selectors.evaluation import can_process_bulk
 from compliance.models import Subject
 from compliance.regions import region_alias, regions
 
@@ -55,7 +56,7 @@ def consent_history(*, subject: Subject) -> list[ConsentEvent]:
 
 def consent_evaluation(
     *, subject: Subject, source: str | None = None, jurisdiction: str | None = None
-) -> dict[str, Decision]:
+) -> dict[str, Verdict]:
     """``can_process`` for every active purpose, by purpose key."""
     keys = sorted(purposes_by_key())
     result = can_process_bulk(

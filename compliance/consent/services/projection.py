@@ -15,7 +15,7 @@ from django.db import transaction
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.consent.models import ConsentEvent, ConsentState, Scope
-from compliance.consent.selectors.evaluation import history_records
+from compliance.consent.selectors.history import history_records
 from compliance.models import Subject
 from compliance.regions import region_alias
 

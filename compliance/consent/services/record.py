@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict, Unpack
 
 from django.db import transaction
 from django.utils import timezone
@@ -45,6 +46,7 @@ from compliance.consent.models import (
 from compliance.consent.selectors.evaluation import can_process_bulk
 from compliance.consent.services.projection import state_apply
 from compliance.errors import InputError
+from compliance.feed.services.outbox import consent_changes_record
 from compliance.models import Subject
 from compliance.regions import region_alias
 
@@ -185,6 +187,18 @@ def consent_prepare(
     )
 
 
+class RecordContext(TypedDict, total=False):
+    """Where, how and on what notice decisions were taken (``consent_prepare``'s keywords)."""
+
+    method: str
+    jurisdiction: str | None
+    captured_at: datetime | None
+    notice_version_id: int | None
+    collection_point: str
+    raw_signal: str
+    decoder_version: str
+
+
 def consent_record(
     *,
     subject: Subject,
@@ -192,28 +206,13 @@ def consent_record(
     decision: str,
     source: str,
     actor: Actor,
-    method: str = "api",
-    jurisdiction: str | None = None,
     lawful_basis: str | None = None,
-    captured_at: datetime | None = None,
-    notice_version_id: int | None = None,
-    collection_point: str = "",
-    raw_signal: str = "",
-    decoder_version: str = "",
+    **context: Unpack[RecordContext],
 ) -> ConsentEvent:
-    """Record one decision for ``subject`` (see the module docstring); returns the event."""
-    prepared = consent_prepare(
-        decisions=[DecisionInput(purpose=purpose, decision=decision, lawful_basis=lawful_basis)],
-        source=source,
-        method=method,
-        jurisdiction=jurisdiction,
-        captured_at=captured_at,
-        notice_version_id=notice_version_id,
-        collection_point=collection_point,
-        raw_signal=raw_signal,
-        decoder_version=decoder_version,
-        field_prefix="",
-    )
+    """Record one decision for ``subject`` (see the module docstring); returns the event.
+    Errors name the fields as given here (``lawful_basis``, not ``decisions.0.lawful_basis``)."""
+    decisions = [DecisionInput(purpose=purpose, decision=decision, lawful_basis=lawful_basis)]
+    prepared = consent_prepare(decisions=decisions, source=source, field_prefix="", **context)
     return consent_record_prepared(subject=subject, prepared=prepared, actor=actor)[0]
 
 
@@ -223,26 +222,10 @@ def consent_record_many(
     decisions: Sequence[DecisionInput],
     source: str,
     actor: Actor,
-    method: str = "api",
-    jurisdiction: str | None = None,
-    captured_at: datetime | None = None,
-    notice_version_id: int | None = None,
-    collection_point: str = "",
-    raw_signal: str = "",
-    decoder_version: str = "",
+    **context: Unpack[RecordContext],
 ) -> list[ConsentEvent]:
     """Record several decisions for one subject in one transaction."""
-    prepared = consent_prepare(
-        decisions=decisions,
-        source=source,
-        method=method,
-        jurisdiction=jurisdiction,
-        captured_at=captured_at,
-        notice_version_id=notice_version_id,
-        collection_point=collection_point,
-        raw_signal=raw_signal,
-        decoder_version=decoder_version,
-    )
+    prepared = consent_prepare(decisions=decisions, source=source, **context)
     return consent_record_prepared(subject=subject, prepared=prepared, actor=actor)
 
 
@@ -253,14 +236,7 @@ def consent_record_prepared(
     alias = region_alias(region=subject.region)
     now = timezone.now()
     with transaction.atomic(using=alias):
-        # one writer per subject at a time: the state rows are read-modify-write. Only the
-        # subject whose ledger is written (a merged subject's survivor) is locked: one row, so
-        # it cannot deadlock with the id-ordered locks of memberships_apply
-        subjects = Subject.objects.using(alias)
-        target = subjects.filter(pk=subject.pk).values_list("merged_into", flat=True).first()
-        locked = subjects.select_for_update().get(pk=target or subject.pk)
-        if locked.merged_into:  # merged in the meantime
-            locked = subjects.select_for_update().get(pk=locked.merged_into)
+        locked = _lock_writer(alias=alias, subject=subject)
         scope = prepared.source.consent_scope
         context_source = prepared.source.key if scope == Scope.SOURCE else None
         negative = [i.purpose for i in prepared.items if i.decision in NEGATIVE_DECISIONS]
@@ -271,31 +247,8 @@ def consent_record_prepared(
         before = _allowed(locked, negative, context_source, prepared.jurisdiction, at=before_at)
         events = []
         for item in prepared.items:
-            purpose = prepared.purposes[item.purpose]
-            captured = prepared.captured_at or now
-            expires = None
-            if item.decision == Decision.GRANTED and purpose.default_expiry_days:
-                expires = captured + timedelta(days=purpose.default_expiry_days)
-            event = ConsentEvent.objects.using(alias).create(
-                subject_id=locked.pk,
-                purpose=purpose.key,
-                purpose_version=purpose.version,
-                source=prepared.source.key,
-                scope=scope,
-                jurisdiction=prepared.jurisdiction,
-                lawful_basis=item.lawful_basis
-                or default_basis(decision=item.decision, purpose=purpose),
-                decision=item.decision,
-                method=prepared.method,
-                captured_at=captured,
-                received_at=now,
-                expires_at=expires,
-                notice_version_id=prepared.notice_version_id,
-                collection_point=prepared.collection_point,
-                actor_type=actor.kind,
-                actor_id=actor.id,
-                raw_signal=prepared.raw_signal,
-                decoder_version=prepared.decoder_version,
+            event = _event_create(
+                alias=alias, subject=locked, prepared=prepared, item=item, actor=actor, now=now
             )
             state_apply(using=alias, event=event)
             events.append(event)
@@ -314,24 +267,80 @@ def consent_record_prepared(
             ],
         )
         # the change feed's outbox rows, in the same region transaction
-        from compliance.feed.services.outbox import consent_changes_record
-
         consent_changes_record(using=alias, events=events)
         if negative:
             after = _allowed(locked, negative, context_source, prepared.jurisdiction)
-            lost: dict[str, list[str]] = {}
-            for item in prepared.items:
-                if item.purpose in before and item.purpose not in after:
-                    lost.setdefault(loss_reason(decision=item.decision), []).append(item.purpose)
-            for reason, purposes in lost.items():
-                hooks.consent_basis_lost(
-                    region=locked.region,
-                    subject_id=locked.pk,
-                    purposes=sorted(set(purposes)),
-                    reason=reason,
-                    actor=actor,
-                )
+            _basis_lost(
+                subject=locked, items=prepared.items, before=before, after=after, actor=actor
+            )
     return events
+
+
+def _lock_writer(*, alias: str, subject: Subject) -> Subject:
+    """Lock the subject whose ledger is written (a merged subject's survivor): one writer per
+    subject at a time, since the state rows are read-modify-write. One row only, so it cannot
+    deadlock with the id-ordered locks of memberships_apply."""
+    subjects = Subject.objects.using(alias)
+    target = subjects.filter(pk=subject.pk).values_list("merged_into", flat=True).first()
+    locked = subjects.select_for_update().get(pk=target or subject.pk)
+    if locked.merged_into:  # merged in the meantime
+        locked = subjects.select_for_update().get(pk=locked.merged_into)
+    return locked
+
+
+def _event_create(
+    *,
+    alias: str,
+    subject: Subject,
+    prepared: Prepared,
+    item: DecisionInput,
+    actor: Actor,
+    now: datetime,
+) -> ConsentEvent:
+    """Append one ledger row; a grant expires after the purpose's default expiry, if any."""
+    purpose = prepared.purposes[item.purpose]
+    captured = prepared.captured_at or now
+    expires = None
+    if item.decision == Decision.GRANTED and purpose.default_expiry_days:
+        expires = captured + timedelta(days=purpose.default_expiry_days)
+    return ConsentEvent.objects.using(alias).create(
+        subject_id=subject.pk,
+        purpose=purpose.key,
+        purpose_version=purpose.version,
+        source=prepared.source.key,
+        scope=prepared.source.consent_scope,
+        jurisdiction=prepared.jurisdiction,
+        lawful_basis=item.lawful_basis or default_basis(decision=item.decision, purpose=purpose),
+        decision=item.decision,
+        method=prepared.method,
+        captured_at=captured,
+        received_at=now,
+        expires_at=expires,
+        notice_version_id=prepared.notice_version_id,
+        collection_point=prepared.collection_point,
+        actor_type=actor.kind,
+        actor_id=actor.id,
+        raw_signal=prepared.raw_signal,
+        decoder_version=prepared.decoder_version,
+    )
+
+
+def _basis_lost(
+    *, subject: Subject, items: Sequence[DecisionInput], before: set, after: set, actor: Actor
+) -> None:
+    """``consent_basis_lost`` once per reason for the purposes allowed before and not after."""
+    lost: dict[str, list[str]] = {}
+    for item in items:
+        if item.purpose in before and item.purpose not in after:
+            lost.setdefault(loss_reason(decision=item.decision), []).append(item.purpose)
+    for reason, purposes in lost.items():
+        hooks.consent_basis_lost(
+            region=subject.region,
+            subject_id=subject.pk,
+            purposes=sorted(set(purposes)),
+            reason=reason,
+            actor=actor,
+        )
 
 
 def _allowed(

@@ -25,45 +25,44 @@ withdrawal into a grant); identifiers of subjects in different regions are refus
 
 Consent is evaluated when the event is stored (after the batch's signals are recorded), not at
 the event's own time: storing it is the processing being gated.
+
+Steps 1 and the unknown/stitching rules live in ``compliance.events.services.resolution``;
+outcome types, rejection counters and the batch audit entry in ``...outcomes``.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from compliance import crypto
-from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.audit.services.append import Actor
 from compliance.consent.selectors.evaluation import can_process_bulk
-from compliance.consent.services.stitching import CrossRegionMergeError, subject_resolve_many
-from compliance.events.models import Event, RejectionCount
+from compliance.events.models import Event
 from compliance.events.parsing import EventInput
-from compliance.events.services.signals import SignalRecorder, SignalUnreadable
-from compliance.models import Subject, SubjectDirectory, Suppression
-from compliance.regions import region_alias, region_for_country, regions
-from compliance.services.subjects import (
-    SubjectSuppressedError,
-    identifier_blind_index,
-    subject_resolve,
+from compliance.events.services.outcomes import (
+    ACCEPTED,
+    REASON_ERASED,
+    REASON_SIGNAL_UNREADABLE,
+    REJECTED,
+    BatchItem,
+    EventOutcome,
+    IngestResult,
+    outcomes_record,
 )
+from compliance.events.services.resolution import batch_subjects_resolve
+from compliance.events.services.signals import SignalRecorder, SignalUnreadable
+from compliance.models import Subject
+from compliance.regions import region_alias
+from compliance.services.subjects import identifier_blind_index
 
-ACCEPTED = "accepted"
-REJECTED = "rejected"
-#: rejection reasons of the ingest itself; every other reason is the consent decision's
-REASON_SUPPRESSED = "subject_suppressed"
-REASON_ERASED = "subject_erased"
-REASON_IDENTITY_CONFLICT = "identity_conflict"
-REASON_SIGNAL_UNREADABLE = "unreadable_signal"
 #: how many times a region's transaction is retried when a concurrent batch stored the same
 #: client event id first (the unique constraint decides; the retry reports it as a duplicate)
 _ATTEMPTS = 3
@@ -72,53 +71,6 @@ _ATTEMPTS = 3
 def properties_aad(*, subject_id: UUID) -> bytes:
     """Associated data binding an event's encrypted properties to its subject."""
     return f"event-properties:{subject_id}".encode()
-
-
-@dataclass(frozen=True, slots=True)
-class EventOutcome:
-    """What happened to the event at ``index`` of the batch."""
-
-    index: int
-    status: str  # "accepted" | "rejected"
-    reason: str  # consent basis reason when accepted ("granted", ...), why not when rejected
-    event_id: int | None = None
-    duplicate: bool = False
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    batch_id: str
-    received_at: datetime
-    outcomes: tuple[EventOutcome, ...]
-
-    @property
-    def accepted(self) -> int:
-        return sum(1 for o in self.outcomes if o.status == ACCEPTED)
-
-    @property
-    def rejected(self) -> int:
-        return sum(1 for o in self.outcomes if o.status == REJECTED)
-
-    def rejections(self) -> dict[str, int]:
-        return dict(Counter(o.reason for o in self.outcomes if o.status == REJECTED))
-
-
-@dataclass(slots=True)
-class _Item:
-    index: int
-    event: EventInput
-    indexes: tuple[str, ...]
-    region: str = ""
-    subject_id: UUID | None = None
-    outcome: EventOutcome | None = None
-    #: the deciding consent events and the basis reason, once allowed
-    consent_ids: tuple[int, ...] = field(default_factory=tuple)
-    reason: str = ""
-    #: index of an earlier event of the batch with the same source and client event id
-    duplicate_of: int | None = None
-
-    def reject(self, reason: str) -> None:
-        self.outcome = EventOutcome(index=self.index, status=REJECTED, reason=reason)
 
 
 def events_ingest(
@@ -133,23 +85,16 @@ def events_ingest(
     now = received_at or timezone.now()
     batch_id = uuid.uuid4().hex
     items = [
-        _Item(
+        BatchItem(
             index=i,
             event=event,
             indexes=tuple(identifier_blind_index(identifier=x) for x in event.identifiers),
         )
         for i, event in enumerate(events)
     ]
-    all_indexes = sorted({bi for item in items for bi in item.indexes})
-    directory = _directory(indexes=all_indexes)
-    _assign_subjects(items=items, suppressed=_suppressed(indexes=all_indexes), directory=directory)
-    _stitch_known(items=items, directory=directory, actor=actor)
     recorder = SignalRecorder(actor=actor)
-    _create_signalled_subjects(
-        items=items, directory=directory, recorder=recorder, at=now, actor=actor
-    )
-    _gate_unknown_subjects(items=items, directory=directory, at=now, actor=actor)
-    by_region: dict[str, list[_Item]] = defaultdict(list)
+    batch_subjects_resolve(items=items, recorder=recorder, at=now, actor=actor)
+    by_region: dict[str, list[BatchItem]] = defaultdict(list)
     for item in items:
         by_region[item.region].append(item)
     for region in sorted(by_region):
@@ -168,170 +113,13 @@ def events_ingest(
     )
 
 
-# --- subjects -------------------------------------------------------------------------------
-
-
-def _suppressed(*, indexes: list[str]) -> dict[str, str]:
-    """Blind index -> region for erased identifiers (one query per region)."""
-    found: dict[str, str] = {}
-    if not indexes:
-        return found
-    for region in regions():
-        rows = Suppression.objects.using(region_alias(region=region)).filter(
-            blind_index__in=indexes
-        )
-        for index in rows.values_list("blind_index", flat=True):
-            found.setdefault(index, region)
-    return found
-
-
-def _directory(*, indexes: list[str]) -> dict[str, tuple[str, UUID]]:
-    """Blind index -> (region, subject id) for known identifiers (one query)."""
-    rows = SubjectDirectory.objects.filter(blind_index__in=indexes).values_list(
-        "blind_index", "region", "subject_id"
-    )
-    return {index: (region, subject_id) for index, region, subject_id in rows}
-
-
-def _assign_subjects(
-    *, items: list[_Item], suppressed: dict[str, str], directory: dict[str, tuple[str, UUID]]
-) -> None:
-    for item in items:
-        erased = [suppressed[bi] for bi in item.indexes if bi in suppressed]
-        if erased:
-            item.region = erased[0]
-            item.reject(REASON_SUPPRESSED)
-            continue
-        known = sorted({directory[bi] for bi in item.indexes if bi in directory}, key=str)
-        if known:
-            # with two known people, the first is provisional: _stitch_known merges them
-            item.region, item.subject_id = known[0]
-        else:
-            item.region = region_for_country(country=item.event.jurisdiction)
-
-
-def _stitch_known(
-    *, items: list[_Item], directory: dict[str, tuple[str, UUID]], actor: Actor
-) -> None:
-    """Link unlinked identifiers of known subjects and merge known subjects that one event
-    shows to be one person (a few queries per such event; none for the common case)."""
-    for item in items:
-        if item.outcome is not None or item.subject_id is None:
-            continue
-        if all(directory.get(bi) == (item.region, item.subject_id) for bi in item.indexes):
-            continue
-        _stitch(item=item, directory=directory, actor=actor)
-
-
-def _stitch(*, item: _Item, directory: dict[str, tuple[str, UUID]], actor: Actor) -> None:
-    """Resolve all of the event's identifiers to one subject (linking, merging, creating)."""
-    try:
-        subject = subject_resolve_many(
-            identifiers=[(x.type, x.value) for x in item.event.identifiers],
-            jurisdiction=item.event.jurisdiction,
-            actor=actor,
-        )
-    except SubjectSuppressedError:
-        item.reject(REASON_SUPPRESSED)
-        return
-    except CrossRegionMergeError:
-        item.reject(REASON_IDENTITY_CONFLICT)
-        return
-    subject_id = subject.merged_into or subject.pk
-    for index in item.indexes:
-        directory[index] = (subject.region, subject_id)
-    item.region, item.subject_id = subject.region, subject_id
-
-
-def _resolve_new(*, item: _Item, directory: dict[str, tuple[str, UUID]], actor: Actor) -> None:
-    """Create (or find, if created meanwhile) the subject of an unknown event."""
-    known = next((directory[bi] for bi in item.indexes if bi in directory), None)
-    if known is not None:
-        item.region, item.subject_id = known
-        return
-    if len(item.event.identifiers) > 1:
-        _stitch(item=item, directory=directory, actor=actor)
-        return
-    first = item.event.identifiers[0]
-    try:
-        subject = subject_resolve(
-            identifier_type=first.type,
-            value=first.value,
-            jurisdiction=item.event.jurisdiction,
-            actor=actor,
-        )
-    except SubjectSuppressedError:
-        item.reject(REASON_SUPPRESSED)
-        return
-    directory[item.indexes[0]] = (subject.region, subject.pk)
-    item.region, item.subject_id = subject.region, subject.pk
-
-
-def _create_signalled_subjects(
-    *,
-    items: list[_Item],
-    directory: dict[str, tuple[str, UUID]],
-    recorder: SignalRecorder,
-    at: datetime,
-    actor: Actor,
-) -> None:
-    """Unknown subjects whose event carries a readable consent signal are created to record
-    it; an unreadable signal rejects the event before anything is created."""
-    for item in items:
-        event = item.event
-        if item.outcome is not None or item.subject_id is not None or not event.consent_signal:
-            continue
-        try:
-            recorder.prepare(
-                signal=event.consent_signal,
-                source=event.source,
-                jurisdiction=event.jurisdiction,
-                captured_at=min(event.occurred_at, at),
-            )
-        except SignalUnreadable:
-            item.reject(REASON_SIGNAL_UNREADABLE)
-            continue
-        _resolve_new(item=item, directory=directory, actor=actor)
-
-
-def _gate_unknown_subjects(
-    *, items: list[_Item], directory: dict[str, tuple[str, UUID]], at: datetime, actor: Actor
-) -> None:
-    """Evaluate still-unknown subjects as "no record"; create only those that are allowed."""
-    groups: dict[tuple[str, str, str | None], list[_Item]] = defaultdict(list)
-    for item in items:
-        if item.outcome is not None or item.subject_id is not None:
-            continue
-        created = next((directory[bi] for bi in item.indexes if bi in directory), None)
-        if created is not None:  # created earlier in this batch
-            item.region, item.subject_id = created
-            continue
-        groups[(item.region, item.event.source, item.event.jurisdiction)].append(item)
-    for (region, source, jurisdiction), group in groups.items():
-        nobody = uuid.uuid4()  # a subject id with no record at all
-        decisions = can_process_bulk(
-            region=region,
-            subject_ids=[nobody],
-            purposes=sorted({item.event.purpose for item in group}),
-            source=source,
-            jurisdiction=jurisdiction,
-            at=at,
-        )
-        for item in group:
-            decision = decisions[(nobody, item.event.purpose)]
-            if decision.allowed:
-                _resolve_new(item=item, directory=directory, actor=actor)
-            else:
-                item.reject(decision.reason)
-
-
 # --- one region -----------------------------------------------------------------------------
 
 
 def _ingest_region(
     *,
     region: str,
-    items: list[_Item],
+    items: list[BatchItem],
     at: datetime,
     batch_id: str,
     recorder: SignalRecorder,
@@ -347,7 +135,7 @@ def _ingest_region(
         try:
             with transaction.atomic(using=alias):
                 _store_allowed(alias=alias, region=region, items=items, at=at, recorder=recorder)
-                _count_and_audit(alias=alias, items=items, at=at, batch_id=batch_id, actor=actor)
+                outcomes_record(alias=alias, items=items, at=at, batch_id=batch_id, actor=actor)
             return
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
@@ -355,7 +143,7 @@ def _ingest_region(
 
 
 def _store_allowed(
-    *, alias: str, region: str, items: list[_Item], at: datetime, recorder: SignalRecorder
+    *, alias: str, region: str, items: list[BatchItem], at: datetime, recorder: SignalRecorder
 ) -> None:
     pending = [item for item in items if item.outcome is None]
     if pending:
@@ -384,7 +172,7 @@ def _store_allowed(
             )
 
 
-def _event_row(*, item: _Item, data_key: bytes, at: datetime) -> Event:
+def _event_row(*, item: BatchItem, data_key: bytes, at: datetime) -> Event:
     event = item.event
     plaintext = json.dumps(event.properties, separators=(",", ":"), ensure_ascii=False).encode()
     return Event(
@@ -403,7 +191,7 @@ def _event_row(*, item: _Item, data_key: bytes, at: datetime) -> Event:
     )
 
 
-def _data_keys(*, alias: str, region: str, items: list[_Item]) -> dict[UUID, bytes]:
+def _data_keys(*, alias: str, region: str, items: list[BatchItem]) -> dict[UUID, bytes]:
     """Follow merges to the surviving subject and unwrap each subject's key once.
 
     An event whose subject row or key is gone (erased) is rejected ``subject_erased``.
@@ -440,7 +228,7 @@ def _data_keys(*, alias: str, region: str, items: list[_Item]) -> dict[UUID, byt
     return keys
 
 
-def _without_duplicates(*, alias: str, items: list[_Item]) -> list[_Item]:
+def _without_duplicates(*, alias: str, items: list[BatchItem]) -> list[BatchItem]:
     """Drop events whose client id is stored already (accepted, ``duplicate``) or appears
     earlier in the batch (they get the first one's outcome); one query."""
     client_ids = {i.event.client_event_id for i in items if i.event.client_event_id is not None}
@@ -478,7 +266,7 @@ def _without_duplicates(*, alias: str, items: list[_Item]) -> list[_Item]:
 
 
 def _record_signals(
-    *, alias: str, items: list[_Item], at: datetime, recorder: SignalRecorder
+    *, alias: str, items: list[BatchItem], at: datetime, recorder: SignalRecorder
 ) -> None:
     """Record each distinct signal of a subject once per batch, before evaluation.
 
@@ -509,9 +297,9 @@ def _record_signals(
             item.reject(REASON_SIGNAL_UNREADABLE)
 
 
-def _evaluate(*, region: str, items: list[_Item]) -> None:
+def _evaluate(*, region: str, items: list[BatchItem]) -> None:
     """``can_process_bulk`` once per (source, jurisdiction) present in the batch."""
-    groups: dict[tuple[str, str | None], list[_Item]] = defaultdict(list)
+    groups: dict[tuple[str, str | None], list[BatchItem]] = defaultdict(list)
     for item in items:
         groups[(item.event.source, item.event.jurisdiction)].append(item)
     for (source, jurisdiction), group in groups.items():
@@ -528,60 +316,3 @@ def _evaluate(*, region: str, items: list[_Item]) -> None:
                 item.consent_ids, item.reason = tuple(decision.event_ids), decision.reason
             else:
                 item.reject(decision.reason)
-
-
-def _count_and_audit(
-    *, alias: str, items: list[_Item], at: datetime, batch_id: str, actor: Actor
-) -> None:
-    """Move the rejection counters and append one audit entry per source (counts only)."""
-    per_source: dict[str, dict] = defaultdict(
-        lambda: {"accepted": 0, "duplicates": 0, "rejected": Counter()}
-    )
-    for item in items:
-        tally = per_source[item.event.source]
-        if item.outcome.duplicate:
-            tally["duplicates"] += 1
-        elif item.outcome.status == ACCEPTED:
-            tally["accepted"] += 1
-        else:
-            tally["rejected"][item.outcome.reason] += 1
-    day = at.date()
-    for source, tally in per_source.items():
-        for reason, count in tally["rejected"].items():
-            _count_rejections(
-                alias=alias, day=day, source=source, reason=reason, count=count, at=at
-            )
-    entries = []
-    for source, tally in sorted(per_source.items()):
-        payload = {
-            "source": source,
-            "accepted": tally["accepted"],
-            "rejected": dict(sorted(tally["rejected"].items())),
-        }
-        if tally["duplicates"]:
-            payload["duplicates"] = tally["duplicates"]
-        entries.append(
-            AuditEntry(
-                code=AuditCode.EVENT_BATCH_INGESTED,
-                actor=actor,
-                object_type="event_batch",
-                object_id=batch_id,
-                payload=payload,
-            )
-        )
-    audit_append(using=alias, entries=entries)
-
-
-def _count_rejections(
-    *, alias: str, day, source: str, reason: str, count: int, at: datetime
-) -> None:
-    counters = RejectionCount.objects.using(alias).filter(day=day, source=source, reason=reason)
-    if counters.update(count=F("count") + count, updated_at=at):
-        return
-    try:
-        with transaction.atomic(using=alias):
-            RejectionCount.objects.using(alias).create(
-                day=day, source=source, reason=reason, count=count
-            )
-    except IntegrityError:  # created by a concurrent batch meanwhile
-        counters.update(count=F("count") + count, updated_at=at)

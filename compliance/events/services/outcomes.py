@@ -1,0 +1,135 @@
+"""What happened to each event of an ingested batch: outcomes, rejection counters, audit.
+
+``EventOutcome`` per event, ``IngestResult`` per batch; ``BatchItem`` is the working record of
+one event while ``events_ingest`` decides it. ``outcomes_record`` moves the per-day rejection
+counters and appends one ``EVENT_BATCH_INGESTED`` audit entry per source (counts only).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.events.models import RejectionCount
+from compliance.events.parsing import EventInput
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+#: rejection reasons of the ingest itself; every other reason is the consent decision's
+REASON_SUPPRESSED = "subject_suppressed"
+REASON_ERASED = "subject_erased"
+REASON_IDENTITY_CONFLICT = "identity_conflict"
+REASON_SIGNAL_UNREADABLE = "unreadable_signal"
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    """What happened to the event at ``index`` of the batch."""
+
+    index: int
+    status: str  # "accepted" | "rejected"
+    reason: str  # consent basis reason when accepted ("granted", ...), why not when rejected
+    event_id: int | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """A batch's outcomes, one per event in order, with counts."""
+
+    batch_id: str
+    received_at: datetime
+    outcomes: tuple[EventOutcome, ...]
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == ACCEPTED)
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == REJECTED)
+
+    def rejections(self) -> dict[str, int]:
+        return dict(Counter(o.reason for o in self.outcomes if o.status == REJECTED))
+
+
+@dataclass(slots=True)
+class BatchItem:
+    index: int
+    event: EventInput
+    indexes: tuple[str, ...]
+    region: str = ""
+    subject_id: UUID | None = None
+    outcome: EventOutcome | None = None
+    #: the deciding consent events and the basis reason, once allowed
+    consent_ids: tuple[int, ...] = field(default_factory=tuple)
+    reason: str = ""
+    #: index of an earlier event of the batch with the same source and client event id
+    duplicate_of: int | None = None
+
+    def reject(self, reason: str) -> None:
+        self.outcome = EventOutcome(index=self.index, status=REJECTED, reason=reason)
+
+
+def outcomes_record(
+    *, alias: str, items: list[BatchItem], at: datetime, batch_id: str, actor: Actor
+) -> None:
+    """Move the rejection counters and append one audit entry per source (counts only)."""
+    per_source: dict[str, dict] = defaultdict(
+        lambda: {"accepted": 0, "duplicates": 0, "rejected": Counter()}
+    )
+    for item in items:
+        tally = per_source[item.event.source]
+        if item.outcome.duplicate:
+            tally["duplicates"] += 1
+        elif item.outcome.status == ACCEPTED:
+            tally["accepted"] += 1
+        else:
+            tally["rejected"][item.outcome.reason] += 1
+    day = at.date()
+    for source, tally in per_source.items():
+        for reason, count in tally["rejected"].items():
+            _count_rejections(
+                alias=alias, day=day, source=source, reason=reason, count=count, at=at
+            )
+    entries = []
+    for source, tally in sorted(per_source.items()):
+        payload = {
+            "source": source,
+            "accepted": tally["accepted"],
+            "rejected": dict(sorted(tally["rejected"].items())),
+        }
+        if tally["duplicates"]:
+            payload["duplicates"] = tally["duplicates"]
+        entries.append(
+            AuditEntry(
+                code=AuditCode.EVENT_BATCH_INGESTED,
+                actor=actor,
+                object_type="event_batch",
+                object_id=batch_id,
+                payload=payload,
+            )
+        )
+    audit_append(using=alias, entries=entries)
+
+
+def _count_rejections(
+    *, alias: str, day, source: str, reason: str, count: int, at: datetime
+) -> None:
+    counters = RejectionCount.objects.using(alias).filter(day=day, source=source, reason=reason)
+    if counters.update(count=F("count") + count, updated_at=at):
+        return
+    try:
+        with transaction.atomic(using=alias):
+            RejectionCount.objects.using(alias).create(
+                day=day, source=source, reason=reason, count=count
+            )
+    except IntegrityError:  # created by a concurrent batch meanwhile
+        counters.update(count=F("count") + count, updated_at=at)
