@@ -6,6 +6,7 @@ class ComplianceConfig(AppConfig):
     verbose_name = "Compliance"
 
     def ready(self) -> None:
+        # models, checks and signal receivers load only once the app registry is ready
         from compliance import checks, roles  # noqa: F401  (registers checks and role sync)
         from compliance.api import schema  # noqa: F401  (OpenAPI auth extension)
         from compliance.models import Identity, Subject, SubjectKey, Suppression, WorkerHeartbeat

@@ -316,7 +316,7 @@ class Channel(virtual.Channel):
         self._binding_change(exchange, add=(routing_key or "", pattern or "", queue or ""))
 
     def _binding_change(self, exchange, *, add=None, queue=None) -> None:
-        import fcntl
+        import fcntl  # POSIX only: imported where the lock is taken, not on module import
 
         path = self._exchange_file(exchange)
         with open(self.exchanges_dir / ".lock", "a+b") as lock:

@@ -14,6 +14,7 @@ Groups are created by a migration and their permissions re-synced after every ``
 
 from __future__ import annotations
 
+from django.apps import apps as global_apps
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
@@ -55,8 +56,6 @@ def role_allows(*, role: str, app_label: str, codename: str) -> bool:
 
 def roles_sync(*, apps=None) -> None:
     """Create the three groups and set exactly their permissions (idempotent)."""
-    from django.apps import apps as global_apps
-
     registry = apps or global_apps
     Group = registry.get_model("auth", "Group")
     Permission = registry.get_model("auth", "Permission")
@@ -78,8 +77,6 @@ def roles_sync(*, apps=None) -> None:
 @receiver(post_migrate)
 def _sync_roles_after_migrate(sender, using="default", **kwargs) -> None:
     """After the last app's post_migrate on ``default``: every permission exists by then."""
-    from django.apps import apps
-
-    last = list(apps.get_app_configs())[-1]
+    last = list(global_apps.get_app_configs())[-1]
     if using == "default" and sender.label == last.label:
         roles_sync()

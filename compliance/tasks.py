@@ -6,6 +6,7 @@ import os
 import socket
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from compliance.models import WorkerHeartbeat
@@ -25,8 +26,6 @@ def worker_heartbeat(*, region: str, nonce: str = "") -> None:
 def broker_probe(*, token: str, region: str | None = None) -> None:
     """Append ``token`` to ``var/broker-probe/<pid>.log`` (one line per run): lets the broker
     stress test count how often each message was processed. Touches no database."""
-    from django.conf import settings
-
     folder = settings.VAR_DIR / "broker-probe"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{os.getpid()}.log", "a") as handle:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery.signals import worker_ready
 
 from compliance.conf import compliance_settings
+from compliance.feed.tasks import deliver
 
 
 def _consumed_queues(sender) -> set[str]:
@@ -17,8 +18,6 @@ def _consumed_queues(sender) -> set[str]:
 
 @worker_ready.connect
 def _sweep_on_start(sender=None, **kwargs) -> None:
-    from compliance.feed.tasks import deliver
-
     queues = _consumed_queues(sender)
     allowed = compliance_settings.WORKER_REGIONS
     for region in compliance_settings.REGIONS:

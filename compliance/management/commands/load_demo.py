@@ -11,6 +11,7 @@ are generated once into ``var/demo-login.json`` and printed each time, with the 
 import json
 import os
 import secrets
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,8 +20,11 @@ from django.core.management.base import BaseCommand
 
 from compliance.audit.services.append import Actor
 from compliance.demo import DEMO_PEOPLE, demo_people_in_use, demo_subject
+from compliance.dsar.demo import story_summary
 from compliance.regions import region_for_country
 from compliance.roles import AUDITOR, PRIVACY_OFFICER, SUPPORT_AGENT
+from segments.checks import check_active_segments_per_motion
+from segments.models import Origin, Segment, Status
 
 DEMO_STAFF = [("officer", PRIVACY_OFFICER), ("support", SUPPORT_AGENT), ("auditor", AUDITOR)]
 
@@ -51,8 +55,6 @@ class Command(BaseCommand):
     def _governance(self) -> None:
         """The segment governance findings, once per start (they are not repeated by every
         management command; officers also see them as a banner in the admin)."""
-        from segments.checks import check_active_segments_per_motion
-
         for warning in check_active_segments_per_motion():
             self.stdout.write(
                 self.style.WARNING(f"Segment governance ({warning.id}): {warning.msg}")
@@ -60,16 +62,11 @@ class Command(BaseCommand):
             )
 
     def _story(self) -> str:
-        from compliance.dsar.demo import story_summary
-        from segments.models import Origin, Segment, Status
-
         drafts = Segment.objects.filter(origin=Origin.AI_SUGGESTED, status=Status.DRAFT).count()
         return f"{story_summary()}; {drafts} AI-suggested segment awaiting review"
 
     def _load_app_demo(self, *, actor) -> None:
         """Demo data of the other apps (each app's ``demo.load``), when installed."""
-        from importlib import import_module
-
         for module in ("compliance.consent.demo", "segments.demo", "compliance.dsar.demo"):
             try:
                 loader = import_module(module)
