@@ -15,6 +15,9 @@ from uuid import UUID
 from django.db import connections
 from django.db.models import Model, QuerySet
 
+from compliance.db.vendor import is_postgresql
+from compliance.db_guards import erase_rows, is_guarded
+
 
 def as_uuid(value) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
@@ -100,3 +103,25 @@ def instances_update(
             params,
         )
         return cursor.rowcount
+
+
+def guarded_erase(
+    *,
+    using: str,
+    model: type[Model],
+    subject_ids: Sequence[UUID],
+    request_ids: Sequence[UUID],
+) -> Counter | None:
+    """Rows per subject deleted from a table behind the PostgreSQL guards, through the guard
+    function (``compliance_erase_rows``: one statement, no limit; refused unless every subject
+    is covered by ``request_ids`` or the destroyed-keys ledger). ``None`` when ``model`` has
+    no guard on this database: delete its rows like any table's."""
+    if not (is_postgresql(using) and is_guarded(model)):
+        return None
+    removed = erase_rows(
+        using=using,
+        table=model._meta.db_table,
+        subject_ids=subject_ids,
+        request_ids=request_ids,
+    )
+    return Counter(removed)

@@ -26,11 +26,10 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import AuditEntry
-from compliance.db_guards import erase_rows, is_guarded, is_postgresql
 from compliance.dsar.models import DestroyedKey, PrivacyRequest
 from compliance.dsar.services.erasure_plan import ErasureBatch
 from compliance.dsar.services.suppression import suppressions_add
-from compliance.dsar.sql import as_uuid, rows_delete
+from compliance.dsar.sql import as_uuid, guarded_erase, rows_delete
 from compliance.models import SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 from segments.services.exits import ClosedStays, memberships_close
@@ -128,15 +127,11 @@ def _directory(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Uni
 
 
 def _delete_rows(batch: ErasureBatch, entry: PersonalDataModel, limit: int) -> Unit:
-    if is_postgresql(batch.alias) and is_guarded(entry.model):
-        # the guard function deletes every row of the subjects in one statement (no limit)
-        removed = erase_rows(
-            using=batch.alias,
-            table=entry.model._meta.db_table,
-            subject_ids=batch.ids,
-            request_ids=batch.request_ids,
-        )
-        return Unit(rows=Counter(removed))
+    guarded = guarded_erase(
+        using=batch.alias, model=entry.model, subject_ids=batch.ids, request_ids=batch.request_ids
+    )
+    if guarded is not None:
+        return Unit(rows=guarded)
     rows = entry.erasable(using=batch.alias, subject_ids=batch.ids)
     column = entry.model._meta.get_field(entry.subject_field).column
     removed = rows_delete(using=batch.alias, rows=rows, column=column, limit=limit)

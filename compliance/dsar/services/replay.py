@@ -19,8 +19,8 @@ from django.db import transaction
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
-from compliance.db_guards import erase_rows, is_guarded, is_postgresql
 from compliance.dsar.models import DestroyedKey, PrivacyRequest
+from compliance.dsar.sql import guarded_erase
 from compliance.models import Identity, Subject, SubjectDirectory, Suppression
 from compliance.personal_data import personal_data_models
 from compliance.regions import region_alias
@@ -110,16 +110,13 @@ def _replay_one(*, alias: str, subject_id: UUID, entry: dict, actor: Actor) -> d
             qs = model_entry.erasable(using=alias, subject_ids=[subject_id])
             if model_entry.model is PrivacyRequest:
                 rows += qs.update(subject_id=None, identifier_indexes=[])
-            elif is_postgresql(alias) and is_guarded(model_entry.model):
-                # the destroyed-keys ledger vouches for the subject (compliance_erase_rows)
-                rows += sum(
-                    erase_rows(
-                        using=alias,
-                        table=model_entry.model._meta.db_table,
-                        subject_ids=[subject_id],
-                        request_ids=[],
-                    ).values()
-                )
+                continue
+            # guarded tables: the destroyed-keys ledger vouches for the subject
+            guarded = guarded_erase(
+                using=alias, model=model_entry.model, subject_ids=[subject_id], request_ids=[]
+            )
+            if guarded is not None:
+                rows += sum(guarded.values())
             else:
                 rows += qs.delete()[1].get(model_entry.label, 0)
         if rows or new:
