@@ -1,0 +1,257 @@
+"""Lift aggregates: computed in a region from its stays and events, stored in the control
+database as counts and sums only (``LiftAggregate``), never a subject, an event or one
+person's value.
+
+``lift_compute(region=, segment=)`` reads the region's stays of the segment and its events
+named ``segment.conversion_event`` that were ingested for the ``measurement`` purpose (ingest
+checked consent for that purpose: nothing consent did not allow is counted). A stay's first
+such event after its entry and less than ``horizon`` days later is its conversion: the whole
+days from entry to it (the cycle length) and, when the segment names a ``value_property`` and
+the event carries a finite number there, its value (intent to treat: a conversion after the
+stay ended still counts, the stay was exposed). Per arm and period (all stays, and those that
+entered since the segment's last review) it stores: units, entry ages, the histogram of
+cycle lengths, and the count, sum and sum of squares of the values within the segment's
+attribution window (left empty under ``MIN_VALUED`` values). The region's previous
+aggregates of the segment are replaced in one transaction of the control database.
+
+Runs in the region's worker (``segments.lift_compute`` task, hourly by beat) or in
+``manage.py lift_compute``. Cost: the segment's stays counted per arm and entry day in SQL,
+the conversion events and the stays of the subjects that have one read once, one decryption
+per conversion that counts (values only).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from compliance import crypto
+from compliance.events.models import Event
+from compliance.events.services.ingest import properties_aad
+from compliance.models import Subject
+from compliance.regions import region_alias
+from segments.models import (
+    Arm,
+    LiftAggregate,
+    LiftComputation,
+    LiftPeriod,
+    Segment,
+    SegmentMembership,
+)
+
+#: days after entry for which conversions are kept; any window up to it is a sum over days
+HORIZON_DAYS = 365
+#: fewer valued conversions than this in an aggregate: no value sums are stored
+MIN_VALUED = 5
+MEASUREMENT = "measurement"
+_CHUNK = 5_000
+_DAY = 86_400.0
+
+
+@dataclass
+class _Cell:
+    """What one (period, arm) aggregate accumulates before it is stored."""
+
+    units: int = 0
+    ages: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    cycles: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    values: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    arm: str
+    entered_at: datetime
+    day: int
+    event_id: int
+
+
+def lift_horizon(*, segment: Segment) -> int:
+    """Days of conversions kept for ``segment``: its window or ``HORIZON_DAYS``, the larger."""
+    return max(segment.attribution_window_days, HORIZON_DAYS)
+
+
+def lift_compute(*, region: str, segment: Segment) -> LiftComputation:
+    """Compute and store the region's lift aggregates of ``segment`` (see the module)."""
+    alias = region_alias(region=region)
+    now = timezone.now()
+    horizon = lift_horizon(segment=segment)
+    since = segment.last_reviewed_at
+    periods = {LiftPeriod.ALL: None, LiftPeriod.SINCE_REVIEW: since}
+    cells = {(p, arm): _Cell() for p in periods for arm in Arm.values}
+    stays = SegmentMembership.objects.using(alias).filter(segment_key=segment.key)
+    rows = (
+        stays.annotate(day=TruncDate("entered_at"))
+        .values("arm", "day")
+        .annotate(n=Count("id"))
+        .values_list("arm", "day", "n")
+    )
+    for arm, day, n in rows:
+        for period, start in periods.items():
+            if start is None or day >= start.date():
+                # a review mid-day: that day's stays count as after it (whole days)
+                cell = cells[(period, arm)]
+                cell.units += n
+                cell.ages[(now.date() - day).days] += n
+    conversions = (
+        _conversions(alias=alias, segment=segment, horizon=horizon)
+        if (segment.conversion_event)
+        else []
+    )
+    values = _values(alias=alias, segment=segment, conversions=conversions)
+    for conversion in conversions:
+        for period, start in periods.items():
+            if start is None or conversion.entered_at.date() >= start.date():
+                cell = cells[(period, conversion.arm)]
+                cell.cycles[conversion.day] += 1
+                if conversion.event_id in values:
+                    cell.values.append(values[conversion.event_id])
+    return _store(
+        region=region,
+        segment=segment,
+        horizon=horizon,
+        now=now,
+        periods=periods,
+        cells=cells,
+        converted=len(conversions),
+    )
+
+
+def _conversions(*, alias: str, segment: Segment, horizon: int) -> list[_Conversion]:
+    """The first conversion of each stay that has one within ``horizon`` days."""
+    events = Event.objects.using(alias).filter(name=segment.conversion_event, purpose=MEASUREMENT)
+    times: dict[UUID, list[tuple[float, int]]] = defaultdict(list)
+    for subject_id, occurred_at, event_id in events.values_list(
+        "subject_id", "occurred_at", "id"
+    ).iterator(chunk_size=_CHUNK):
+        times[subject_id].append((occurred_at.timestamp(), event_id))
+    for series in times.values():
+        series.sort()
+    stays = SegmentMembership.objects.using(alias).filter(
+        segment_key=segment.key, subject_id__in=events.values("subject_id")
+    )
+    found: list[_Conversion] = []
+    for subject_id, entered_at, arm in stays.values_list(
+        "subject_id", "entered_at", "arm"
+    ).iterator(chunk_size=_CHUNK):
+        series = times.get(subject_id, [])
+        entered = entered_at.timestamp()
+        at = bisect_right(series, (entered, math.inf))
+        if at < len(series):
+            occurred, event_id = series[at]
+            day = int((occurred - entered) // _DAY)
+            if day < horizon:
+                found.append(_Conversion(arm, entered_at, day, event_id))
+    return found
+
+
+def _values(*, alias: str, segment: Segment, conversions: list[_Conversion]) -> dict[int, float]:
+    """The numeric ``value_property`` of each conversion event within the segment's window
+    (absent, non-numeric or undecryptable: no value). Keys are unwrapped once per subject and
+    dropped with this function's frame."""
+    window = segment.attribution_window_days
+    event_ids = [c.event_id for c in conversions if c.day < window]
+    if not segment.value_property or not event_ids:
+        return {}
+    values: dict[int, float] = {}
+    keys: dict[UUID, bytes | None] = {}
+    for start in range(0, len(event_ids), _CHUNK):
+        rows = Event.objects.using(alias).filter(pk__in=event_ids[start : start + _CHUNK])
+        rows = list(rows.values_list("id", "subject_id", "properties_encrypted"))
+        _unwrap_keys(alias=alias, subject_ids={r[1] for r in rows}, keys=keys)
+        for event_id, subject_id, ciphertext in rows:
+            value = _value(
+                key=keys.get(subject_id),
+                subject_id=subject_id,
+                ciphertext=ciphertext,
+                name=segment.value_property,
+            )
+            if value is not None:
+                values[event_id] = value
+    return values
+
+
+def _unwrap_keys(
+    *, alias: str, subject_ids: Iterable[UUID], keys: dict[UUID, bytes | None]
+) -> None:
+    wanted = [s for s in subject_ids if s not in keys]
+    rows = Subject.objects.using(alias).filter(pk__in=wanted)
+    for subject_id, subject_region, wrapped in rows.values_list("id", "region", "key__wrapped_key"):
+        keys[subject_id] = (
+            crypto.unwrap_data_key(
+                region=subject_region, subject_id=str(subject_id), wrapped=bytes(wrapped)
+            )
+            if wrapped is not None
+            else None
+        )
+
+
+def _value(*, key: bytes | None, subject_id: UUID, ciphertext, name: str) -> float | None:
+    if key is None:
+        return None
+    try:
+        plaintext = crypto.decrypt(
+            data_key=key, ciphertext=bytes(ciphertext), aad=properties_aad(subject_id=subject_id)
+        )
+    except crypto.DecryptionError:
+        return None
+    value = json.loads(plaintext).get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _store(
+    *,
+    region: str,
+    segment: Segment,
+    horizon: int,
+    now: datetime,
+    periods: dict[str, datetime | None],
+    cells: dict[tuple[str, str], _Cell],
+    converted: int,
+) -> LiftComputation:
+    rows = []
+    for (period, arm), cell in cells.items():
+        enough = len(cell.values) >= MIN_VALUED
+        rows.append(
+            LiftAggregate(
+                segment_key=segment.key,
+                region=region,
+                period=period,
+                since=periods[period],
+                arm=arm,
+                units=cell.units,
+                ages={str(d): n for d, n in sorted(cell.ages.items())},
+                cycles={str(d): n for d, n in sorted(cell.cycles.items())},
+                value_window_days=segment.attribution_window_days,
+                valued=len(cell.values) if enough else None,
+                value_sum=math.fsum(cell.values) if enough else None,
+                value_sum_squares=math.fsum(v * v for v in cell.values) if enough else None,
+            )
+        )
+    with transaction.atomic(using="default"):
+        LiftAggregate.objects.filter(segment_key=segment.key, region=region).delete()
+        LiftAggregate.objects.bulk_create(rows)
+        run, _ = LiftComputation.objects.update_or_create(
+            segment_key=segment.key,
+            region=region,
+            defaults={
+                "computed_at": now,
+                "horizon_days": horizon,
+                "stays": sum(c.units for (p, _), c in cells.items() if p == LiftPeriod.ALL),
+                "conversions": converted,
+            },
+        )
+    return run

@@ -1,0 +1,201 @@
+"""The lift report: every figure against an independent computation on synthetic data with a
+known effect; sample ratio mismatch; not enough data; the control database holds aggregates."""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from segments.holdout import CONTROL, TREATMENT
+from segments.models import LiftAggregate, LiftComputation, Segment
+from segments.selectors.lift import LiftInputError, lift_report
+from segments.services.lift import lift_compute
+from tests.segments import factories, lift_data
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+scipy_stats = pytest.importorskip("scipy.stats")
+
+
+def _measured(officer, share="0.3", **kw):
+    seg = factories.segment(officer=officer, control_group_share=share)
+    Segment.objects.filter(pk=seg.pk).update(
+        conversion_event="deal_won",
+        value_property="amount",
+        holdout_salt=uuid.uuid4().hex,
+        **kw,
+    )
+    return Segment.objects.get(pk=seg.pk)
+
+
+def test_every_figure_matches_an_independent_computation(officer):
+    seg = _measured(officer)
+    now = timezone.now()
+    stays = lift_data.build(region="eu", segment=seg, n=3000, now=now, rate_t=0.30, rate_c=0.18)
+    run = lift_compute(region="eu", segment=seg)
+    assert run.stays == 3000 and run.region == "eu"
+
+    for window in (90, 30):
+        want = lift_data.expected(stays, window=window)
+        report = lift_report(segment=seg, window_days=window)
+        t, c = want[TREATMENT], want[CONTROL]
+        for arm, name in ((t, "treatment"), (c, "control")):
+            got = report[name]
+            assert got["units"] == arm["units"]
+            assert got["conversions"] == arm["conversions"]
+            assert got["conversion_rate"] == pytest.approx(arm["conversions"] / arm["units"])
+            assert got["median_cycle_days"] == arm["median_days"]
+            if window == seg.attribution_window_days:
+                assert got["valued_conversions"] == len(arm["values"])
+                assert got["mean_value"] == pytest.approx(statistics.mean(arm["values"]))
+            else:  # values are kept for the segment's own window only
+                assert got["mean_value"] is None
+        p_t, p_c = t["conversions"] / t["units"], c["conversions"] / c["units"]
+        z = statistics.NormalDist().inv_cdf(0.975)
+        se = (p_t * (1 - p_t) / t["units"] + p_c * (1 - p_c) / c["units"]) ** 0.5
+        assert report["absolute_lift"] == pytest.approx(p_t - p_c)
+        assert report["absolute_lift_ci"] == pytest.approx([p_t - p_c - z * se, p_t - p_c + z * se])
+        var = p_t * (1 - p_t) / (t["units"] * p_c**2) + p_t**2 * p_c * (1 - p_c) / (
+            c["units"] * p_c**4
+        )
+        rel = (p_t - p_c) / p_c
+        assert report["relative_lift"] == pytest.approx(rel)
+        assert report["relative_lift_ci"] == pytest.approx([rel - z * var**0.5, rel + z * var**0.5])
+        if window == seg.attribution_window_days:
+            welch = scipy_stats.ttest_ind(t["values"], c["values"], equal_var=False)
+            ci = welch.confidence_interval(0.95)
+            assert report["mean_value_difference"] == pytest.approx(
+                statistics.mean(t["values"]) - statistics.mean(c["values"])
+            )
+            assert report["mean_value_difference_ci"] == pytest.approx([ci.low, ci.high], rel=1e-6)
+        else:
+            assert report["mean_value_difference"] is None
+            assert "values_for_own_window" in {w["code"] for w in report["warnings"]}
+        srm = scipy_stats.chisquare([t["units"], c["units"]], [3000 * 0.7, 3000 * 0.3])
+        assert report["srm_p_value"] == pytest.approx(srm.pvalue)
+        assert report["srm_flag"] is False
+        assert report["enough_data"] is True
+    # the known effect shows: treatment converts more, and the interval excludes zero
+    assert lift_report(segment=seg)["absolute_lift_ci"][0] > 0
+
+
+def test_sample_ratio_mismatch_is_flagged(officer):
+    seg = _measured(officer, share="0.5")
+    rng = iter(range(10**6))
+
+    def lopsided(_sid):  # 70/30 where 50/50 was configured
+        return CONTROL if next(rng) % 10 < 3 else TREATMENT
+
+    lift_data.build(
+        region="eu",
+        segment=seg,
+        n=1000,
+        now=timezone.now(),
+        rate_t=0.2,
+        rate_c=0.2,
+        arm_of=lopsided,
+    )
+    lift_compute(region="eu", segment=seg)
+    report = lift_report(segment=seg)
+    want = scipy_stats.chisquare([700, 300], [500, 500])
+    assert report["srm_p_value"] == pytest.approx(want.pvalue)
+    assert report["srm_flag"] is True
+    assert "sample_ratio_mismatch" in {w["code"] for w in report["warnings"]}
+
+
+def test_not_enough_data_gives_no_lift(officer):
+    seg = _measured(officer, share="0.005")
+    lift_data.build(region="eu", segment=seg, n=150, now=timezone.now(), rate_t=0.5, rate_c=0.5)
+    lift_compute(region="eu", segment=seg)
+    report = lift_report(segment=seg)
+    assert report["enough_data"] is False
+    assert report["absolute_lift"] is None and report["relative_lift_ci"] is None
+    codes = {w["code"] for w in report["warnings"]}
+    assert {"not_enough_data", "low_control_share"} <= codes
+    assert report["treatment"]["units"] + report["control"]["units"] == 150
+
+
+def test_recent_stays_warn_that_the_window_has_not_elapsed(officer):
+    seg = _measured(officer)
+    lift_data.build(region="eu", segment=seg, n=300, now=timezone.now(), rate_t=0.3, rate_c=0.3)
+    lift_compute(region="eu", segment=seg)
+    assert "window_not_elapsed" in {
+        w["code"] for w in lift_report(segment=seg, window_days=180)["warnings"]
+    }
+    assert "window_not_elapsed" not in {
+        w["code"] for w in lift_report(segment=seg, window_days=2)["warnings"]
+    }
+
+
+def test_window_outside_the_horizon_is_refused_naming_the_field(officer):
+    seg = _measured(officer)
+    lift_compute(region="eu", segment=seg)
+    with pytest.raises(LiftInputError) as caught:
+        lift_report(segment=seg, window_days=10_000)
+    assert caught.value.field == "window_days"
+    with pytest.raises(LiftInputError):
+        lift_report(segment=seg, window_days=0)
+
+
+def test_recompute_replaces_and_since_review_counts_later_stays(officer):
+    now = timezone.now()
+    seg = _measured(officer, last_reviewed_at=now - timedelta(days=60))
+    stays = lift_data.build(region="eu", segment=seg, n=500, now=now, rate_t=0.3, rate_c=0.2)
+    lift_compute(region="eu", segment=seg)
+    first = sorted(
+        LiftAggregate.objects.filter(segment_key=seg.key).values_list("units", flat=True)
+    )
+    lift_compute(region="eu", segment=seg)
+    again = sorted(
+        LiftAggregate.objects.filter(segment_key=seg.key).values_list("units", flat=True)
+    )
+    assert first == again and LiftAggregate.objects.filter(segment_key=seg.key).count() == 4
+    assert LiftComputation.objects.filter(segment_key=seg.key).count() == 1
+    review_day = seg.last_reviewed_at.date()
+    recent = [s for s in stays if s.entered_at.date() >= review_day]
+    report = lift_report(segment=seg, period="since_review")
+    assert report["treatment"]["units"] + report["control"]["units"] == len(recent)
+    assert report["since"] == seg.last_reviewed_at
+    want = lift_data.expected(recent, window=90)
+    assert report["treatment"]["conversions"] == want["treatment"]["conversions"]
+    whole = lift_report(segment=seg)
+    assert whole["treatment"]["units"] + whole["control"]["units"] == 500
+    with pytest.raises(LiftInputError) as caught:
+        lift_report(segment=seg, period="last_year")
+    assert caught.value.field == "period"
+
+
+def test_control_database_holds_only_aggregates(officer):
+    """Residency: the lift rows in the control database name no subject and no value."""
+    seg = _measured(officer)
+    stays = lift_data.build(
+        region="eu", segment=seg, n=400, now=timezone.now(), rate_t=0.4, rate_c=0.2
+    )
+    lift_compute(region="eu", segment=seg)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT * FROM segments_liftaggregate")
+        dump = repr(cursor.fetchall())
+        cursor.execute("SELECT * FROM segments_liftcomputation")
+        dump += repr(cursor.fetchall())
+    assert dump.count(seg.key) > 0
+    for stay in stays:
+        assert str(stay.subject_id) not in dump and stay.subject_id.hex not in dump
+    # values are summed per arm, never listed: no single amount appears
+    amounts = {v for s in stays for _, v, _ in s.events if v is not None and v > 100}
+    assert not [v for v in amounts if repr(v) in dump or str(v) in dump]
+    tables = connections["default"].introspection.table_names()
+    assert "segments_segmentmembership" not in tables and "events_event" not in tables
+
+
+def test_a_region_with_few_values_stores_no_sums(officer):
+    seg = _measured(officer)
+    lift_data.build(region="eu", segment=seg, n=12, now=timezone.now(), rate_t=0.2, rate_c=0.2)
+    lift_compute(region="eu", segment=seg)
+    rows = LiftAggregate.objects.filter(segment_key=seg.key)
+    assert rows.count() == 4
+    for row in rows:
+        assert row.valued is None and row.value_sum is None and row.value_sum_squares is None
