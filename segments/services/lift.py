@@ -48,6 +48,7 @@ from segments.models import (
     LiftPeriod,
     Segment,
     SegmentMembership,
+    Status,
 )
 
 #: days after entry for which conversions are kept; any window up to it is a sum over days
@@ -75,6 +76,24 @@ class _Conversion:
     entered_at: datetime
     day: int
     event_id: int
+
+
+def lift_segments(*, segment_key: str | None = None) -> list[Segment]:
+    """The segments whose lift is computed: activated at least once (a holdout salt was
+    drawn) and not retired; or the one named ``segment_key`` (``Segment.DoesNotExist``)."""
+    if segment_key is not None:
+        return [Segment.objects.get(key=segment_key)]
+    return list(
+        Segment.objects.exclude(holdout_salt="").exclude(status=Status.RETIRED).order_by("key")
+    )
+
+
+def lift_compute_region(*, region: str, segment_key: str | None = None) -> list[LiftComputation]:
+    """``lift_compute`` for every measured segment (or the one named) in ``region``."""
+    return [
+        lift_compute(region=region, segment=segment)
+        for segment in lift_segments(segment_key=segment_key)
+    ]
 
 
 def lift_horizon(*, segment: Segment) -> int:

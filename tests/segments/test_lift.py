@@ -3,18 +3,22 @@ known effect; sample ratio mismatch; not enough data; the control database holds
 
 from __future__ import annotations
 
+import io
 import statistics
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
+from segments import schedule
 from segments.holdout import CONTROL, TREATMENT
 from segments.models import LiftAggregate, LiftComputation, Segment
 from segments.selectors.lift import LiftInputError, lift_report
 from segments.services.lift import lift_compute
+from segments.tasks import lift_compute as lift_task
 from tests.segments import factories, lift_data
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -199,3 +203,29 @@ def test_a_region_with_few_values_stores_no_sums(officer):
     assert rows.count() == 4
     for row in rows:
         assert row.valued is None and row.value_sum is None and row.value_sum_squares is None
+
+
+def test_command_computes_now_and_prints_the_figures(officer):
+    seg = _measured(officer)
+    lift_data.build(region="eu", segment=seg, n=400, now=timezone.now(), rate_t=0.3, rate_c=0.1)
+    out = io.StringIO()
+    call_command("lift_compute", "--segment", seg.key, stdout=out)
+    text = out.getvalue()
+    report = lift_report(segment=seg)
+    assert f"eu: {seg.key}: 400 stays" in text
+    assert f"units {report['treatment']['units']:>9,}" in text
+    assert "absolute lift" in text and "sample ratio: p =" in text
+    with pytest.raises(CommandError, match="--segment: no segment with key 'nope'"):
+        call_command("lift_compute", "--segment", "nope")
+    with pytest.raises(CommandError, match="--region"):
+        call_command("lift_compute", "--region", "mars")
+
+
+def test_hourly_task_runs_in_the_region_for_every_activated_segment(officer):
+    seg = _measured(officer)
+    never = factories.segment(officer=officer, status="approved")  # no salt: not measured
+    lift_data.build(region="eu", segment=seg, n=50, now=timezone.now(), rate_t=0.3, rate_c=0.1)
+    result = lift_task.apply(kwargs={"region": "eu"}).get()
+    assert result[seg.key] == 50 and never.key not in result
+    assert LiftComputation.objects.get(segment_key=seg.key, region="eu").stays == 50
+    assert schedule.BEAT_SCHEDULE["segments-lift-eu"]["kwargs"] == {"region": "eu"}
