@@ -143,7 +143,7 @@ class MembershipsOutput(serializers.Serializer):
 class MemberOutput(serializers.ModelSerializer):
     class Meta:
         model = SegmentMembership
-        fields = ["subject_id", "entered_at", "entered_reason", "consent_event_ids"]
+        fields = ["subject_id", "entered_at", "entered_reason", "arm", "consent_event_ids"]
 
 
 class StayOutput(serializers.ModelSerializer):
@@ -154,6 +154,7 @@ class StayOutput(serializers.ModelSerializer):
             "segment_key",
             "entered_at",
             "entered_reason",
+            "arm",
             "exited_at",
             "exited_reason",
             "consent_event_ids",

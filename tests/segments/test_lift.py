@@ -229,3 +229,34 @@ def test_hourly_task_runs_in_the_region_for_every_activated_segment(officer):
     assert result[seg.key] == 50 and never.key not in result
     assert LiftComputation.objects.get(segment_key=seg.key, region="eu").stays == 50
     assert schedule.BEAT_SCHEDULE["segments-lift-eu"]["kwargs"] == {"region": "eu"}
+
+
+def test_api_returns_the_report_with_scope_and_refuses_bad_input(officer):
+    from tests.segments.test_api import client_for
+
+    seg = _measured(officer)
+    lift_data.build(region="eu", segment=seg, n=400, now=timezone.now(), rate_t=0.3, rate_c=0.1)
+    lift_compute(region="eu", segment=seg)
+    reader = client_for("lift-reader", ["segments:read"])
+    body = reader.get(f"/api/v1/segments/{seg.key}/lift/?window_days=60").json()
+    report = lift_report(segment=seg, window_days=60)
+    for name in ("units", "conversions", "conversion_rate"):
+        assert body["treatment"][name] == report["treatment"][name]
+        assert body["control"][name] == report["control"][name]
+    for name in ("absolute_lift", "absolute_lift_ci", "relative_lift", "relative_lift_ci"):
+        assert body[name] == pytest.approx(report[name])
+    assert body["srm_p_value"] == pytest.approx(report["srm_p_value"])
+    assert body["srm_flag"] is False and body["window_days"] == 60
+    assert reader.get(f"/api/v1/segments/{seg.key}/lift/?period=since_review").status_code == 200
+    for query, field in (
+        ("window_days=abc", "window_days"),
+        ("window_days=0", "window_days"),
+        ("window_days=400", "window_days"),
+        ("period=ever", "period"),
+    ):
+        bad = reader.get(f"/api/v1/segments/{seg.key}/lift/?{query}")
+        assert bad.status_code == 400, query
+        assert field in bad.json()["error"]["fields"], bad.json()
+    assert reader.get("/api/v1/segments/nope/lift/").status_code == 404
+    writer = client_for("lift-writer", ["segments:write"])
+    assert writer.get(f"/api/v1/segments/{seg.key}/lift/").status_code == 403
