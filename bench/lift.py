@@ -102,13 +102,13 @@ def _seed(segment, now) -> None:
             blob = crypto.encrypt(
                 data_key=keys[sid], plaintext=plaintext, aad=properties_aad(subject_id=sid)
             )
-            yield (sid, "crm", "deal_won", "measurement", at, now, blob, "[]")
+            yield (sid, "crm", "deal_won", "measurement", "", at, now, blob, "[]")
         for _ in range(OTHER_PURPOSE):
             sid = ids[rng.randrange(SUBJECTS)]
-            yield (sid, "crm", "deal_won", "audience_segmentation", now, now, b"x" * 40, "[]")
+            yield (sid, "crm", "deal_won", "audience_segmentation", "", now, now, b"x" * 40, "[]")
         for _ in range(PAGE_VIEWS):
             sid = ids[rng.randrange(SUBJECTS)]
-            yield (sid, "web", "page_view", "measurement", now, now, b"x" * 40, "[]")
+            yield (sid, "web", "page_view", "measurement", "", now, now, b"x" * 40, "[]")
 
     _copy(
         "eu",
@@ -118,6 +118,7 @@ def _seed(segment, now) -> None:
             "source",
             "name",
             "purpose",
+            "jurisdiction",
             "occurred_at",
             "received_at",
             "properties_encrypted",

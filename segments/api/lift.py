@@ -23,6 +23,10 @@ class LiftArmOutput(serializers.Serializer):
     valued_conversions = serializers.IntegerField(allow_null=True)
     mean_value = serializers.FloatField(allow_null=True)
     median_cycle_days = serializers.FloatField(allow_null=True)
+    cumulative_conversion_rate = serializers.ListField(
+        child=serializers.FloatField(),
+        help_text="conversion rate reached 1, 2, ... window_days days after entry",
+    )
 
 
 class LiftWarningOutput(serializers.Serializer):

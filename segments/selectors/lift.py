@@ -68,7 +68,15 @@ class _Arm:
             return None
         return stats.Moments(int(self.values[0]), self.values[1], self.values[2])
 
-    def as_dict(self) -> dict:
+    def curve(self, window: int) -> list[float]:
+        """Cumulative conversion rate after 1..window days from entry."""
+        rates, seen = [], 0
+        for day in range(window):
+            seen += self.cycles.get(day, 0)
+            rates.append(seen / self.units if self.units else 0.0)
+        return rates
+
+    def as_dict(self, window: int) -> dict:
         moments = self.moments
         return {
             "units": self.units,
@@ -77,6 +85,7 @@ class _Arm:
             "valued_conversions": moments.n if moments else None,
             "mean_value": moments.mean if moments else None,
             "median_cycle_days": stats.histogram_median(self.cycles),
+            "cumulative_conversion_rate": self.curve(window),
         }
 
 
@@ -114,8 +123,8 @@ def lift_report(
         "value_property": segment.value_property,
         "control_share": share,
         "min_units": min_units,
-        "treatment": arms[Arm.TREATMENT].as_dict(),
-        "control": arms[Arm.CONTROL].as_dict(),
+        "treatment": arms[Arm.TREATMENT].as_dict(window),
+        "control": arms[Arm.CONTROL].as_dict(window),
     }
     report.update(_comparison(arms[Arm.TREATMENT], arms[Arm.CONTROL], share, min_units))
     report["warnings"] = _warnings(report, arms, runs, segment=segment)

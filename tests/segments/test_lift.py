@@ -260,3 +260,19 @@ def test_api_returns_the_report_with_scope_and_refuses_bad_input(officer):
     assert reader.get("/api/v1/segments/nope/lift/").status_code == 404
     writer = client_for("lift-writer", ["segments:write"])
     assert writer.get(f"/api/v1/segments/{seg.key}/lift/").status_code == 403
+
+
+def test_admin_page_shows_the_lift_panel_and_chart(officer):
+    from django.test import Client
+
+    seg = _measured(officer)
+    lift_data.build(region="eu", segment=seg, n=400, now=timezone.now(), rate_t=0.3, rate_c=0.1)
+    lift_compute(region="eu", segment=seg)
+    report = lift_report(segment=seg)
+    client = Client()
+    client.force_login(officer)
+    html = client.get(f"/admin/segments/segment/{seg.pk}/change/").content.decode()
+    assert f'id="lift-{seg.key}"' in html and '<svg class="lift-chart"' in html
+    assert f"<td>{report['treatment']['units']}</td>" in html
+    assert f"<td>{report['control']['units']}</td>" in html
+    assert "Absolute lift" in html and "Sample ratio check" in html
