@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from segments.holdout import holdout_salt_new
 from segments.models import Layer, Motion, Origin, Segment, Status, default_purposes
 
 CONTROL = "default"
@@ -40,6 +41,9 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.RETIRED: set(),
 }
 
+#: the longest attribution window a measurement plan may name (days)
+MAX_WINDOW_DAYS = 1095
+
 #: fields a definition edit may change (status and approval only move through transitions)
 EDITABLE_FIELDS = (
     "name",
@@ -49,6 +53,9 @@ EDITABLE_FIELDS = (
     "motion_detail",
     "measurement_metric",
     "control_group_share",
+    "conversion_event",
+    "value_property",
+    "attribution_window_days",
     "layers",
     "required_purposes",
     "review_interval_days",
@@ -129,6 +136,22 @@ def _clean(field: str, value):
         return _validate_share(value)
     if field == "motion" and value and value not in Motion.values:
         raise SegmentGovernanceError(f"unknown motion {value!r}", code="invalid", field="motion")
+    if field == "attribution_window_days" and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_DAYS
+    ):
+        raise SegmentGovernanceError(
+            f"attribution_window_days must be a whole number of days, 1 to {MAX_WINDOW_DAYS}",
+            code="invalid",
+            field="attribution_window_days",
+        )
+    if field in ("conversion_event", "value_property") and (
+        not isinstance(value, str) or len(value) > 200
+    ):
+        raise SegmentGovernanceError(
+            f"{field} must be an event or property name of at most 200 characters",
+            code="invalid",
+            field=field,
+        )
     if field == "review_interval_days" and (not isinstance(value, int) or value < 1):
         raise SegmentGovernanceError(
             "review_interval_days must be a positive integer",
@@ -138,7 +161,16 @@ def _clean(field: str, value):
     return value
 
 
-def _audit(*, segment: Segment, code: AuditCode, actor: Actor, frm: str, to: str, fields) -> None:
+def _audit(
+    *,
+    segment: Segment,
+    code: AuditCode,
+    actor: Actor,
+    frm: str,
+    to: str,
+    fields,
+    extra: dict | None = None,
+) -> None:
     audit_append(
         using=CONTROL,
         entries=[
@@ -147,7 +179,7 @@ def _audit(*, segment: Segment, code: AuditCode, actor: Actor, frm: str, to: str
                 actor=actor,
                 object_type="segment",
                 object_id=segment.key,
-                payload={"from": frm, "to": to, "fields": sorted(fields)},
+                payload={"from": frm, "to": to, "fields": sorted(fields), **(extra or {})},
             )
         ],
     )
@@ -166,6 +198,9 @@ def segment_create(
     motion_detail: str = "",
     measurement_metric: str = "",
     control_group_share=None,
+    conversion_event: str = "",
+    value_property: str = "",
+    attribution_window_days: int = 90,
     review_interval_days: int = 90,
     user=None,
     client=None,
@@ -193,6 +228,9 @@ def segment_create(
         motion_detail=motion_detail,
         measurement_metric=measurement_metric,
         control_group_share=_validate_share(control_group_share),
+        conversion_event=_clean("conversion_event", conversion_event),
+        value_property=_clean("value_property", value_property),
+        attribution_window_days=_clean("attribution_window_days", attribution_window_days),
         layers=layers,
         required_purposes=purposes,
         origin=origin,
@@ -273,7 +311,7 @@ def _transition(
                 f"illegal transition {frm} -> {to}", code="illegal_transition", field="status"
             )
         if check is not None:
-            check(locked)
+            extra = {**(extra or {}), **(check(locked) or {})}
         locked.status = to
         for field, value in (extra or {}).items():
             setattr(locked, field, value)
@@ -285,6 +323,9 @@ def _transition(
             frm=frm,
             to=to,
             fields=["status", *(extra or {})],
+            extra={"holdout_salt": extra["holdout_salt"]}
+            if "holdout_salt" in (extra or {})
+            else None,
         )
     return locked
 
@@ -347,10 +388,12 @@ def activation_problems(segment: Segment) -> dict[str, str]:
 
 
 def segment_activate(*, segment: Segment, user, client=None) -> Segment:
-    """approved|paused -> active (needs activate_segment, owner, motion, measurement plan)."""
+    """approved|paused -> active (needs activate_segment, owner, motion, measurement plan).
+    The first activation draws the holdout salt (kept for good: arms never change while it
+    stands), stored on the segment and written into the audit entry."""
     _require_perm(user, "activate_segment", "activate")
 
-    def check(locked: Segment) -> None:
+    def check(locked: Segment) -> dict:
         problems = activation_problems(locked)
         if problems:
             field = next(iter(problems))
@@ -359,6 +402,7 @@ def segment_activate(*, segment: Segment, user, client=None) -> Segment:
                 code="incomplete",
                 field=field,
             )
+        return {} if locked.holdout_salt else {"holdout_salt": holdout_salt_new()}
 
     return _transition(segment=segment, to=Status.ACTIVE, actor=Actor.user(user), check=check)
 

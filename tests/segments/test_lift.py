@@ -276,3 +276,49 @@ def test_admin_page_shows_the_lift_panel_and_chart(officer):
     assert f"<td>{report['treatment']['units']}</td>" in html
     assert f"<td>{report['control']['units']}</td>" in html
     assert "Absolute lift" in html and "Sample ratio check" in html
+
+
+def test_measurement_plan_through_the_api_and_salt_drawn_once_at_activation(officer):
+    from compliance.audit.codes import AuditCode
+    from segments.services.definitions import segment_activate, segment_approve, segment_pause
+    from tests.segments.test_api import client_for
+
+    tool = client_for("planner", ["segments:write", "segments:read"])
+    body = {
+        "key": "deal-makers",
+        "name": "Deal makers",
+        "layers": ["intent"],
+        "owner": "officer1",
+        "motion": "sales_play",
+        "measurement_metric": "deals won",
+        "control_group_share": "0.1",
+        "conversion_event": "deal_won",
+        "value_property": "amount",
+        "attribution_window_days": 60,
+    }
+    created = tool.post("/api/v1/segments/", body, format="json")
+    assert created.status_code == 201, created.json()
+    out = created.json()
+    assert (out["conversion_event"], out["value_property"], out["attribution_window_days"]) == (
+        "deal_won",
+        "amount",
+        60,
+    )
+    bad = tool.post(
+        "/api/v1/segments/", {**body, "key": "x2", "attribution_window_days": 0}, format="json"
+    )
+    assert bad.status_code == 400 and "attribution_window_days" in bad.json()["error"]["fields"]
+    seg = Segment.objects.get(key="deal-makers")
+    assert seg.holdout_salt == ""
+    seg = segment_approve(segment=seg, user=officer)
+    seg = segment_activate(segment=seg, user=officer)
+    salt = seg.holdout_salt
+    assert len(salt) == 32
+    [entry] = [
+        e
+        for e in factories.events("default", AuditCode.SEGMENT_STATUS_CHANGED)
+        if e.payload.get("to") == "active" and e.object_id == "deal-makers"
+    ]
+    assert entry.payload["holdout_salt"] == salt and "holdout_salt" in entry.payload["fields"]
+    seg = segment_activate(segment=segment_pause(segment=seg, user=officer), user=officer)
+    assert seg.holdout_salt == salt  # the salt stands: arms never change
