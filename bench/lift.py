@@ -154,6 +154,11 @@ def _best(fn, runs: int = 3) -> tuple[float, object]:
     return best, result
 
 
+def _scale(argv) -> float:
+    """``--scale F`` shrinks every count (profiling runs); the published run uses 1."""
+    return float(argv[argv.index("--scale") + 1]) if "--scale" in argv else 1.0
+
+
 def main(argv) -> int:
     from django.contrib.auth import get_user_model
     from django.db import connections
@@ -167,6 +172,11 @@ def main(argv) -> int:
     if connections["eu"].vendor != "postgresql":
         print("lift needs PostgreSQL (set DATABASE_URL, DATABASE_URL_EU, DATABASE_URL_US)")
         return 2
+    global SUBJECTS, CONVERSIONS, OTHER_PURPOSE, PAGE_VIEWS
+    scale = _scale(argv)
+    SUBJECTS, CONVERSIONS, OTHER_PURPOSE, PAGE_VIEWS = (
+        int(n * scale) for n in (SUBJECTS, CONVERSIONS, OTHER_PURPOSE, PAGE_VIEWS)
+    )
     print(f"machine: {machine()}")
     with bench_databases():
         now = timezone.now()
@@ -200,6 +210,13 @@ def main(argv) -> int:
                 return cursor.fetchall()
 
         base_s, _rows = _best(baseline)
+        if "--profile" in argv:
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            profile.runcall(lift_compute, region="eu", segment=segment)
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
         compute_s, run = _best(lambda: lift_compute(region="eu", segment=segment))
         report_s, report = _best(lambda: lift_report(segment=segment), runs=5)
         t, c = report["treatment"], report["control"]

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import json
 import math
-from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from django.db import transaction
@@ -37,9 +35,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from compliance import crypto
-from compliance.events.models import Event
 from compliance.events.services.ingest import properties_aad
-from compliance.models import Subject
 from compliance.regions import region_alias
 from segments.models import (
     Arm,
@@ -50,6 +46,7 @@ from segments.models import (
     SegmentMembership,
     Status,
 )
+from segments.sql import lift_first_conversions
 
 #: days after entry for which conversions are kept; any window up to it is a sum over days
 HORIZON_DAYS = 365
@@ -73,9 +70,9 @@ class _Cell:
 @dataclass(frozen=True)
 class _Conversion:
     arm: str
-    entered_at: datetime
+    entered_on: date
     day: int
-    event_id: int
+    value: float | None
 
 
 def lift_segments(*, segment_key: str | None = None) -> list[Segment]:
@@ -111,7 +108,7 @@ def lift_compute(*, region: str, segment: Segment) -> LiftComputation:
     cells = {(p, arm): _Cell() for p in periods for arm in Arm.values}
     stays = SegmentMembership.objects.using(alias).filter(segment_key=segment.key)
     rows = (
-        stays.annotate(day=TruncDate("entered_at"))
+        stays.annotate(day=TruncDate("entered_at", tzinfo=UTC))  # as the SQL of conversions
         .values("arm", "day")
         .annotate(n=Count("id"))
         .values_list("arm", "day", "n")
@@ -125,17 +122,16 @@ def lift_compute(*, region: str, segment: Segment) -> LiftComputation:
                 cell.ages[(now.date() - day).days] += n
     conversions = (
         _conversions(alias=alias, segment=segment, horizon=horizon)
-        if (segment.conversion_event)
+        if segment.conversion_event
         else []
     )
-    values = _values(alias=alias, segment=segment, conversions=conversions)
     for conversion in conversions:
         for period, start in periods.items():
-            if start is None or conversion.entered_at.date() >= start.date():
+            if start is None or conversion.entered_on >= start.date():
                 cell = cells[(period, conversion.arm)]
                 cell.cycles[conversion.day] += 1
-                if conversion.event_id in values:
-                    cell.values.append(values[conversion.event_id])
+                if conversion.value is not None:
+                    cell.values.append(conversion.value)
     return _store(
         region=region,
         segment=segment,
@@ -148,72 +144,46 @@ def lift_compute(*, region: str, segment: Segment) -> LiftComputation:
 
 
 def _conversions(*, alias: str, segment: Segment, horizon: int) -> list[_Conversion]:
-    """The first conversion of each stay that has one within ``horizon`` days."""
-    events = Event.objects.using(alias).filter(name=segment.conversion_event, purpose=MEASUREMENT)
-    times: dict[UUID, list[tuple[float, int]]] = defaultdict(list)
-    for subject_id, occurred_at, event_id in events.values_list(
-        "subject_id", "occurred_at", "id"
-    ).iterator(chunk_size=_CHUNK):
-        times[subject_id].append((occurred_at.timestamp(), event_id))
-    for series in times.values():
-        series.sort()
-    stays = SegmentMembership.objects.using(alias).filter(
-        segment_key=segment.key, subject_id__in=events.values("subject_id")
-    )
+    """The first conversion of each stay that has one within ``horizon`` days, with its
+    value when the segment has a ``value_property`` and it falls within the window."""
+    window = segment.attribution_window_days
+    with_values = bool(segment.value_property)
     found: list[_Conversion] = []
-    for subject_id, entered_at, arm in stays.values_list(
-        "subject_id", "entered_at", "arm"
-    ).iterator(chunk_size=_CHUNK):
-        series = times.get(subject_id, [])
-        entered = entered_at.timestamp()
-        at = bisect_right(series, (entered, math.inf))
-        if at < len(series):
-            occurred, event_id = series[at]
-            day = int((occurred - entered) // _DAY)
-            if day < horizon:
-                found.append(_Conversion(arm, entered_at, day, event_id))
+    keys: dict[UUID, bytes | None] = {}
+    for arm, entered, day, _event_id, subject_id, *sealed in lift_first_conversions(
+        alias=alias,
+        segment_key=segment.key,
+        event_name=segment.conversion_event,
+        purpose=MEASUREMENT,
+        with_values=with_values,
+    ):
+        if day >= horizon:
+            continue
+        value = None
+        if with_values and day < window:
+            region, wrapped, blob = sealed
+            if subject_id not in keys:
+                keys[subject_id] = _unwrap(region=region, subject_id=subject_id, wrapped=wrapped)
+            value = _value(
+                key=keys[subject_id],
+                subject_id=subject_id,
+                ciphertext=blob,
+                name=segment.value_property,
+            )
+        found.append(_Conversion(arm, date.fromisoformat(entered), day, value))
     return found
 
 
-def _values(*, alias: str, segment: Segment, conversions: list[_Conversion]) -> dict[int, float]:
-    """The numeric ``value_property`` of each conversion event within the segment's window
-    (absent, non-numeric or undecryptable: no value). Keys are unwrapped once per subject and
-    dropped with this function's frame."""
-    window = segment.attribution_window_days
-    event_ids = [c.event_id for c in conversions if c.day < window]
-    if not segment.value_property or not event_ids:
-        return {}
-    values: dict[int, float] = {}
-    keys: dict[UUID, bytes | None] = {}
-    for start in range(0, len(event_ids), _CHUNK):
-        rows = Event.objects.using(alias).filter(pk__in=event_ids[start : start + _CHUNK])
-        rows = list(rows.values_list("id", "subject_id", "properties_encrypted"))
-        _unwrap_keys(alias=alias, subject_ids={r[1] for r in rows}, keys=keys)
-        for event_id, subject_id, ciphertext in rows:
-            value = _value(
-                key=keys.get(subject_id),
-                subject_id=subject_id,
-                ciphertext=ciphertext,
-                name=segment.value_property,
-            )
-            if value is not None:
-                values[event_id] = value
-    return values
-
-
-def _unwrap_keys(
-    *, alias: str, subject_ids: Iterable[UUID], keys: dict[UUID, bytes | None]
-) -> None:
-    wanted = [s for s in subject_ids if s not in keys]
-    rows = Subject.objects.using(alias).filter(pk__in=wanted)
-    for subject_id, subject_region, wrapped in rows.values_list("id", "region", "key__wrapped_key"):
-        keys[subject_id] = (
-            crypto.unwrap_data_key(
-                region=subject_region, subject_id=str(subject_id), wrapped=bytes(wrapped)
-            )
-            if wrapped is not None
-            else None
+def _unwrap(*, region: str, subject_id: UUID, wrapped) -> bytes | None:
+    """The subject's data key; None when erased (no key) or when it does not open."""
+    if wrapped is None:
+        return None
+    try:
+        return crypto.unwrap_data_key(
+            region=region, subject_id=str(subject_id), wrapped=bytes(wrapped)
         )
+    except crypto.DecryptionError:
+        return None
 
 
 def _value(*, key: bytes | None, subject_id: UUID, ciphertext, name: str) -> float | None:
