@@ -13,9 +13,11 @@ from django.utils.html import format_html_join
 
 from compliance.admin_regional import RegionalModelAdmin
 from segments.models import Segment, SegmentMembership
+from segments.selectors.lift import lift_report
 from segments.selectors.segments import segment_member_counts, segment_review_due
 from segments.services import definitions
 from segments.services.definitions import EDITABLE_FIELDS, SegmentGovernanceError
+from segments.templatetags.lift import lift_panel
 
 
 @admin.register(Segment)
@@ -48,7 +50,7 @@ class SegmentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
-            fields.append("key")
+            fields += ["key", "lift"]
         return fields
 
     def get_exclude(self, request, obj=None):
@@ -75,6 +77,12 @@ class SegmentAdmin(admin.ModelAdmin):
         if not counts:
             return "0"
         return format_html_join(", ", "{}: {}", ((r.upper(), n) for r, n in sorted(counts.items())))
+
+    @admin.display(description="lift")
+    def lift(self, obj) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        return lift_panel(lift_report(segment=obj)) or "-"
 
     @admin.display(description="review due", boolean=True)
     def review_due(self, obj) -> bool:

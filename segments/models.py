@@ -89,6 +89,14 @@ class Segment(GlobalModel):
     control_group_share = models.DecimalField(
         max_digits=4, decimal_places=3, null=True, blank=True, help_text="0 < share < 1"
     )
+    #: the measurement plan's outcome (issue #17): the event that counts as a conversion, the
+    #: property holding its value, and how long after entry a conversion still counts
+    conversion_event = models.CharField(max_length=200, blank=True)
+    value_property = models.CharField(max_length=200, blank=True)
+    attribution_window_days = models.PositiveIntegerField(default=90)
+    #: the holdout salt, drawn (and audited) when the segment is first activated; arms are
+    #: ``segments.holdout.holdout_arm(salt, subject, control_group_share)`` while it stands
+    holdout_salt = models.CharField(max_length=64, blank=True, editable=False)
     layers = models.JSONField(default=list)
     required_purposes = models.JSONField(default=list)
     origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.MANUAL)
@@ -148,6 +156,13 @@ class ExitReason(models.TextChoices):
 ENTER_REASONS = ("criteria", "manual")
 
 
+class Arm(models.TextChoices):
+    """The holdout arm of a stay: control members are profiled but never activated."""
+
+    TREATMENT = "treatment", "Treatment"
+    CONTROL = "control", "Control (held out)"
+
+
 class SegmentMembership(RegionalModel):
     """One stay of a subject in a segment; ``exited_at`` is ``NULL`` while it lasts."""
 
@@ -157,6 +172,9 @@ class SegmentMembership(RegionalModel):
     entered_reason = models.CharField(max_length=16)
     exited_at = models.DateTimeField(null=True, blank=True)
     exited_reason = models.CharField(max_length=24, blank=True, choices=ExitReason.choices)
+    arm = models.CharField(
+        max_length=10, choices=Arm.choices, default=Arm.TREATMENT, db_default=Arm.TREATMENT
+    )
     #: ids of the ConsentEvent rows that allowed the entry (same region)
     consent_event_ids = models.JSONField(default=list)
 
@@ -178,3 +196,65 @@ class SegmentMembership(RegionalModel):
     def __str__(self) -> str:
         state = "active" if self.exited_at is None else f"exited ({self.exited_reason})"
         return f"{self.subject_id} in {self.segment_key}: {state}"
+
+
+class LiftComputation(GlobalModel):
+    """When a region last computed the lift aggregates of a segment (control database)."""
+
+    segment_key = models.CharField(max_length=64)
+    region = models.CharField(max_length=16)
+    computed_at = models.DateTimeField()
+    horizon_days = models.PositiveIntegerField()
+    stays = models.PositiveBigIntegerField(default=0)
+    conversions = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment_key", "region"], name="lift_run_one")
+        ]
+
+    def __str__(self) -> str:
+        return f"lift of {self.segment_key} in {self.region} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class LiftPeriod(models.TextChoices):
+    ALL = "all", "Since activation"
+    SINCE_REVIEW = "since_review", "Since the last review"
+
+
+class LiftAggregate(GlobalModel):
+    """Aggregates of one arm's stays of a segment in one region over one period (control
+    database). No subject, no event, no single value:
+
+    * ``units``: stays that entered in the period; ``ages``: ``{"d": stays entered d whole
+      days before the computation}`` (how many have lived through a window);
+    * ``cycles``: ``{"d": stays whose first conversion came d whole days after entry}`` for
+      ``0 <= d < horizon``: any attribution window up to the horizon is a sum over it;
+    * ``valued``, ``value_sum``, ``value_sum_squares``: the conversions within the segment's
+      ``value_window_days`` that carried a value; left empty (``None``) when fewer than
+      ``segments.services.lift.MIN_VALUED`` did, so no sum stands for one person's value.
+    """
+
+    segment_key = models.CharField(max_length=64)
+    region = models.CharField(max_length=16)
+    period = models.CharField(max_length=16, choices=LiftPeriod.choices)
+    since = models.DateTimeField(null=True, blank=True)
+    arm = models.CharField(max_length=10, choices=Arm.choices)
+    units = models.PositiveBigIntegerField(default=0)
+    ages = models.JSONField(default=dict)
+    cycles = models.JSONField(default=dict)
+    value_window_days = models.PositiveIntegerField()
+    valued = models.PositiveBigIntegerField(null=True, blank=True)
+    value_sum = models.FloatField(null=True, blank=True)
+    value_sum_squares = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["segment_key", "region", "period", "arm"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment_key", "region", "period", "arm"], name="lift_aggregate_one"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_key} {self.region} {self.period} {self.arm}: {self.units}"

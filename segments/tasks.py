@@ -7,7 +7,9 @@ import logging
 from celery import shared_task
 
 from compliance.conf import compliance_settings
+from compliance.tasking import RegionalTask
 from segments.services.definitions import segments_pause_overdue
+from segments.services.lift import lift_compute_region
 
 logger = logging.getLogger(__name__)
 
@@ -25,3 +27,12 @@ def pause_overdue_segments() -> list[str]:
     if paused:
         logger.info("paused %d segment(s) past their review date: %s", len(paused), paused)
     return paused
+
+
+@shared_task(name="segments.lift_compute", base=RegionalTask)
+def lift_compute(*, region: str, segment_key: str | None = None) -> dict[str, int]:
+    """Hourly per region (on that region's queue): recompute the lift aggregates of every
+    measured segment from the region's stays and events; only aggregates leave the region."""
+    runs = lift_compute_region(region=region, segment_key=segment_key)
+    logger.info("lift computed for %d segment(s) in %s", len(runs), region)
+    return {run.segment_key: run.stays for run in runs}

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from segments.api import views
+from segments.api import lift, views
 
 urlpatterns = [
     path("segments/", views.SegmentListCreateView.as_view(), name="segments-list"),
@@ -15,6 +15,7 @@ urlpatterns = [
         )
         for action in ("approve", "activate", "pause", "retire", "review")
     ],
+    path("segments/<slug:key>/lift/", lift.SegmentLiftView.as_view(), name="segments-lift"),
     path(
         "segments/<slug:key>/memberships/",
         views.SegmentMembershipsView.as_view(),

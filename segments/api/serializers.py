@@ -41,6 +41,26 @@ class SegmentInput(serializers.Serializer):
         min_value=0,
         max_value=1,
     )
+    conversion_event = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        help_text="the event that counts as a conversion for the lift report, e.g. deal_won",
+    )
+    value_property = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        help_text="the conversion event's property holding its value, e.g. amount",
+    )
+    attribution_window_days = serializers.IntegerField(
+        min_value=1,
+        max_value=1095,
+        default=90,
+        help_text="days after entry during which a conversion counts",
+    )
     review_interval_days = serializers.IntegerField(min_value=1, max_value=3650, default=90)
 
     def validate_owner(self, value):
@@ -75,6 +95,9 @@ class SegmentOutput(serializers.ModelSerializer):
             "motion_detail",
             "measurement_metric",
             "control_group_share",
+            "conversion_event",
+            "value_property",
+            "attribution_window_days",
             "approved_by",
             "approved_at",
             "last_reviewed_at",
@@ -143,7 +166,7 @@ class MembershipsOutput(serializers.Serializer):
 class MemberOutput(serializers.ModelSerializer):
     class Meta:
         model = SegmentMembership
-        fields = ["subject_id", "entered_at", "entered_reason", "consent_event_ids"]
+        fields = ["subject_id", "entered_at", "entered_reason", "arm", "consent_event_ids"]
 
 
 class StayOutput(serializers.ModelSerializer):
@@ -154,6 +177,7 @@ class StayOutput(serializers.ModelSerializer):
             "segment_key",
             "entered_at",
             "entered_reason",
+            "arm",
             "exited_at",
             "exited_reason",
             "consent_event_ids",

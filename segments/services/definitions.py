@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from segments.holdout import holdout_salt_new
 from segments.models import Origin, Segment, Status, default_purposes
 from segments.selectors.segments import segments_review_overdue
 from segments.services.errors import SegmentGovernanceError
@@ -51,6 +52,9 @@ EDITABLE_FIELDS = (
     "motion_detail",
     "measurement_metric",
     "control_group_share",
+    "conversion_event",
+    "value_property",
+    "attribution_window_days",
     "layers",
     "required_purposes",
     "review_interval_days",
@@ -66,7 +70,16 @@ def caller_actor(*, user=None, client=None) -> Actor:
     return Actor.system("segments")
 
 
-def _audit(*, segment: Segment, code: AuditCode, actor: Actor, frm: str, to: str, fields) -> None:
+def _audit(
+    *,
+    segment: Segment,
+    code: AuditCode,
+    actor: Actor,
+    frm: str,
+    to: str,
+    fields,
+    extra: dict | None = None,
+) -> None:
     audit_append(
         using=CONTROL,
         entries=[
@@ -75,7 +88,7 @@ def _audit(*, segment: Segment, code: AuditCode, actor: Actor, frm: str, to: str
                 actor=actor,
                 object_type="segment",
                 object_id=segment.key,
-                payload={"from": frm, "to": to, "fields": sorted(fields)},
+                payload={"from": frm, "to": to, "fields": sorted(fields), **(extra or {})},
             )
         ],
     )
@@ -94,6 +107,9 @@ def segment_create(
     motion_detail: str = "",
     measurement_metric: str = "",
     control_group_share=None,
+    conversion_event: str = "",
+    value_property: str = "",
+    attribution_window_days: int = 90,
     review_interval_days: int = 90,
     user=None,
     client=None,
@@ -121,6 +137,9 @@ def segment_create(
         motion_detail=motion_detail,
         measurement_metric=measurement_metric,
         control_group_share=share_clean(control_group_share),
+        conversion_event=field_clean("conversion_event", conversion_event),
+        value_property=field_clean("value_property", value_property),
+        attribution_window_days=field_clean("attribution_window_days", attribution_window_days),
         layers=layers,
         required_purposes=purposes,
         origin=origin,
@@ -201,7 +220,7 @@ def _transition(
                 f"illegal transition {frm} -> {to}", code="illegal_transition", field="status"
             )
         if check is not None:
-            check(locked)
+            extra = {**(extra or {}), **(check(locked) or {})}
         locked.status = to
         for field, value in (extra or {}).items():
             setattr(locked, field, value)
@@ -213,6 +232,9 @@ def _transition(
             frm=frm,
             to=to,
             fields=["status", *(extra or {})],
+            extra={"holdout_salt": extra["holdout_salt"]}
+            if "holdout_salt" in (extra or {})
+            else None,
         )
     return locked
 
@@ -275,10 +297,12 @@ def activation_problems(segment: Segment) -> dict[str, str]:
 
 
 def segment_activate(*, segment: Segment, user, client=None) -> Segment:
-    """approved|paused -> active (needs activate_segment, owner, motion, measurement plan)."""
+    """approved|paused -> active (needs activate_segment, owner, motion, measurement plan).
+    The first activation draws the holdout salt (kept for good: arms never change while it
+    stands), stored on the segment and written into the audit entry."""
     _require_perm(user, "activate_segment", "activate")
 
-    def check(locked: Segment) -> None:
+    def check(locked: Segment) -> dict:
         problems = activation_problems(locked)
         if problems:
             field = next(iter(problems))
@@ -287,6 +311,7 @@ def segment_activate(*, segment: Segment, user, client=None) -> Segment:
                 code="incomplete",
                 field=field,
             )
+        return {} if locked.holdout_salt else {"holdout_salt": holdout_salt_new()}
 
     return _transition(segment=segment, to=Status.ACTIVE, actor=Actor.user(user), check=check)
 

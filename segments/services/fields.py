@@ -10,6 +10,9 @@ from compliance.consent.models import Purpose
 from segments.models import Layer, Motion
 from segments.services.errors import SegmentGovernanceError
 
+#: the longest attribution window a measurement plan may name (days)
+MAX_WINDOW_DAYS = 1095
+
 
 def layers_clean(layers: Iterable[str]) -> list[str]:
     """Known layers, in order, without repeats."""
@@ -61,6 +64,22 @@ def field_clean(field: str, value):
         return share_clean(value)
     if field == "motion" and value and value not in Motion.values:
         raise SegmentGovernanceError(f"unknown motion {value!r}", code="invalid", field="motion")
+    if field == "attribution_window_days" and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_DAYS
+    ):
+        raise SegmentGovernanceError(
+            f"attribution_window_days must be a whole number of days, 1 to {MAX_WINDOW_DAYS}",
+            code="invalid",
+            field="attribution_window_days",
+        )
+    if field in ("conversion_event", "value_property") and (
+        not isinstance(value, str) or len(value) > 200
+    ):
+        raise SegmentGovernanceError(
+            f"{field} must be an event or property name of at most 200 characters",
+            code="invalid",
+            field=field,
+        )
     if field == "review_interval_days" and (not isinstance(value, int) or value < 1):
         raise SegmentGovernanceError(
             "review_interval_days must be a positive integer",
