@@ -18,14 +18,16 @@ from segments.models import LiftAggregate, LiftComputation, Segment
 from segments.selectors.lift import LiftInputError, lift_report
 from segments.services.lift import lift_compute
 from segments.tasks import lift_compute as lift_task
-from tests.segments import factories, lift_data
+from tests.factories import SegmentFactory
+from tests.segments import lift_data
+from tests.segments.helpers import events
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 scipy_stats = pytest.importorskip("scipy.stats")
 
 
 def _measured(officer, share="0.3", **kw):
-    seg = factories.segment(officer=officer, control_group_share=share)
+    seg = SegmentFactory(user=officer, control_group_share=share)
     Segment.objects.filter(pk=seg.pk).update(
         conversion_event="deal_won",
         value_property="amount",
@@ -222,7 +224,7 @@ def test_command_computes_now_and_prints_the_figures(officer):
 
 def test_hourly_task_runs_in_the_region_for_every_activated_segment(officer):
     seg = _measured(officer)
-    never = factories.segment(officer=officer, status="approved")  # no salt: not measured
+    never = SegmentFactory(user=officer, status="approved")  # no salt: not measured
     lift_data.build(region="eu", segment=seg, n=50, now=timezone.now(), rate_t=0.3, rate_c=0.1)
     result = lift_task.apply(kwargs={"region": "eu"}).get()
     assert result[seg.key] == 50 and never.key not in result
@@ -315,7 +317,7 @@ def test_measurement_plan_through_the_api_and_salt_drawn_once_at_activation(offi
     assert len(salt) == 32
     [entry] = [
         e
-        for e in factories.events("default", AuditCode.SEGMENT_STATUS_CHANGED)
+        for e in events("default", AuditCode.SEGMENT_STATUS_CHANGED)
         if e.payload.get("to") == "active" and e.object_id == "deal-makers"
     ]
     assert entry.payload["holdout_salt"] == salt and "holdout_salt" in entry.payload["fields"]
