@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
 from compliance.admin_regional import RegionalModelAdmin
-from segments.models import Segment, SegmentMembership
+from segments.models import LiftComputation, Segment, SegmentMembership
 from segments.selectors.lift import lift_report
 from segments.selectors.segments import segment_member_counts, segment_review_due
 from segments.services import definitions
@@ -80,8 +80,8 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="lift")
     def lift(self, obj) -> str:
-        if obj is None or obj.pk is None:
-            return "-"
+        if obj is None or not LiftComputation.objects.filter(segment_key=obj.key).exists():
+            return "- (not computed: python manage.py lift_compute --segment KEY)"
         return lift_panel(lift_report(segment=obj)) or "-"
 
     @admin.display(description="review due", boolean=True)

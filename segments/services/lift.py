@@ -14,7 +14,8 @@ cycle lengths, and the count, sum and sum of squares of the values within the se
 attribution window (left empty under ``MIN_VALUED`` values). The region's previous
 aggregates of the segment are replaced in one transaction of the control database.
 
-Runs in the region's worker (``segments.lift_compute`` task, hourly by beat) or in
+Runs in the region's worker (``segments.lift_compute`` task; hourly by beat once arms are
+assigned on entry, issue #17) or in
 ``manage.py lift_compute``. Cost: the segment's stays counted per arm and entry day in SQL,
 the conversion events and the stays of the subjects that have one read once, one decryption
 per conversion that counts (values only).
