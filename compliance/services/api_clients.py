@@ -9,7 +9,6 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.errors import InputError
 from compliance.models import ApiClient
-from compliance.roles import PRIVACY_OFFICER
 
 
 class ApiClientError(InputError):
@@ -19,6 +18,10 @@ class ApiClientError(InputError):
 def officer_scopes_refusal(*, scopes, user) -> str | None:
     """Why ``user`` may not hold ``scopes`` (``None`` if it may): approval scopes act on a
     person's behalf and need an active staff user in the Privacy officer group."""
+    # order: importing roles connects its post_migrate receiver, which must come after auth's
+    # (permissions first); this module is imported before the apps are ready
+    from compliance.roles import PRIVACY_OFFICER
+
     wanted = sorted(OFFICER_SCOPES.intersection(scopes))
     if not wanted:
         return None
