@@ -7,11 +7,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from compliance.api.errors import ApiError
 from compliance.api.views import ApiView
+from compliance.errors import InputError
 from segments.api.views import segment_or_404
 from segments.models import LiftPeriod
-from segments.selectors.lift import LiftInputError, lift_report
+from segments.selectors.lift import lift_report
 
 MAX_WINDOW_DAYS = 3650
 
@@ -66,7 +66,7 @@ def _window_param(raw: str | None) -> int | None:
     if raw in (None, ""):
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_WINDOW_DAYS:
-        raise ApiError(
+        raise InputError(
             "window_days must be a whole number of days",
             fields={"window_days": [f"expected 1..{MAX_WINDOW_DAYS}"]},
         )
@@ -97,12 +97,9 @@ class SegmentLiftView(ApiView):
     def get(self, request, key: str):
         segment = segment_or_404(key)
         period = request.query_params.get("period") or LiftPeriod.ALL
-        try:
-            report = lift_report(
-                segment=segment,
-                window_days=_window_param(request.query_params.get("window_days")),
-                period=period,
-            )
-        except LiftInputError as error:
-            raise ApiError(str(error), fields={error.field: [str(error)]}) from None
+        report = lift_report(
+            segment=segment,
+            window_days=_window_param(request.query_params.get("window_days")),
+            period=period,
+        )
         return Response(LiftReportOutput(report).data)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compliance.errors import InputError
 from segments import stats
 from segments.models import Arm, LiftAggregate, LiftComputation, LiftPeriod, Segment
 from segments.services.lift import lift_horizon
@@ -27,12 +28,11 @@ SRM_ALPHA = 0.001
 LOW_CONTROL_SHARE = 0.01
 
 
-class LiftInputError(ValueError):
+class LiftInputError(InputError):
     """A report parameter out of range; ``field`` names it."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass

@@ -72,11 +72,14 @@ def test_admin_add_form_creates_through_the_service(officer):
             "required_purposes": '["audience_segmentation"]',
             "origin": "manual",
             "review_interval_days": 90,
+            "attribution_window_days": 60,
+            "conversion_event": "deal_won",
             "description": "",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     seg = Segment.objects.get(key="made-in-admin")
+    assert (seg.conversion_event, seg.attribution_window_days) == ("deal_won", 60)
     assert seg.proposed_by == officer
     assert events("default", AuditCode.SEGMENT_CREATED)[-1].object_id == "made-in-admin"
 
