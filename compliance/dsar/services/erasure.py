@@ -127,6 +127,10 @@ def request_erase_run(
     return PrivacyRequest.objects.using(alias).get(pk=request_id)
 
 
+#: the control database (directory rows, receipts' audit): locked before the region's
+CONTROL = "default"
+
+
 def erasure_run(
     *,
     alias: str,
@@ -142,7 +146,11 @@ def erasure_run(
     steps = erasure_steps()
     ids, first = list(request_ids), None
     while True:
-        with transaction.atomic(using=alias):
+        # lock order of every request path (request_open, the officer desk): the control
+        # database first, then the region; on SQLite each takes one writer at a time, and the
+        # other order (region, then the directory step on the control database) could leave a
+        # web request and this run waiting on each other until the busy timeout
+        with transaction.atomic(using=CONTROL), transaction.atomic(using=alias):
             batch = batch_load(
                 alias=alias,
                 request_ids=ids,
