@@ -60,3 +60,14 @@ def guards_off(alias: str) -> Iterator[None]:
             with connections[alias].cursor() as cursor:
                 cursor.execute("SET LOCAL session_replication_role = replica")
         yield
+
+
+def copy_rows(alias: str, table: str, columns: list[str], rows) -> None:
+    """Seed ``table`` of ``alias`` with ``rows`` (tuples in ``columns`` order) by ``COPY``
+    (PostgreSQL, as the table owner would: the seeding behind the measured paths)."""
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)

@@ -29,7 +29,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from bench import guards_off
+from bench import copy_rows, guards_off
 
 SUBJECTS = 100_000
 MEMBERSHIPS_SMALL = 100_000
@@ -41,36 +41,27 @@ BULK = 1_000
 PER_REQUEST = 200
 
 
-def _copy(alias: str, table: str, columns: list[str], rows) -> None:
-    from django.db import connections
-
-    with connections[alias].cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-
-
 def _seed_subjects(now) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(SUBJECTS)]
-    _copy(
+    copy_rows(
         "eu",
         "compliance_subject",
         ["id", "region", "audit_token", "created_at"],
         ((sid, "eu", secrets.token_hex(16), now) for sid in ids),
     )
-    _copy(
+    copy_rows(
         "eu",
         "compliance_subjectkey",
         ["subject_id", "wrapped_key", "key_version", "created_at"],
         ((sid, os.urandom(60), "v1", now) for sid in ids),
     )
-    _copy(
+    copy_rows(
         "eu",
         "compliance_identity",
         ["subject_id", "identifier_type", "blind_index", "value_encrypted", "created_at"],
         ((sid, "email", secrets.token_hex(32), os.urandom(48), now) for sid in ids),
     )
-    _copy(
+    copy_rows(
         "default",
         "compliance_subjectdirectory",
         ["blind_index", "identifier_type", "region", "subject_id", "created_at"],
@@ -86,7 +77,7 @@ def _seed_memberships(ids, start: int, stop: int, now) -> None:
     table = SegmentMembership._meta.db_table
     # seeding bypasses memberships_apply: as the table owner, behind the guards
     with guards_off("eu"):
-        _copy(
+        copy_rows(
             "eu",
             table,
             [

@@ -25,7 +25,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from bench import guards_off
+from bench import copy_rows, guards_off
 
 SUBJECTS = 1_000_000
 CONVERSIONS = 200_000
@@ -33,15 +33,6 @@ OTHER_PURPOSE = 100_000
 PAGE_VIEWS = 1_700_000
 SHARE = 0.1
 TARGET_S = 10.0
-
-
-def _copy(alias: str, table: str, columns: list[str], rows) -> None:
-    from django.db import connections
-
-    with connections[alias].cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
 
 
 def _seed(segment, now) -> None:
@@ -57,13 +48,13 @@ def _seed(segment, now) -> None:
         :CONVERSIONS
     ]
     keys = {sid: crypto.new_data_key() for sid in converting}
-    _copy(
+    copy_rows(
         "eu",
         "compliance_subject",
         ["id", "region", "audit_token", "created_at"],
         ((sid, "eu", secrets.token_hex(16), now) for sid in ids),
     )
-    _copy(
+    copy_rows(
         "eu",
         "compliance_subjectkey",
         ["subject_id", "wrapped_key", "key_version", "created_at"],
@@ -80,7 +71,7 @@ def _seed(segment, now) -> None:
         ),
     )
     with guards_off("eu"):
-        _copy(
+        copy_rows(
             "eu",
             "segments_segmentmembership",
             [
@@ -110,7 +101,7 @@ def _seed(segment, now) -> None:
             sid = ids[rng.randrange(SUBJECTS)]
             yield (sid, "web", "page_view", "measurement", "", now, now, b"x" * 40, "[]")
 
-    _copy(
+    copy_rows(
         "eu",
         "events_event",
         [

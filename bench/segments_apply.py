@@ -44,16 +44,7 @@ import sys
 import time
 import uuid
 
-from bench import bench_databases, guards_off, machine
-
-
-def _copy(alias: str, table: str, columns: list[str], rows) -> None:
-    from django.db import connections
-
-    with connections[alias].cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+from bench import bench_databases, copy_rows, guards_off, machine
 
 
 def _seed(n: int, purposes: list[str]) -> list[uuid.UUID]:
@@ -65,13 +56,13 @@ def _seed(n: int, purposes: list[str]) -> list[uuid.UUID]:
 
     now = timezone.now()
     ids = [uuid.uuid4() for _ in range(n)]
-    _copy(
+    copy_rows(
         "eu",
         Subject._meta.db_table,
         ["id", "region", "audit_token", "created_at"],
         ((sid, "eu", secrets.token_hex(16), now) for sid in ids),
     )
-    _copy(
+    copy_rows(
         "default",
         SubjectDirectory._meta.db_table,
         ["blind_index", "identifier_type", "region", "subject_id", "created_at"],
@@ -85,7 +76,7 @@ def _seed(n: int, purposes: list[str]) -> list[uuid.UUID]:
             )
             event_ids = [row[0] for row in cursor.fetchall()]
         pairs = [(sid, p) for sid in ids for p in purposes]
-        _copy(
+        copy_rows(
             "eu",
             ConsentEvent._meta.db_table,
             [
@@ -130,7 +121,7 @@ def _seed(n: int, purposes: list[str]) -> list[uuid.UUID]:
                 for eid, (sid, p) in zip(event_ids, pairs, strict=True)
             ),
         )
-        _copy(
+        copy_rows(
             "eu",
             ConsentState._meta.db_table,
             [
