@@ -46,7 +46,9 @@ def machine() -> str:
     from django.db import connections
 
     vendor = connections["default"].vendor
-    return f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}, {vendor})"
+    return (
+        f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}, {vendor})"
+    )
 
 
 @contextlib.contextmanager
@@ -71,3 +73,23 @@ def copy_rows(alias: str, table: str, columns: list[str], rows) -> None:
         with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def seed_subjects(*, alias: str, region: str, ids, now, wrapped_key) -> None:
+    """COPY a subject row and a data-key row for each of ``ids`` (``wrapped_key(sid)`` gives
+    the stored key: random bytes where nothing is ever decrypted, a real wrapped key where
+    the benchmark reads values)."""
+    import secrets
+
+    copy_rows(
+        alias,
+        "compliance_subject",
+        ["id", "region", "audit_token", "created_at"],
+        ((sid, region, secrets.token_hex(16), now) for sid in ids),
+    )
+    copy_rows(
+        alias,
+        "compliance_subjectkey",
+        ["subject_id", "wrapped_key", "key_version", "created_at"],
+        ((sid, wrapped_key(sid), "v1", now) for sid in ids),
+    )

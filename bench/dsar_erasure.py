@@ -29,7 +29,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from bench import copy_rows, guards_off
+from bench import copy_rows, guards_off, seed_subjects
 
 SUBJECTS = 100_000
 MEMBERSHIPS_SMALL = 100_000
@@ -43,18 +43,7 @@ PER_REQUEST = 200
 
 def _seed_subjects(now) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(SUBJECTS)]
-    copy_rows(
-        "eu",
-        "compliance_subject",
-        ["id", "region", "audit_token", "created_at"],
-        ((sid, "eu", secrets.token_hex(16), now) for sid in ids),
-    )
-    copy_rows(
-        "eu",
-        "compliance_subjectkey",
-        ["subject_id", "wrapped_key", "key_version", "created_at"],
-        ((sid, os.urandom(60), "v1", now) for sid in ids),
-    )
+    seed_subjects(alias="eu", region="eu", ids=ids, now=now, wrapped_key=lambda _: os.urandom(60))
     copy_rows(
         "eu",
         "compliance_identity",

@@ -25,7 +25,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from bench import copy_rows, guards_off
+from bench import copy_rows, guards_off, seed_subjects
 
 SUBJECTS = 1_000_000
 CONVERSIONS = 200_000
@@ -48,28 +48,13 @@ def _seed(segment, now) -> None:
         :CONVERSIONS
     ]
     keys = {sid: crypto.new_data_key() for sid in converting}
-    copy_rows(
-        "eu",
-        "compliance_subject",
-        ["id", "region", "audit_token", "created_at"],
-        ((sid, "eu", secrets.token_hex(16), now) for sid in ids),
-    )
-    copy_rows(
-        "eu",
-        "compliance_subjectkey",
-        ["subject_id", "wrapped_key", "key_version", "created_at"],
-        (
-            (
-                sid,
-                crypto.wrap_data_key(region="eu", subject_id=str(sid), data_key=keys[sid])
-                if sid in keys
-                else os.urandom(40),
-                "v1",
-                now,
-            )
-            for sid in ids
-        ),
-    )
+
+    def wrapped(sid) -> bytes:  # real keys where a value is read, random bytes elsewhere
+        if sid not in keys:
+            return os.urandom(40)
+        return crypto.wrap_data_key(region="eu", subject_id=str(sid), data_key=keys[sid])
+
+    seed_subjects(alias="eu", region="eu", ids=ids, now=now, wrapped_key=wrapped)
     with guards_off("eu"):
         copy_rows(
             "eu",
