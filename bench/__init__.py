@@ -27,7 +27,7 @@ def bench_databases() -> Iterator[None]:
     """Create fresh test databases for every alias (migrated), drop them on exit."""
     from django.test.utils import setup_databases, setup_test_environment, teardown_databases
 
-    setup_test_environment()
+    setup_test_environment(debug=False)  # as production runs: no query log
     old = setup_databases(verbosity=0, interactive=False, aliases=None)
     try:
         yield

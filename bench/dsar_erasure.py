@@ -190,7 +190,13 @@ def _plain_delete(subject_id: uuid.UUID) -> None:
         )
 
 
-def _single(erased, plain, now, results: dict) -> None:
+def _statements(label: str, captured: list[dict]) -> None:
+    """Print each captured statement with its time (``--sql``)."""
+    for query in captured:
+        print(f"  {label} {float(query['time']) * 1000:6.2f} ms  {query['sql'][:160]}")
+
+
+def _single(erased, plain, now, results: dict, *, sql: bool = False, profile: bool = False) -> None:
     """Single-request erasure at 1,000,000 memberships: ``request_erase_run`` one request at a
     time (worker time per request, statements per request) against the plain deletes of
     other seeded subjects holding the same rows."""
@@ -198,10 +204,24 @@ def _single(erased, plain, now, results: dict) -> None:
     from django.test.utils import CaptureQueriesContext
 
     requests = [_erasure_request(sid, now) for sid in erased]
+    first = _erase(requests[0])  # warm: statements are counted on the second request
     with CaptureQueriesContext(connections["eu"]) as eu:
         with CaptureQueriesContext(connections["default"]) as default:
-            first = _erase(requests[0])
-    times = [first] + [_erase(r) for r in requests[1:]]
+            second = _erase(requests[1])
+    if sql:
+        _statements("eu", eu.captured_queries)
+        _statements("default", default.captured_queries)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    times = [first, second] + [_erase(r) for r in requests[2:]]
+    if profile:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
     results["single"] = statistics.mean(times)
     start = time.perf_counter()
     for sid in plain:
@@ -252,7 +272,14 @@ def main(argv) -> int:
             f"{'met' if ratio <= 1.5 else 'NOT met'}"
         )
 
-        _single(ids[:PER_REQUEST], ids[PER_REQUEST + BULK : PER_REQUEST * 2 + BULK], now, results)
+        _single(
+            ids[:PER_REQUEST],
+            ids[PER_REQUEST + BULK : PER_REQUEST * 2 + BULK],
+            now,
+            results,
+            sql="--sql" in argv,
+            profile="--profile" in argv,
+        )
         single_rate = 1 / results["single"]
 
         from compliance.dsar.services.bulk import requests_erase_bulk

@@ -8,8 +8,10 @@ and row). Both vendors run the same statements (SQLite >= 3.35: ``UPDATE ... FRO
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import connections
@@ -17,42 +19,134 @@ from django.db.models import Model, QuerySet
 
 from compliance.db.vendor import is_postgresql
 from compliance.db_guards import erase_rows, is_guarded
+from compliance.personal_data import PersonalDataModel
 
 
 def as_uuid(value) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
-def _compiled(queryset: QuerySet, using: str) -> tuple[str, tuple]:
-    """The SELECT of ``queryset`` as the database ``using`` would run it."""
-    return queryset.query.get_compiler(using=using).as_sql()
+@dataclass(frozen=True)
+class Rows:
+    """A set of rows of ``model`` as SQL: ``sql`` selects their primary keys (with
+    ``params``); ``column`` holds their subject id."""
+
+    model: type[Model]
+    column: str
+    sql: str
+    params: tuple
 
 
-def rows_delete(*, using: str, rows: QuerySet, column: str, limit: int) -> Counter:
-    """Delete at most ``limit`` of ``rows`` in one statement; rows deleted per value of
-    ``column`` (a subject id column)."""
-    model = rows.model
-    inner, params = _compiled(rows.order_by().values("pk")[:limit], using)
+def queryset_rows(*, using: str, rows: QuerySet, column: str) -> Rows:
+    """``rows`` (a queryset) as the database ``using`` would select them."""
+    sql, params = rows.order_by().values("pk").query.get_compiler(using=using).as_sql()
+    return Rows(rows.model, column, sql, tuple(params))
+
+
+def subject_rows(
+    *, using: str, entry: PersonalDataModel, subject_ids: Sequence[UUID], kept: bool = False
+) -> Rows:
+    """The rows of ``subject_ids`` in ``entry``'s table that erasure removes (``kept``: those
+    the registry's ``retained`` keeps), what ``entry.erasable`` (``entry.kept``) selects, as
+    SQL built once per model: PostgreSQL passes the ids as ONE array parameter."""
+    postgres = is_postgresql(using)
+    sql, column, constants = _subject_sql(entry, kept, using, 0 if postgres else len(subject_ids))
+    field = entry.model._meta.get_field(entry.subject_field)
+    connection = connections[using]
+    ids = [field.get_db_prep_value(sid, connection) for sid in subject_ids]
+    return Rows(entry.model, column, sql, (ids, *constants) if postgres else (*ids, *constants))
+
+
+@functools.lru_cache(maxsize=256)
+def _subject_sql(
+    entry: PersonalDataModel, kept: bool, using: str, count: int
+) -> tuple[str, str, tuple]:
+    """``subject_rows``' SQL, its subject column and constant params; ``count`` ids in an
+    ``IN`` list, or (0) one array parameter."""
+    meta = entry.model._meta
     connection = connections[using]
     quote = connection.ops.quote_name
-    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    column = meta.get_field(entry.subject_field).column
+    where = f"IN ({', '.join(['%s'] * count)})" if count else "= ANY(%s)"
+    sql = (
+        f"SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)} WHERE {quote(column)} {where}"
+    )
+    constants: tuple = ()
+    if entry.retained:  # exact equality on every pair, NULL never equal (as the ORM's filter)
+        fields = [meta.get_field(name) for name in entry.retained]
+        match = " AND ".join(f"({quote(f.column)} = %s) IS TRUE" for f in fields)
+        sql += f" AND ({match})" if kept else f" AND NOT ({match})"
+        constants = tuple(f.get_db_prep_value(entry.retained[f.name], connection) for f in fields)
+    elif kept:
+        sql += " AND 1 = 0"
+    return sql, column, constants
+
+
+def rows_delete(*, using: str, rows: Rows, limit: int | None = None) -> Counter:
+    """Delete at most ``limit`` (None: all) of ``rows`` in one statement; rows deleted per
+    subject id."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = rows.model._meta
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    inner = rows.sql if limit is None else f"{rows.sql} LIMIT {int(limit)}"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {table} WHERE {pk} IN ({inner}) RETURNING {quote(column)}", params
+            f"DELETE FROM {table} WHERE {pk} IN ({inner}) RETURNING {quote(rows.column)}",
+            rows.params,
         )
         return Counter(as_uuid(value) for (value,) in cursor.fetchall())
 
 
-def rows_count(*, using: str, querysets: Mapping[str, QuerySet]) -> dict[str, int]:
-    """``{key: queryset.count()}`` for querysets of any models, in one statement."""
-    if not querysets:
+def rows_delete_all(
+    *,
+    using: str,
+    parts: Sequence[Rows],
+    subject_ids: Sequence[UUID],
+    request_ids: Sequence[UUID],
+) -> list[Counter]:
+    """Delete every row of each part: rows deleted per subject id, one Counter per part, in
+    order. PostgreSQL: ONE statement, a data-modifying CTE per part, and a table behind the
+    guards through ``compliance_erase_rows`` (all its rows of ``subject_ids``, under
+    ``request_ids``: the part must select exactly those); elsewhere one statement per part."""
+    if not is_postgresql(using):
+        return [rows_delete(using=using, rows=rows) for rows in parts]
+    ctes, selects, params = [], [], []
+    quote = connections[using].ops.quote_name
+    for i, rows in enumerate(parts):
+        meta = rows.model._meta
+        if is_guarded(rows.model):  # the guard function deletes, and counts
+            ctes.append(
+                f"p{i} AS (SELECT row_subject AS s, removed AS n FROM compliance_erase_rows("
+                "%s, %s::uuid[], %s::uuid[], NULL::bigint[]))"
+            )
+            params.extend([meta.db_table, list(subject_ids), list(request_ids)])
+            selects.append(f"SELECT {i}, s, n::bigint FROM p{i}")
+            continue
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        ctes.append(
+            f"p{i} AS (DELETE FROM {table} WHERE {pk} IN ({rows.sql}) "
+            f"RETURNING {quote(rows.column)} AS s)"
+        )
+        params.extend(rows.params)
+        selects.append(f"SELECT {i}, s, count(*) FROM p{i} GROUP BY s")
+    found: list[Counter] = [Counter() for _ in parts]
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params)
+        for i, sid, n in cursor.fetchall():
+            found[i][as_uuid(sid)] += n
+    return found
+
+
+def rows_count(*, using: str, rows: Mapping[str, Rows]) -> dict[str, int]:
+    """``{key: number of rows}`` for row sets of any models, in one statement."""
+    if not rows:
         return {}
-    keys = list(querysets)
+    keys = list(rows)
     parts, params = [], []
     for i, key in enumerate(keys):
-        inner, inner_params = _compiled(querysets[key].order_by().values("pk"), using)
-        parts.append(f"SELECT {i}, COUNT(*) FROM ({inner}) q{i}")
-        params.extend(inner_params)
+        parts.append(f"SELECT {i}, COUNT(*) FROM ({rows[key].sql}) q{i}")
+        params.extend(rows[key].params)
     with connections[using].cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         found = dict(cursor.fetchall())

@@ -204,7 +204,8 @@ def _append_locked(
     (a generator of rows), store the rows (``sql.events_store``: as they are hashed) and move
     the head, in one transaction on ``using``."""
     chain_id = chain_id_for(using=using)
-    with transaction.atomic(using=using):
+    # no savepoint: no caller recovers from a failed append inside its own transaction
+    with transaction.atomic(using=using, savepoint=False):
         size, head_hash = sql.head_lock(using=using, chain_id=chain_id, genesis=GENESIS)
         # The time is taken under the lock, so that times never go backwards along the chain.
         now = at or timezone.now()

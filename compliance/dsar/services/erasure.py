@@ -8,9 +8,12 @@
    plus every subject merged into it), reject requests under an active legal hold (->
    ``rejected`` with its reason), record each request's subjects;
 2. *steps* (``erasure_steps``), in order, each ONE set-based statement over all subjects of
-   the batch: membership exits, suppression, control-directory rows, every registered model
-   (at most ``batch_size`` rows per statement but for the guarded tables), the ``sweep`` (rows that arrived meanwhile are
-   removed again, up to 3 rounds);
+   the batch: membership exits, suppression, control-directory rows, then every registered
+   model, and the ``sweep`` (rows that arrived meanwhile are removed again, up to 3 rounds).
+   The registry's steps run in one pass when their rows fit in the transaction's room (one
+   count first; a batch of many requests always): all their deletes in ONE statement on
+   PostgreSQL. Otherwise each runs unit by unit, at most ``batch_size`` rows per statement
+   (the guarded tables' all at once);
 3. *receipt*: per request, per-table counts, times, the sweep and the rows kept on purpose
    (registry ``retained``, e.g. the change feed's erasure notices: GDPR Art. 17(2)/19), signed
    with Ed25519; every request ``completed`` through ``requests_transition``.
@@ -20,9 +23,10 @@ then the transaction commits with the progress (an ``ErasureStep`` row per step 
 ``ERASURE_STEP_COMPLETED`` per finished step) and its audit events (ONE ``audit_append`` per
 commit, the change feed's notices after it), and the next steps open the next one. A small
 erasure is thus a single transaction, plan to receipt; a large one commits every
-``batch_size`` rows. A batch of many requests (the bulk job) is always one transaction. A worker killed at any point loses only the open transaction; the
-next run resumes at the committed progress (a run locks its requests first: two runs of one
-request queue) and never writes an audit event twice.
+``batch_size`` rows. A batch of many requests (the bulk job) is always one transaction. A
+worker killed at any point loses only the open transaction; the next run resumes at the
+committed progress (a run locks its requests first: two runs of one request queue) and never
+writes an audit event twice.
 
 Quirk: control-directory rows live in the control database and go in its own statement; if the
 region transaction then rolls back, the rerun counts 0 for them (they are gone; the sweep
@@ -51,9 +55,15 @@ from compliance.dsar.services.erasure_plan import (
     holds_active,
     subjects_reached,
 )
-from compliance.dsar.services.erasure_steps import Step, erasure_steps, step_unit
+from compliance.dsar.services.erasure_steps import (
+    TOGETHER,
+    Step,
+    erasure_steps,
+    step_unit,
+    units_together,
+)
 from compliance.dsar.services.errors import RequestError
-from compliance.dsar.sql import rows_count
+from compliance.dsar.sql import rows_count, subject_rows
 from compliance.models import Identity, SubjectDirectory
 from compliance.personal_data import personal_data_models
 from compliance.regions import region_alias
@@ -70,6 +80,8 @@ __all__ = [
 ]
 
 BATCH_SIZE = 1000
+#: the row limit of a batch of many requests (one transaction, whatever it touches)
+UNBOUNDED = 10**9
 SYSTEM = Actor.system("erasure")
 
 
@@ -78,7 +90,11 @@ def erasure_retained(*, alias: str, subject_ids: Sequence[UUID]) -> dict[str, di
     declares ``retained``: ``{label: {"rows": n, "why": text}}`` (preview and receipt)."""
     kept = [e for e in personal_data_models() if e.retained]
     counts = rows_count(
-        using=alias, querysets={e.label: e.kept(using=alias, subject_ids=subject_ids) for e in kept}
+        using=alias,
+        rows={
+            e.label: subject_rows(using=alias, entry=e, subject_ids=subject_ids, kept=True)
+            for e in kept
+        },
     )
     return {e.label: {"rows": counts[e.label], "why": e.retained_why} for e in kept}
 
@@ -166,7 +182,7 @@ def erasure_run(
                 return first
             progress = Progress.load(batch=batch, steps=steps)
             # only a batch of one commits between steps (see erasure_finish.Progress)
-            limit = batch_size if len(batch.requests) == 1 else 10**9
+            limit = batch_size if len(batch.requests) == 1 else UNBOUNDED
             step = _run_steps(batch=batch, steps=steps, progress=progress, limit=limit)
             if step is None:
                 first.requests = batch_finish(batch=batch, steps=steps, progress=progress)
@@ -180,8 +196,12 @@ def _run_steps(
 ) -> Step | None:
     """Run units until ``limit`` rows are touched (then record the progress and return the
     step: the caller commits) or every step but the sweep is done (None)."""
-    touched, now = 0, timezone.now()
+    touched, now, together = 0, timezone.now(), True
     for step in steps[:-1]:
+        if together and step.kind in TOGETHER and not progress.done(step):
+            together = False  # one try per run: counted once
+            room = limit - touched
+            touched += _run_together(batch=batch, steps=steps, progress=progress, room=room, at=now)
         while not progress.done(step):
             unit = step_unit(batch=batch, step=step, limit=limit, at=now)
             progress.add(step=step, unit=unit, at=now)
@@ -191,3 +211,22 @@ def _run_steps(
                 return step
             step_progressed(request=batch.requests[0], step=step.name)
     return None
+
+
+def _run_together(
+    *, batch: ErasureBatch, steps: list[Step], progress: Progress, room: int, at
+) -> int:
+    """Run every registry step not yet done in one pass (``units_together``) when their rows
+    fit in ``room`` (counted first, in one statement, unless ``room`` is unbounded: a batch of
+    many requests); rows touched (0 when they do not fit: the steps then run unit by unit)."""
+    pending = [s for s in steps if s.kind in TOGETHER and not progress.done(s)]
+    if room < UNBOUNDED:
+        counts = erasure_counts(alias=batch.alias, subject_ids=batch.ids)
+        if sum(counts.values()) >= room:
+            return 0
+    touched = 0
+    for step, unit in zip(pending, units_together(batch=batch, steps=pending, at=at), strict=True):
+        progress.add(step=step, unit=unit, at=at)
+        touched += sum(unit.rows.values())
+        step_progressed(request=batch.requests[0], step=step.name)
+    return touched

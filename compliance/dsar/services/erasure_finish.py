@@ -24,7 +24,13 @@ from compliance.dsar.services.erasure_plan import ErasureBatch
 from compliance.dsar.services.erasure_steps import Step, Unit, step_unit
 from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.transitions import request_entry, requests_transition
-from compliance.dsar.sql import as_uuid, instances_update, rows_count
+from compliance.dsar.sql import (
+    as_uuid,
+    instances_update,
+    queryset_rows,
+    rows_count,
+    subject_rows,
+)
 from compliance.errors import InternalError
 from compliance.models import SubjectDirectory
 from compliance.personal_data import personal_data_models
@@ -45,8 +51,8 @@ def erasure_counts(*, alias: str, subject_ids) -> dict[str, int]:
     and the sweep; one statement); rows the registry declares ``retained`` are not counted."""
     return rows_count(
         using=alias,
-        querysets={
-            e.label: e.erasable(using=alias, subject_ids=subject_ids)
+        rows={
+            e.label: subject_rows(using=alias, entry=e, subject_ids=subject_ids)
             for e in personal_data_models()
         },
     )
@@ -156,10 +162,14 @@ class Progress:
 def _sweep(*, batch: ErasureBatch, progress: Progress, at: datetime) -> dict[str, int]:
     """Count what is left (one statement per database); remove rows that arrived meanwhile
     again, up to ``SWEEP_ROUNDS`` rounds; mark the sweep done. The counts (all 0)."""
-    directory = SubjectDirectory.objects.using("default").filter(subject_id__in=batch.ids)
+    directory = queryset_rows(
+        using="default",
+        rows=SubjectDirectory.objects.using("default").filter(subject_id__in=batch.ids),
+        column="subject_id",
+    )
     for _round in range(SWEEP_ROUNDS):
         counts = erasure_counts(alias=batch.alias, subject_ids=batch.ids)
-        counts[DIRECTORY] = rows_count(using="default", querysets={DIRECTORY: directory})[DIRECTORY]
+        counts[DIRECTORY] = rows_count(using="default", rows={DIRECTORY: directory})[DIRECTORY]
         left = {label for label, n in counts.items() if n}
         if not left:
             break

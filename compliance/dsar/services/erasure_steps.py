@@ -29,7 +29,14 @@ from compliance.audit.services.append import AuditEntry
 from compliance.dsar.models import DestroyedKey, PrivacyRequest
 from compliance.dsar.services.erasure_plan import ErasureBatch
 from compliance.dsar.services.suppression import suppressions_add
-from compliance.dsar.sql import as_uuid, guarded_erase, rows_delete
+from compliance.dsar.sql import (
+    as_uuid,
+    guarded_erase,
+    queryset_rows,
+    rows_delete,
+    rows_delete_all,
+    subject_rows,
+)
 from compliance.models import SubjectDirectory, SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 from segments.services.exits import ClosedStays, memberships_close
@@ -123,7 +130,8 @@ def _suppression(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> U
 def _directory(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
     # the control database is another database: its rows go in its own (autocommit) statement
     rows = SubjectDirectory.objects.using("default").filter(subject_id__in=batch.ids)
-    return Unit(rows=rows_delete(using="default", rows=rows, column="subject_id", limit=10**9))
+    selected = queryset_rows(using="default", rows=rows, column="subject_id")
+    return Unit(rows=rows_delete(using="default", rows=selected))
 
 
 def _delete_rows(batch: ErasureBatch, entry: PersonalDataModel, limit: int) -> Unit:
@@ -132,9 +140,8 @@ def _delete_rows(batch: ErasureBatch, entry: PersonalDataModel, limit: int) -> U
     )
     if guarded is not None:
         return Unit(rows=guarded)
-    rows = entry.erasable(using=batch.alias, subject_ids=batch.ids)
-    column = entry.model._meta.get_field(entry.subject_field).column
-    removed = rows_delete(using=batch.alias, rows=rows, column=column, limit=limit)
+    rows = subject_rows(using=batch.alias, entry=entry, subject_ids=batch.ids)
+    removed = rows_delete(using=batch.alias, rows=rows, limit=limit)
     return Unit(rows=removed, done=sum(removed.values()) < limit)
 
 
@@ -144,7 +151,12 @@ def _delete(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
 
 def _key(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
     """Destroy the subjects' wrapped data keys and write them to the ledger, atomically."""
-    unit = _delete_rows(batch, step.entry, limit)
+    return _ledger(batch, _delete_rows(batch, step.entry, limit), at)
+
+
+def _ledger(batch: ErasureBatch, unit: Unit, at: datetime) -> Unit:
+    """Write the batch's subjects to the destroyed-keys ledger; ``unit``, the keys' delete,
+    gets a ``SUBJECT_KEY_DESTROYED`` entry per subject whose key it removed."""
     DestroyedKey.objects.using(batch.alias).bulk_create(
         [
             DestroyedKey(subject_id=sid, destroyed_at=at, request_id=batch.owner(sid))
@@ -185,6 +197,31 @@ UNITS: dict[str, Callable[[ErasureBatch, Step, int, datetime], Unit]] = {
     "key": _key,
     "anonymise": _anonymise,
 }
+
+
+#: the kinds of the registry's steps, which ``units_together`` runs in one pass
+TOGETHER = ("delete", "key", "anonymise")
+
+
+def units_together(*, batch: ErasureBatch, steps: list[Step], at: datetime) -> list[Unit]:
+    """One unit per step of ``steps`` (kinds ``TOGETHER``), each its step's last: every delete
+    (the keys' too) in ONE statement (``rows_delete_all``; no row limit: the runner counts
+    the rows first), then the anonymisation and the key ledger, in the caller's transaction."""
+    deletes = [step for step in steps if step.kind != "anonymise"]
+    parts = [subject_rows(using=batch.alias, entry=s.entry, subject_ids=batch.ids) for s in deletes]
+    removed = rows_delete_all(
+        using=batch.alias, parts=parts, subject_ids=batch.ids, request_ids=batch.request_ids
+    )
+    by_step = {step.name: rows for step, rows in zip(deletes, removed, strict=True)}
+    units = []
+    for step in steps:
+        if step.kind == "anonymise":
+            units.append(_anonymise(batch, step, 0, at))
+        elif step.kind == "key":
+            units.append(_ledger(batch, Unit(rows=by_step[step.name]), at))
+        else:
+            units.append(Unit(rows=by_step[step.name]))
+    return units
 
 
 def step_unit(*, batch: ErasureBatch, step: Step, limit: int, at: datetime | None = None) -> Unit:

@@ -50,7 +50,8 @@ def changes_record(*, using: str, changes: Sequence[ChangeInput]) -> int:
     PostgreSQL: ``COPY`` from ``sql.COPY_THRESHOLD`` rows. Returns the number of rows written."""
     if not changes:
         return 0
-    with transaction.atomic(using=using):
+    # no savepoint: no caller recovers from a failed outbox write inside its own transaction
+    with transaction.atomic(using=using, savepoint=False):
         sql.outbox_lock(using=using)
         sql.changes_insert(using=using, changes=changes)
         schedule_delivery(using=using)
@@ -77,7 +78,7 @@ def membership_changes_record(
     if not total:
         return 0
     groups = ((ChangeKind.ENTER, entered), (kind, exited))
-    with transaction.atomic(using=using):
+    with transaction.atomic(using=using, savepoint=False):  # as in changes_record
         sql.outbox_lock(using=using)
         if not sql.stays_insert(
             using=using, segment_key=segment_key, groups=groups, reason=reason, at=at
