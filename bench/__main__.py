@@ -12,7 +12,9 @@ def main() -> int:
     names = sorted(
         m.name
         for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if not m.ispkg and not m.name.startswith("_") and "def main(" in (Path(__file__).parent / f"{m.name}.py").read_text()
+        if not m.ispkg
+        and not m.name.startswith("_")
+        and "def main(" in (Path(__file__).parent / f"{m.name}.py").read_text()
     )
     if len(sys.argv) < 2 or sys.argv[1] not in names:
         print(f"usage: python -m bench NAME [args]; NAME one of: {', '.join(names)}")

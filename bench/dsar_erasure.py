@@ -22,11 +22,13 @@ worker).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import statistics
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 from bench import copy_rows, guards_off, seed_subjects
@@ -196,6 +198,26 @@ def _statements(label: str, captured: list[dict]) -> None:
         print(f"  {label} {float(query['time']) * 1000:6.2f} ms  {query['sql'][:160]}")
 
 
+@contextlib.contextmanager
+def _profiled(on: bool) -> Iterator[None]:
+    """cProfile the block when ``on`` (``--profile``, ``--profile-bulk``): the top functions
+    by own time, then by cumulative time."""
+    if not on:
+        yield
+        return
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+
+
 def _single(erased, plain, now, results: dict, *, sql: bool = False, profile: bool = False) -> None:
     """Single-request erasure at 1,000,000 memberships: ``request_erase_run`` one request at a
     time (worker time per request, statements per request) against the plain deletes of
@@ -211,17 +233,8 @@ def _single(erased, plain, now, results: dict, *, sql: bool = False, profile: bo
     if sql:
         _statements("eu", eu.captured_queries)
         _statements("default", default.captured_queries)
-    if profile:
-        import cProfile
-        import pstats
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-    times = [first, second] + [_erase(r) for r in requests[2:]]
-    if profile:
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+    with _profiled(profile):
+        times = [first, second] + [_erase(r) for r in requests[2:]]
     results["single"] = statistics.mean(times)
     start = time.perf_counter()
     for sid in plain:
@@ -286,7 +299,8 @@ def main(argv) -> int:
 
         bulk = [_erasure_request(sid, now) for sid in ids[PER_REQUEST : PER_REQUEST + BULK]]
         start = time.perf_counter()
-        result = requests_erase_bulk(region="eu", request_ids=[r.pk for r in bulk])
+        with _profiled("--profile-bulk" in argv):
+            result = requests_erase_bulk(region="eu", request_ids=[r.pk for r in bulk])
         elapsed = time.perf_counter() - start
         assert len(result.completed) == BULK, (result.rejected, list(result.skipped.items())[:3])
         rate = BULK / elapsed

@@ -160,7 +160,6 @@ def _database_floor(ids: list[uuid.UUID], segment_key: str) -> dict[str, float]:
     from django.db import connections, transaction
     from django.utils import timezone
 
-
     _truncate_memberships()
     now = timezone.now().isoformat()
     with connections["eu"].cursor() as cursor:
@@ -190,8 +189,7 @@ def _database_floor(ids: list[uuid.UUID], segment_key: str) -> dict[str, float]:
             "feed_change (change_id, kind, subject_id, segment_key, purpose, source, decision, "
             "reason, ref_id, occurred_at)",
             "".join(
-                f"{uuid.uuid4()}\tenter\t{sid}\t{segment_key}\t\t\t\tcriteria\t"
-                f"{first + i}\t{now}\n"
+                f"{uuid.uuid4()}\tenter\t{sid}\t{segment_key}\t\t\t\tcriteria\t{first + i}\t{now}\n"
                 for i, sid in enumerate(ids)
             ),
         ),

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -91,8 +92,14 @@ def decrypt(*, data_key: bytes, ciphertext: bytes, aad: bytes = b"") -> bytes:
 
 
 def signing_key() -> Ed25519PrivateKey:
-    seed = base64.b64decode(compliance_settings.SIGNING_KEY)
-    return Ed25519PrivateKey.from_private_bytes(seed)
+    return _signing_key(compliance_settings.SIGNING_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _signing_key(seed: str) -> Ed25519PrivateKey:
+    """The key of a seed, loaded once (keyed by the setting's value: a new key takes effect
+    at once)."""
+    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
 
 
 def public_key() -> Ed25519PublicKey:
@@ -111,5 +118,11 @@ def sign(*, message: bytes) -> bytes:
 
 def key_id() -> str:
     """Short fingerprint of the signing public key (first 16 hex chars of its SHA-256)."""
-    raw = public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return _key_id(compliance_settings.SIGNING_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _key_id(seed: str) -> str:
+    key = _signing_key(seed).public_key()
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]

@@ -27,8 +27,13 @@ def consent_basis_lost(
 ) -> None:
     """Run every handler; call inside ``transaction.atomic(using=region)``."""
     for handler in _CONSENT_LOSS_HANDLERS:
-        handler(region=region, subject_id=subject_id, purposes=list(purposes), reason=reason,
-                actor=actor)
+        handler(
+            region=region,
+            subject_id=subject_id,
+            purposes=list(purposes),
+            reason=reason,
+            actor=actor,
+        )
 
 
 # --- enter blockers: reasons a subject may not enter any segment (e.g. a DSAR restriction) ---

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 
 from compliance.db.vendor import is_postgresql
 from compliance.db_guards import erase_rows, is_guarded
+from compliance.models import SubjectDirectory
 from compliance.personal_data import PersonalDataModel
 
 
@@ -37,10 +38,9 @@ class Rows:
     params: tuple
 
 
-def queryset_rows(*, using: str, rows: QuerySet, column: str) -> Rows:
-    """``rows`` (a queryset) as the database ``using`` would select them."""
-    sql, params = rows.order_by().values("pk").query.get_compiler(using=using).as_sql()
-    return Rows(rows.model, column, sql, tuple(params))
+def directory_rows(*, subject_ids: Sequence[UUID]) -> Rows:
+    """The control directory's rows of ``subject_ids`` (database ``default``)."""
+    return subject_rows(using="default", entry=_DIRECTORY, subject_ids=subject_ids)
 
 
 def subject_rows(
@@ -55,6 +55,12 @@ def subject_rows(
     connection = connections[using]
     ids = [field.get_db_prep_value(sid, connection) for sid in subject_ids]
     return Rows(entry.model, column, sql, (ids, *constants) if postgres else (*ids, *constants))
+
+
+#: the control directory, read and erased like a registry model (it is not one: not regional)
+_DIRECTORY = PersonalDataModel(
+    model=SubjectDirectory, subject_field="subject_id", order=0, description="directory"
+)
 
 
 @functools.lru_cache(maxsize=256)

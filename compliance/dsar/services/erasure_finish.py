@@ -26,13 +26,12 @@ from compliance.dsar.services.receipts import receipt_body, receipt_sign
 from compliance.dsar.services.transitions import request_entry, requests_transition
 from compliance.dsar.sql import (
     as_uuid,
+    directory_rows,
     instances_update,
-    queryset_rows,
     rows_count,
     subject_rows,
 )
 from compliance.errors import InternalError
-from compliance.models import SubjectDirectory
 from compliance.personal_data import personal_data_models
 from segments.services.exits import ClosedStays, memberships_closed_publish
 
@@ -162,11 +161,7 @@ class Progress:
 def _sweep(*, batch: ErasureBatch, progress: Progress, at: datetime) -> dict[str, int]:
     """Count what is left (one statement per database); remove rows that arrived meanwhile
     again, up to ``SWEEP_ROUNDS`` rounds; mark the sweep done. The counts (all 0)."""
-    directory = queryset_rows(
-        using="default",
-        rows=SubjectDirectory.objects.using("default").filter(subject_id__in=batch.ids),
-        column="subject_id",
-    )
+    directory = directory_rows(subject_ids=batch.ids)
     for _round in range(SWEEP_ROUNDS):
         counts = erasure_counts(alias=batch.alias, subject_ids=batch.ids)
         counts[DIRECTORY] = rows_count(using="default", rows={DIRECTORY: directory})[DIRECTORY]

@@ -31,13 +31,13 @@ from compliance.dsar.services.erasure_plan import ErasureBatch
 from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.sql import (
     as_uuid,
+    directory_rows,
     guarded_erase,
-    queryset_rows,
     rows_delete,
     rows_delete_all,
     subject_rows,
 )
-from compliance.models import SubjectDirectory, SubjectKey
+from compliance.models import SubjectKey
 from compliance.personal_data import PersonalDataModel, personal_data_models
 from segments.services.exits import ClosedStays, memberships_close
 
@@ -129,9 +129,7 @@ def _suppression(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> U
 
 def _directory(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
     # the control database is another database: its rows go in its own (autocommit) statement
-    rows = SubjectDirectory.objects.using("default").filter(subject_id__in=batch.ids)
-    selected = queryset_rows(using="default", rows=rows, column="subject_id")
-    return Unit(rows=rows_delete(using="default", rows=selected))
+    return Unit(rows=rows_delete(using="default", rows=directory_rows(subject_ids=batch.ids)))
 
 
 def _delete_rows(batch: ErasureBatch, entry: PersonalDataModel, limit: int) -> Unit:
