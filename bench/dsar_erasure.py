@@ -199,6 +199,22 @@ def _statements(label: str, captured: list[dict]) -> None:
 
 
 @contextlib.contextmanager
+def _captured(on: bool) -> Iterator[None]:
+    """Print the block's statements with their times when ``on`` (``--sql-bulk``)."""
+    if not on:
+        yield
+        return
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connections["eu"]) as eu:
+        with CaptureQueriesContext(connections["default"]) as default:
+            yield
+    _statements("eu", eu.captured_queries)
+    _statements("default", default.captured_queries)
+
+
+@contextlib.contextmanager
 def _profiled(on: bool) -> Iterator[None]:
     """cProfile the block when ``on`` (``--profile``, ``--profile-bulk``): the top functions
     by own time, then by cumulative time."""
@@ -299,7 +315,7 @@ def main(argv) -> int:
 
         bulk = [_erasure_request(sid, now) for sid in ids[PER_REQUEST : PER_REQUEST + BULK]]
         start = time.perf_counter()
-        with _profiled("--profile-bulk" in argv):
+        with _profiled("--profile-bulk" in argv), _captured("--sql-bulk" in argv):
             result = requests_erase_bulk(region="eu", request_ids=[r.pk for r in bulk])
         elapsed = time.perf_counter() - start
         assert len(result.completed) == BULK, (result.rejected, list(result.skipped.items())[:3])

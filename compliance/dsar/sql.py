@@ -19,7 +19,7 @@ from django.db.models import Model
 
 from compliance.db.vendor import is_postgresql
 from compliance.db_guards import erase_rows, is_guarded
-from compliance.models import SubjectDirectory
+from compliance.models import Subject, SubjectDirectory
 from compliance.personal_data import PersonalDataModel
 
 
@@ -86,6 +86,32 @@ def _subject_sql(
     elif kept:
         sql += " AND 1 = 0"
     return sql, column, constants
+
+
+def subjects_tree(*, using: str, roots: Sequence[UUID]) -> list[tuple[UUID, str, UUID]]:
+    """``(subject id, audit token, root id)`` of each root and, transitively, of every subject
+    merged into it, in ONE recursive statement (roots first)."""
+    if not roots:
+        return []
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = Subject._meta
+    table = quote(meta.db_table)
+    pk, token = quote(meta.pk.column), quote(meta.get_field("audit_token").column)
+    parent = quote(meta.get_field("merged_into").column)
+    ids = [meta.pk.get_db_prep_value(root, connection) for root in roots]
+    where = "= ANY(%s)" if is_postgresql(using) else f"IN ({', '.join(['%s'] * len(ids))})"
+    sql = (
+        f"WITH RECURSIVE tree(id, token, root) AS ("
+        f"SELECT {pk}, {token}, {pk} FROM {table} WHERE {pk} {where} "
+        f"UNION SELECT s.{pk}, s.{token}, tree.root FROM {table} s "
+        f"JOIN tree ON s.{parent} = tree.id) "
+        "SELECT id, token, root FROM tree"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids] if is_postgresql(using) else ids)
+        rows = [(as_uuid(sid), token, as_uuid(root)) for sid, token, root in cursor.fetchall()]
+    return sorted(rows, key=lambda row: row[0] != row[2])  # stable: roots first
 
 
 def rows_delete(*, using: str, rows: Rows, limit: int | None = None) -> Counter:

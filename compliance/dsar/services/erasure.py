@@ -200,7 +200,7 @@ def _run_steps(
     for step in steps[:-1]:
         if together and step.kind in TOGETHER and not progress.done(step):
             together = False  # one try per run: counted once
-            room = limit - touched
+            room = UNBOUNDED if limit >= UNBOUNDED else limit - touched
             touched += _run_together(batch=batch, steps=steps, progress=progress, room=room, at=now)
         while not progress.done(step):
             unit = step_unit(batch=batch, step=step, limit=limit, at=now)

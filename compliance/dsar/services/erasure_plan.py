@@ -21,7 +21,7 @@ from django.utils import timezone
 from compliance.audit.services.append import Actor
 from compliance.dsar.models import LegalHold, PrivacyRequest, RequestType, Status
 from compliance.dsar.services.transitions import requests_transition
-from compliance.dsar.sql import as_uuid, instances_update
+from compliance.dsar.sql import as_uuid, instances_update, subjects_tree
 from compliance.models import Subject
 
 
@@ -59,20 +59,12 @@ class ErasureBatch:
 
 def subjects_merged(*, alias: str, roots: Mapping[UUID, UUID]) -> dict[UUID, tuple[str, UUID]]:
     """Each root subject (subject id -> owner) and, transitively, every subject merged into it
-    (stitched identities): subject id -> (audit token, the root's owner). One query per merge
-    level, whatever the number of roots."""
+    (stitched identities): subject id -> (audit token, the root's owner; a subject that is a
+    root itself keeps its own). One statement, whatever the number of roots and levels."""
     owner = {as_uuid(k): v for k, v in roots.items()}
     found: dict[UUID, tuple[str, UUID]] = {}
-    rows = Subject.objects.using(alias).values_list("id", "audit_token", "merged_into")
-    frontier = [(sid, token, sid) for sid, token, _ in rows.filter(pk__in=list(owner))]
-    while frontier:
-        level = []
-        for sid, token, parent in frontier:
-            if sid not in found:
-                owner.setdefault(sid, owner[parent])
-                found[sid] = (token, owner[sid])
-                level.append(sid)
-        frontier = list(rows.filter(merged_into__in=level)) if level else []
+    for sid, token, root in subjects_tree(using=alias, roots=list(owner)):
+        found.setdefault(sid, (token, owner[root]))
     return found
 
 
