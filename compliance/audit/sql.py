@@ -4,7 +4,7 @@ PostgreSQL or SQLite.
 * the chain head: ``audit_head_lock``/``audit_head_advance`` (owner-defined guard functions) on
   PostgreSQL, an UPDATE that takes the write lock on SQLite;
 * storing hashed rows: COPY (text format, streamed) on PostgreSQL from ``COPY_THRESHOLD`` rows,
-  ``bulk_create`` otherwise;
+  one ``INSERT`` from column arrays below it; ``bulk_create`` on SQLite;
 * reading rows: ``event_rows`` (a server-side cursor on PostgreSQL, a lazy cursor on SQLite) and
   ``ranges_scan`` (``COPY ... TO STDOUT``, ranges in parallel processes on PostgreSQL).
 
@@ -46,6 +46,14 @@ _SQLITE_TIME = (
 _COPY_IN = (
     f"COPY {EVENT_TABLE} (seq, occurred_at, code, actor_type, actor_id, subject_token, "
     "object_type, object_id, payload, hash) FROM STDIN"
+)
+_INSERT_ARRAYS = (
+    f"INSERT INTO {EVENT_TABLE} (occurred_at, seq, code, actor_type, actor_id, subject_token, "
+    "object_type, object_id, payload, hash) SELECT %s, r.seq, r.code, r.actor_type, r.actor_id, "
+    "r.subject_token, r.object_type, r.object_id, r.payload::jsonb, r.hash FROM unnest("
+    "%s::bigint[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[]) AS r(seq, code, actor_type, actor_id, subject_token, object_type, "
+    "object_id, payload, hash)"
 )
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))")
@@ -99,18 +107,29 @@ def events_store(
 ) -> Sequence[AuditEvent]:
     """Store the ``count`` hashed ``rows`` (``seq, code, actor_type, actor_id, subject_token,
     object_type, object_id, payload_json, hash``, produced while consumed) whose model
-    instances ``events`` builds once they are all produced. PostgreSQL from ``COPY_THRESHOLD``
-    rows: COPY, streamed (the database stores one chunk while the next one is hashed), and
-    ``events`` is returned as it is (instances without ``pk``); otherwise ``bulk_create`` of
-    the instances, returned as a list."""
+    instances ``events`` builds once they are all produced. PostgreSQL: from ``COPY_THRESHOLD``
+    rows COPY, streamed (the database stores one chunk while the next one is hashed), below it
+    ONE ``INSERT`` from column arrays; ``events`` is returned as it is (instances without
+    ``pk``). SQLite: ``bulk_create`` of the instances, returned as a list."""
     if count >= COPY_THRESHOLD and is_postgresql(using):
         _copy_in(using=using, rows=rows, occurred_at=occurred_at)
+        return events
+    if is_postgresql(using):
+        _insert_arrays(using=using, rows=list(rows), occurred_at=occurred_at)
         return events
     for _ in rows:
         pass
     saved = list(events)
     AuditEvent.objects.using(using).bulk_create(saved, batch_size=2000)
     return saved
+
+
+def _insert_arrays(*, using: str, rows: list[Sequence], occurred_at: datetime) -> None:
+    """Write ``rows`` with ONE ``INSERT ... SELECT`` from one array per column (no model
+    instances: the rows as hashed)."""
+    columns = list(zip(*rows, strict=True))
+    with connections[using].cursor() as cursor:
+        cursor.execute(_INSERT_ARRAYS, [occurred_at, *(list(column) for column in columns)])
 
 
 def _copy_field(value: str) -> str:
