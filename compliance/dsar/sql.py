@@ -12,6 +12,7 @@ import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.db import connections
@@ -19,7 +20,7 @@ from django.db.models import Model
 
 from compliance.db.vendor import is_postgresql
 from compliance.db_guards import erase_rows, is_guarded
-from compliance.models import Subject, SubjectDirectory
+from compliance.models import Identity, Subject, SubjectDirectory, Suppression
 from compliance.personal_data import PersonalDataModel
 
 
@@ -112,6 +113,32 @@ def subjects_tree(*, using: str, roots: Sequence[UUID]) -> list[tuple[UUID, str,
         cursor.execute(sql, [ids] if is_postgresql(using) else ids)
         rows = [(as_uuid(sid), token, as_uuid(root)) for sid, token, root in cursor.fetchall()]
     return sorted(rows, key=lambda row: row[0] != row[2])  # stable: roots first
+
+
+def suppressions_insert(
+    *, using: str, owners: Mapping[UUID, UUID], at: datetime
+) -> list[tuple[str, UUID]] | None:
+    """PostgreSQL: in ONE statement, suppress (reason ``erasure``) the blind index of every
+    identity of the subjects of ``owners`` (subject id -> request id) not suppressed yet;
+    ``(identifier type, subject id)`` of each new row, by identity id. Elsewhere: None (the
+    caller uses the ORM)."""
+    if not is_postgresql(using):
+        return None
+    quote = connections[using].ops.quote_name
+    identity, suppression = quote(Identity._meta.db_table), quote(Suppression._meta.db_table)
+    sql = (
+        "WITH owners(subject, request) AS (SELECT * FROM unnest(%s::uuid[], %s::uuid[])), "
+        f"added AS (INSERT INTO {suppression} "
+        "(blind_index, identifier_type, reason, request_id, created_at) "
+        "SELECT i.blind_index, i.identifier_type, 'erasure', o.request, %s "
+        f"FROM {identity} i JOIN owners o ON o.subject = i.subject_id "
+        "ON CONFLICT (blind_index) DO NOTHING RETURNING blind_index) "
+        f"SELECT i.identifier_type, i.subject_id FROM added JOIN {identity} i "
+        "ON i.blind_index = added.blind_index ORDER BY i.id"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [list(owners), list(owners.values()), at])
+        return [(kind, as_uuid(sid)) for kind, sid in cursor.fetchall()]
 
 
 def rows_delete(*, using: str, rows: Rows, limit: int | None = None) -> Counter:

@@ -1,10 +1,13 @@
-"""Suppression of erased identifiers (blind indexes only), shared by both erasure paths."""
+"""Suppression of erased identifiers (blind indexes only), a step of the erasure engine."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from uuid import UUID
 
+from django.utils import timezone
+
+from compliance.dsar.sql import suppressions_insert
 from compliance.models import Identity, Suppression
 
 
@@ -15,6 +18,10 @@ def suppressions_add(
     caller's transaction; ``request_of`` maps a subject to the erasure request that suppresses
     it. Indexes already suppressed are skipped. Returns ``(identifier type, subject id)`` of
     each new row, for the caller's SUPPRESSION_ADDED audit entries."""
+    owners = {sid: request_of[sid] for sid in subject_ids}
+    added = suppressions_insert(using=alias, owners=owners, at=timezone.now())
+    if added is not None:  # one statement where the database allows it
+        return added
     identities = list(
         Identity.objects.using(alias)
         .filter(subject_id__in=list(subject_ids))
