@@ -20,9 +20,9 @@ from segments.services.definitions import (
     segment_create,
     segment_pause,
     segment_retire,
-    segment_review,
     segment_update,
 )
+from segments.services.reviews import segment_review
 from segments.tasks import pause_overdue_segments
 from tests.factories import SegmentFactory, StaffFactory
 from tests.segments.helpers import events
