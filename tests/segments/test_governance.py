@@ -202,7 +202,13 @@ def test_review_due_flag_and_review_resets_it(officer):
     seg = segment_review(segment=seg, user=officer)
     assert not segment_review_due(segment=seg, now=later)
     [event] = events("default", AuditCode.SEGMENT_REVIEWED)
-    assert event.payload == {"from": "active", "to": "active", "fields": ["last_reviewed_at"]}
+    assert event.payload == {
+        "from": "active",
+        "to": "active",
+        "fields": ["last_reviewed_at"],
+        "decision": "",  # none recorded
+        "lift": None,  # no lift computed
+    }
 
 
 def _make_overdue(seg):
