@@ -132,18 +132,23 @@ def lift_report(
 
 
 def lift_report_if_computed(*, segment: Segment, period: str = LiftPeriod.ALL) -> dict | None:
-    """``lift_report`` of the segment's own window, or ``None`` before any ``lift_compute``."""
+    """``lift_report`` of the segment's own window, or ``None`` before any ``lift_compute``
+    (or while its window was lengthened past the computed horizon, until the next one)."""
     if not LiftComputation.objects.filter(segment_key=segment.key).exists():
         return None
-    return lift_report(segment=segment, period=period)
+    try:
+        return lift_report(segment=segment, period=period)
+    except LiftInputError:
+        return None
 
 
 def lift_reports(*, statuses: tuple[str, ...] = ("active",)) -> list[dict]:
     """The reports (own window, since activation) of every segment in ``statuses`` that has
-    been computed, by key, each with the segment's ``name`` added."""
+    been computed, by key, each with the segment's ``name`` and ``status`` added."""
     computed = set(LiftComputation.objects.values_list("segment_key", flat=True))
     segments = Segment.objects.filter(status__in=statuses, key__in=computed).order_by("key")
-    return [{**lift_report(segment=s), "name": s.name} for s in segments]
+    reports = ((s, lift_report_if_computed(segment=s)) for s in segments)
+    return [{**r, "name": s.name, "status": s.status} for s, r in reports if r is not None]
 
 
 #: the figures ``lift_figures`` keeps, per arm and for the comparison

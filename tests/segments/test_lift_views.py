@@ -83,6 +83,19 @@ def test_dashboard_hides_lift_without_the_segment_permission(officer):
     assert 'id="lift"' not in html and "deal-makers" not in html
 
 
+def test_a_window_lengthened_past_the_computed_horizon_breaks_no_page(officer):
+    seg, _ = _computed(officer)
+    Segment.objects.filter(pk=seg.pk).update(attribution_window_days=500)  # horizon was 365
+    client = _login(officer)
+    dashboard = client.get("/admin/officer/dashboard/")
+    assert dashboard.status_code == 200 and 'data-segment="deal-makers"' not in (
+        dashboard.content.decode()
+    )
+    page = client.get(f"/admin/officer/segments/{seg.key}/")
+    assert page.status_code == 200 and 'id="segment-lift-missing"' in page.content.decode()
+    assert "(required)" not in page.content.decode()
+
+
 def test_dashboard_says_when_nothing_is_computed(officer):
     SegmentFactory(user=officer, key="plain")
     html = _login(officer).get("/admin/officer/dashboard/").content.decode()

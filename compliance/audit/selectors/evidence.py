@@ -26,8 +26,8 @@ from django.utils import timezone
 from compliance.audit.codes import AuditCode, code_group, code_name
 from compliance.audit.models import AuditEvent
 from compliance.audit.selectors.rows import iter_rows
-from segments.models import LiftComputation, Segment
-from segments.selectors.lift import lift_figures, lift_report
+from segments.models import Status as SegmentStatus
+from segments.selectors.lift import lift_figures, lift_reports
 
 TERMINAL_REQUEST_STATUSES = {"completed", "rejected", "failed", "cancelled"}
 SEGMENT_CODES = {
@@ -190,15 +190,9 @@ def _decision(segment_key: str, occurred_at: str, payload: dict) -> dict:
 def lift_evidence() -> list[dict]:
     """``lift_figures`` (own window, since activation) of every segment whose lift has been
     computed, with its key, name and status, by key: aggregates only."""
-    computed = set(LiftComputation.objects.values_list("segment_key", flat=True))
     return [
-        {
-            "segment": segment.key,
-            "name": segment.name,
-            "status": segment.status,
-            **lift_figures(lift_report(segment=segment)),
-        }
-        for segment in Segment.objects.filter(key__in=computed).order_by("key")
+        {"segment": r["segment"], "name": r["name"], "status": r["status"], **lift_figures(r)}
+        for r in lift_reports(statuses=tuple(SegmentStatus.values))
     ]
 
 

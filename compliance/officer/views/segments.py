@@ -16,7 +16,7 @@ from compliance.officer.permissions import (
     require,
 )
 from compliance.officer.views.common import page_context
-from segments.models import LiftComputation, LiftPeriod, Segment
+from segments.models import LiftPeriod, Segment
 from segments.selectors.estimate import segment_entry_estimate
 from segments.selectors.lift import lift_report_if_computed
 from segments.services import definitions, reviews
@@ -97,9 +97,9 @@ def segment_message(*, segment: Segment, action: str) -> str:
 def review_form(request, *, segment: Segment) -> ReviewForm:
     """The review form, bound to the POST if any; a decision is required once the segment's
     lift has been computed (there is evidence to decide on)."""
-    computed = LiftComputation.objects.filter(segment_key=segment.key).exists()
+    computed = lift_report_if_computed(segment=segment, period=LiftPeriod.SINCE_REVIEW)
     data = request.POST if request.method == "POST" else None
-    return ReviewForm(data, decision_required=computed)
+    return ReviewForm(data, decision_required=computed is not None)
 
 
 def segment_detail(request, key):
