@@ -15,7 +15,7 @@ from compliance.admin_regional import RegionalModelAdmin
 from segments.models import LiftComputation, Segment, SegmentMembership
 from segments.selectors.lift import lift_report
 from segments.selectors.segments import segment_member_counts, segment_review_due
-from segments.services import definitions
+from segments.services import definitions, reviews
 from segments.services.definitions import EDITABLE_FIELDS, SegmentGovernanceError
 from segments.templatetags.lift import lift_panel
 
@@ -51,6 +51,8 @@ class SegmentAdmin(admin.ModelAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields += ["key", "lift"]
+        if obj is not None and obj.holdout_salt:  # activated: the arms stand (share_fixed)
+            fields.append("control_group_share")
         return fields
 
     def get_exclude(self, request, obj=None):
@@ -138,7 +140,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected segments reviewed", permissions=["review"])
     def mark_reviewed(self, request, queryset):
-        self._run(request, queryset, definitions.segment_review, "Reviewed")
+        self._run(request, queryset, reviews.segment_review, "Reviewed")
 
     def has_approve_permission(self, request):
         return request.user.has_perm("segments.approve_segment")

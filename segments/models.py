@@ -142,6 +142,36 @@ class Segment(GlobalModel):
         return start + timedelta(days=self.review_interval_days) if start else None
 
 
+class ReviewDecision(models.TextChoices):
+    """What a review decided on the lift since the previous review."""
+
+    ITERATE = "iterate", "Iterate: it lifted, build on it"
+    KEEP = "keep", "Keep as it is"
+    CUT = "cut", "Cut: it did not lift"
+
+
+class SegmentReview(GlobalModel):
+    """One review of a segment, written by ``segment_review`` with its audit entry: who, when,
+    the decision (blank when none was recorded) and the lift figures it was made on
+    (``segments.selectors.lift.lift_figures`` since the previous review: aggregates only,
+    never a subject). ``note`` is the reviewer's own text: kept here, not in the audit log."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="reviews")
+    reviewed_at = models.DateTimeField()
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    decision = models.CharField(max_length=8, choices=ReviewDecision.choices, blank=True)
+    note = models.TextField(blank=True)
+    lift = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-reviewed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"review of {self.segment_id} at {self.reviewed_at:%Y-%m-%d}: {self.decision or '-'}"
+
+
 class ExitReason(models.TextChoices):
     CRITERIA = "criteria", "No longer meets the criteria"
     MANUAL = "manual", "Removed by hand"

@@ -150,3 +150,46 @@ def bars(*, title: str, items: Mapping[str, int], label_width: int = 140) -> Saf
         label_width=label_width,
         legend=False,
     )
+
+
+def intervals(
+    *, title: str, rows: Sequence[tuple[str, float | None, float | None, float | None, bool]]
+) -> SafeString:
+    """A forest plot: one row per ``(label, value, low, high, flagged)``, a dot at the value
+    and a line over its interval against a zero line (rows without a value say "not enough
+    data"; flagged rows are drawn red: their figures are not to be trusted)."""
+    if not rows:
+        return mark_safe('<p class="help">No data yet.</p>')
+    label_width, span, row = 140, 280, 22
+    ends = [abs(v) for r in rows for v in r[1:4] if v is not None]
+    top = max(ends, default=0.0) or 0.01
+    zero = label_width + span / 2
+
+    def x(value: float) -> float:
+        return zero + span / 2 * value / top
+
+    height = len(rows) * row + 18
+    body = [
+        f'<line x1="{zero}" y1="0" x2="{zero}" y2="{height - 16}" stroke="#999"></line>',
+        f'<text x="{zero}" y="{height - 4}" text-anchor="middle" {FONT}>0</text>',
+        f'<text x="{label_width}" y="{height - 4}" {FONT}>{-top * 100:+.1f} pt</text>',
+        f'<text x="{label_width + span}" y="{height - 4}" text-anchor="end" {FONT}>'
+        f"{top * 100:+.1f} pt</text>",
+    ]
+    for i, (label, value, low, high, flagged) in enumerate(rows):
+        y = i * row + 11
+        body.append(
+            f'<text x="{label_width - 6}" y="{y + 4}" text-anchor="end" {FONT}>'
+            f"{escape(label)}</text>"
+        )
+        if value is None or low is None or high is None:
+            body.append(f'<text x="{zero + 6}" y="{y + 4}" {FONT} fill="#888">not enough data</text>')
+            continue
+        color = "#b54a4a" if flagged else PALETTE[0]
+        body.append(
+            f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{color}" '
+            f'stroke-width="2"></line><circle cx="{x(value):.1f}" cy="{y}" r="4" fill="{color}">'
+            f"<title>{escape(label)}: {value * 100:+.2f} pt ({low * 100:+.2f} to "
+            f"{high * 100:+.2f}){' - sample ratio mismatch' if flagged else ''}</title></circle>"
+        )
+    return _svg(label_width + span + 20, height, title, body)

@@ -5,6 +5,8 @@ from django import forms
 from compliance.dsar.models import Regulation, RequestType
 from compliance.dsar.services.requests import VERIFICATION_METHODS
 from compliance.models.subjects import IdentifierType
+from segments.models import ReviewDecision
+from segments.services.reviews import MAX_NOTE
 
 
 class LookupForm(forms.Form):
@@ -93,3 +95,32 @@ class NoteForm(forms.Form):
 
 class ConfirmForm(forms.Form):
     reference = forms.CharField(max_length=40, strip=True)
+
+
+class ReviewForm(forms.Form):
+    """A segment review's decision on the lift since the previous review, and a note.
+    ``decision_required`` (a lift has been computed: there is evidence to decide on) makes
+    the decision mandatory."""
+
+    decision = forms.ChoiceField(
+        choices=ReviewDecision.choices, required=False, widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        max_length=MAX_NOTE,
+        required=False,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 50}),
+        help_text="kept with the review (not in the audit log)",
+    )
+
+    def __init__(self, *args, decision_required: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.decision_required = decision_required
+
+    def clean_decision(self) -> str:
+        decision = self.cleaned_data.get("decision") or ""
+        if self.decision_required and not decision:
+            raise forms.ValidationError(
+                "Record what this review decided on the lift: iterate, keep or cut."
+            )
+        return decision

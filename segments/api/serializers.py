@@ -72,6 +72,14 @@ class SegmentInput(serializers.Serializer):
         return user
 
 
+class SegmentChangeInput(SegmentInput):
+    """A definition edit (``PATCH``): only the fields sent change; ``key`` and ``origin`` are
+    fixed, and ``control_group_share`` is fixed once the segment has been activated."""
+
+    key = None
+    origin = None
+
+
 class SegmentOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", allow_null=True, default=None)
     approved_by = serializers.CharField(

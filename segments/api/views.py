@@ -30,6 +30,7 @@ from segments.api.serializers import (
     MemberOutput,
     MembershipsInput,
     MembershipsOutput,
+    SegmentChangeInput,
     SegmentInput,
     SegmentOutput,
 )
@@ -40,7 +41,7 @@ from segments.selectors.memberships import (
     segment_members,
     subject_region,
 )
-from segments.services import definitions
+from segments.services import definitions, reviews
 from segments.services.definitions import caller_actor
 from segments.services.memberships import SubjectRef, memberships_apply
 
@@ -114,11 +115,26 @@ class SegmentListCreateView(ApiView):
 
 
 class SegmentDetailView(ApiView):
-    required_scopes = "segments:read"
+    required_scopes = {"GET": "segments:read", "PATCH": "segments:write"}
 
     @extend_schema(responses=SegmentOutput, summary="One segment")
     def get(self, request, key: str):
         return Response(SegmentOutput(segment_or_404(key)).data)
+
+    @extend_schema(
+        request=SegmentChangeInput,
+        responses=SegmentOutput,
+        summary="Edit a definition (the fields sent; tools: drafts only; the control group "
+        "share is fixed once activated)",
+    )
+    def patch(self, request, key: str):
+        segment = segment_or_404(key)
+        data = SegmentChangeInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        segment = definitions.segment_update(
+            segment=segment, changes=dict(data.validated_data), user=request.user, client=request.auth
+        )
+        return Response(SegmentOutput(segment).data)
 
 
 class SegmentTransitionView(ApiView):
@@ -138,7 +154,7 @@ class SegmentTransitionView(ApiView):
         "activate": definitions.segment_activate,
         "pause": definitions.segment_pause,
         "retire": definitions.segment_retire,
-        "review": definitions.segment_review,
+        "review": reviews.segment_review,
     }
 
     @extend_schema(request=None, responses=SegmentOutput)

@@ -131,6 +131,62 @@ def lift_report(
     return report
 
 
+def lift_report_if_computed(*, segment: Segment, period: str = LiftPeriod.ALL) -> dict | None:
+    """``lift_report`` of the segment's own window, or ``None`` before any ``lift_compute``
+    (or while its window was lengthened past the computed horizon, until the next one)."""
+    if not LiftComputation.objects.filter(segment_key=segment.key).exists():
+        return None
+    try:
+        return lift_report(segment=segment, period=period)
+    except LiftInputError:
+        return None
+
+
+def lift_reports(*, statuses: tuple[str, ...] = ("active",)) -> list[dict]:
+    """The reports (own window, since activation) of every segment in ``statuses`` that has
+    been computed, by key, each with the segment's ``name`` and ``status`` added."""
+    computed = set(LiftComputation.objects.values_list("segment_key", flat=True))
+    segments = Segment.objects.filter(status__in=statuses, key__in=computed).order_by("key")
+    reports = ((s, lift_report_if_computed(segment=s)) for s in segments)
+    return [{**r, "name": s.name, "status": s.status} for s, r in reports if r is not None]
+
+
+#: the figures ``lift_figures`` keeps, per arm and for the comparison
+ARM_FIGURES = ("units", "conversions", "conversion_rate")
+FIGURES = (
+    "enough_data",
+    "absolute_lift",
+    "absolute_lift_ci",
+    "relative_lift",
+    "relative_lift_ci",
+    "srm_p_value",
+    "srm_flag",
+)
+
+
+def _plain(value):
+    """JSON and audit-payload safe: floats as 6-decimal strings (payloads hash no floats),
+    datetimes as ISO 8601."""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def lift_figures(report: dict) -> dict:
+    """The figures a decision or an evidence report keeps of a ``lift_report``: period, since,
+    computed_at, window, units, conversions and rate per arm, absolute and relative lift with
+    their intervals, the SRM p-value and flag. Aggregates only; floats become strings."""
+    out = {k: _plain(report[k]) for k in ("period", "since", "computed_at", "window_days")}
+    for arm in (Arm.TREATMENT, Arm.CONTROL):
+        out[arm] = {k: _plain(report[arm][k]) for k in ARM_FIGURES}
+    out.update({k: _plain(report[k]) for k in FIGURES})
+    return out
+
+
 def _comparison(t: _Arm, c: _Arm, share: float, min_units: int) -> dict:
     chi2, p_value = stats.srm_test(treatment=t.units, control=c.units, control_share=share)
     enough = t.units >= min_units and c.units >= min_units

@@ -9,7 +9,10 @@ Rules (each raises ``SegmentGovernanceError``, nothing is written):
   tool);
 * activating needs ``segments.activate_segment`` and an approved (or paused) segment with an
   owner, a motion and a measurement plan (metric and a control group share in (0, 1));
-* marking reviewed needs ``segments.review_segment``;
+* marking reviewed needs ``segments.review_segment`` (``segments.services.reviews``: with a
+  decision on the lift since the previous review and the figures it was made on);
+* once activated (a holdout salt drawn) ``control_group_share`` cannot change: a new share
+  would move people between arms and mix two experiments in one report (code ``share_fixed``);
 * API clients without a staff user (tools) may create and edit drafts but never approve,
   activate, pause or review: those take a ``user``.
 
@@ -58,6 +61,14 @@ EDITABLE_FIELDS = (
     "layers",
     "required_purposes",
     "review_interval_days",
+)
+
+
+#: why ``control_group_share`` is refused once the segment has been activated
+SHARE_FIXED = (
+    "control_group_share cannot change once the segment has been activated: a new share would "
+    "move people between treatment and control and mix two experiments in one lift report. "
+    "Create a new segment with the share you want (and retire this one), or keep the share"
 )
 
 
@@ -166,6 +177,8 @@ def segment_update(*, segment: Segment, changes: dict, user=None, client=None) -
 
     A retired segment cannot be edited. An approved or active definition stays approved; a
     tool (client without user) may edit only drafts. Unknown fields are an error.
+    ``control_group_share`` is fixed once a holdout salt has been drawn (``share_fixed``;
+    repeating the current value is not a change).
     """
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
@@ -186,6 +199,8 @@ def segment_update(*, segment: Segment, changes: dict, user=None, client=None) -
         for field, value in changes.items():
             value = field_clean(field, value)
             current = getattr(locked, field)
+            if field == "control_group_share" and locked.holdout_salt and current != value:
+                raise SegmentGovernanceError(SHARE_FIXED, code="share_fixed", field=field)
             if field == "owner":
                 current_id = locked.owner_id
                 new_id = value.pk if value is not None else None
@@ -326,28 +341,6 @@ def segment_retire(*, segment: Segment, user, client=None) -> Segment:
     """any but retired -> retired (needs activate_segment)."""
     _require_perm(user, "activate_segment", "retire")
     return _transition(segment=segment, to=Status.RETIRED, actor=Actor.user(user))
-
-
-def segment_review(*, segment: Segment, user, client=None) -> Segment:
-    """Record a review now (needs review_segment); restarts the review interval."""
-    _require_perm(user, "review_segment", "review")
-    with transaction.atomic(using=CONTROL):
-        locked = Segment.objects.select_for_update().get(pk=segment.pk)
-        if locked.status in (Status.DRAFT, Status.RETIRED):
-            raise SegmentGovernanceError(
-                f"a {locked.status} segment is not reviewed", code="illegal_transition"
-            )
-        locked.last_reviewed_at = timezone.now()
-        locked.save(using=CONTROL)
-        _audit(
-            segment=locked,
-            code=AuditCode.SEGMENT_REVIEWED,
-            actor=Actor.user(user),
-            frm=locked.status,
-            to=locked.status,
-            fields=["last_reviewed_at"],
-        )
-    return locked
 
 
 def segments_pause_overdue(*, now=None) -> list[str]:

@@ -29,6 +29,7 @@ FILES = {
     "checkpoints.json",
     "public_key.pem",
     "report.html",
+    "lift.json",
     "verify_bundle.py",
     "VERIFY.md",
     "manifest.json",

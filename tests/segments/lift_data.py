@@ -18,7 +18,7 @@ from compliance.events.models import Event
 from compliance.events.services.ingest import properties_aad
 from compliance.models import Subject, SubjectKey
 from segments.holdout import CONTROL, holdout_arm
-from segments.models import SegmentMembership
+from segments.models import Segment, SegmentMembership
 from tests.guards import owner_bypass
 
 
@@ -141,3 +141,27 @@ def expected(stays: list[Stay], *, window: int) -> dict[str, dict]:
     for arm in out.values():
         arm["median_days"] = statistics.median(arm["days"]) if arm["days"] else None
     return out
+
+
+def computed_segment(
+    *, user, key: str, name: str = "Deal makers", n: int = 600, seed: int = 1, share="0.3"
+) -> tuple[Segment, list[Stay]]:
+    """An active segment (``tests.factories.SegmentFactory``) measuring ``deal_won`` with a
+    fixed holdout salt, ``n`` synthetic EU stays (treatment converts at 30%, control at 10%)
+    and its lift computed; the segment and the stays."""
+    from django.utils import timezone
+
+    from segments.services.lift import lift_compute
+    from tests.factories import SegmentFactory
+
+    seg = SegmentFactory(user=user, key=key, name=name, control_group_share=share)
+    Segment.objects.filter(pk=seg.pk).update(
+        conversion_event="deal_won",
+        value_property="amount",
+        holdout_salt="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    )
+    seg = Segment.objects.get(pk=seg.pk)
+    stays = build(region="eu", segment=seg, n=n, now=timezone.now(), rate_t=0.3, rate_c=0.1,
+                  seed=seed)
+    lift_compute(region="eu", segment=seg)
+    return seg, stays

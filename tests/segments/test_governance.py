@@ -20,9 +20,9 @@ from segments.services.definitions import (
     segment_create,
     segment_pause,
     segment_retire,
-    segment_review,
     segment_update,
 )
+from segments.services.reviews import segment_review
 from segments.tasks import pause_overdue_segments
 from tests.factories import SegmentFactory, StaffFactory
 from tests.segments.helpers import events
@@ -202,7 +202,13 @@ def test_review_due_flag_and_review_resets_it(officer):
     seg = segment_review(segment=seg, user=officer)
     assert not segment_review_due(segment=seg, now=later)
     [event] = events("default", AuditCode.SEGMENT_REVIEWED)
-    assert event.payload == {"from": "active", "to": "active", "fields": ["last_reviewed_at"]}
+    assert event.payload == {
+        "from": "active",
+        "to": "active",
+        "fields": ["last_reviewed_at"],
+        "decision": "",  # none recorded
+        "lift": None,  # no lift computed
+    }
 
 
 def _make_overdue(seg):

@@ -4,7 +4,13 @@
 so the export can build the report while it streams entries, in constant memory.
 Payload conventions it reads (see docs/audit.md): consent 1xx ``{"source", "decision"}``,
 DSAR 3xx ``{"request_type", "to", "on_time"}``, segment definitions 505-508 ``{"from", "to"}``,
-memberships 201/202 with ``object_id`` = segment key and ``{"reason"}``.
+memberships 201/202 with ``object_id`` = segment key and ``{"reason"}``, reviews 508
+``{"decision", "lift"}`` (the lift figures the decision was made on).
+
+``lift_evidence()`` is the one part not read from the chains: the current lift figures of
+every segment whose lift has been computed (aggregates of the control database, with their
+``computed_at``; never a subject). The report shows them in its segment section and the
+bundle carries them as ``lift.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from django.utils import timezone
 from compliance.audit.codes import AuditCode, code_group, code_name
 from compliance.audit.models import AuditEvent
 from compliance.audit.selectors.rows import iter_rows
+from segments.models import Status as SegmentStatus
+from segments.selectors.lift import lift_figures, lift_reports
 
 TERMINAL_REQUEST_STATUSES = {"completed", "rejected", "failed", "cancelled"}
 SEGMENT_CODES = {
@@ -77,6 +85,7 @@ class EvidenceStats:
     segment_transitions: Counter = field(default_factory=Counter)
     segments_reviewed: set = field(default_factory=set)
     membership: Counter = field(default_factory=Counter)
+    review_decisions: list = field(default_factory=list)
 
     def feed(self, chain_id: str, row: tuple) -> None:
         code, payload = row[2], row[8]
@@ -99,6 +108,8 @@ class EvidenceStats:
             self.segment_events[code_name(code)] += 1
             if code == AuditCode.SEGMENT_REVIEWED:
                 self.segments_reviewed.add(row[7])
+                if payload.get("decision"):
+                    self.review_decisions.append(_decision(row[7], row[1], payload))
             if payload.get("from") or payload.get("to"):
                 key = (str(payload.get("from") or "-"), str(payload.get("to") or "-"))
                 self.segment_transitions[key] += 1
@@ -156,8 +167,33 @@ class EvidenceStats:
                 {"event": e, "reason": r, "count": n}
                 for (e, r), n in sorted(self.membership.items())
             ],
+            "review_decisions": self.review_decisions,
             "controls": CONTROLS,
         }
+
+
+def _decision(segment_key: str, occurred_at: str, payload: dict) -> dict:
+    lift = payload.get("lift") or {}
+    return {
+        "segment": segment_key,
+        "reviewed_at": occurred_at,
+        "decision": payload["decision"],
+        "absolute_lift": lift.get("absolute_lift"),
+        "absolute_lift_ci": lift.get("absolute_lift_ci"),
+        "units": [lift.get(arm, {}).get("units") for arm in ("treatment", "control")]
+        if lift
+        else None,
+        "srm_flag": lift.get("srm_flag"),
+    }
+
+
+def lift_evidence() -> list[dict]:
+    """``lift_figures`` (own window, since activation) of every segment whose lift has been
+    computed, with its key, name and status, by key: aggregates only."""
+    return [
+        {"segment": r["segment"], "name": r["name"], "status": r["status"], **lift_figures(r)}
+        for r in lift_reports(statuses=tuple(SegmentStatus.values))
+    ]
 
 
 def bars(items: list[tuple[str, int]], *, width: int = 360, height: int = 18) -> dict:
@@ -212,9 +248,16 @@ def evidence_stats(*, aliases: list[str], start: datetime, end: datetime) -> Evi
 
 
 def report_render(
-    *, stats: EvidenceStats, start: datetime, end: datetime, chains: list[dict], standalone=True
+    *,
+    stats: EvidenceStats,
+    start: datetime,
+    end: datetime,
+    chains: list[dict],
+    standalone=True,
+    lift: list[dict] | None = None,
 ) -> str:
-    """The report's HTML (no external resources: inline CSS and SVG)."""
+    """The report's HTML (no external resources: inline CSS and SVG). ``lift`` defaults to
+    ``lift_evidence()``."""
     context = stats.context()
     context.update(
         {
@@ -223,6 +266,7 @@ def report_render(
             "generated_at": timezone.now(),
             "chains": chains,
             "standalone": standalone,
+            "lift": lift_evidence() if lift is None else lift,
         }
     )
     return render_to_string("audit/report.html", context)

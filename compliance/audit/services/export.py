@@ -1,5 +1,5 @@
-"""The audit export bundle: entries, checkpoints, witness files, key, report, manifest and its
-signature.
+"""The audit export bundle: entries, checkpoints, witness files, key, report (and its lift
+figures as ``lift.json``), manifest and its signature.
 
 Streams: entries go from a server-side cursor straight into the zip (``ZipFile.open(name,
 "w")``), hashed while written, so memory stays constant whatever the number of entries. Two
@@ -25,7 +25,12 @@ from compliance import crypto
 from compliance.audit.codes import AuditCode, code_name
 from compliance.audit.hashing import FIELDS, GENESIS, canonical_json, format_time
 from compliance.audit.models import AuditCheckpoint, AuditEvent
-from compliance.audit.selectors.evidence import EvidenceStats, report_render, seq_range
+from compliance.audit.selectors.evidence import (
+    EvidenceStats,
+    lift_evidence,
+    report_render,
+    seq_range,
+)
 from compliance.audit.selectors.rows import iter_rows
 from compliance.audit.selectors.status import chain_status
 from compliance.audit.selectors.witness import witness_files
@@ -86,6 +91,13 @@ class _HashingWriter:
         return {"sha256": self.digest.hexdigest(), "bytes": self.size}
 
 
+def _lift_json(lift: list[dict], stats: EvidenceStats) -> bytes:
+    """The report's lift figures, machine-readable: current figures per segment (aggregates of
+    the control database) and the review decisions of the period (from the chain)."""
+    body = {"segments": lift, "review_decisions": stats.review_decisions}
+    return json.dumps(body, indent=2, sort_keys=True).encode()
+
+
 def audit_export(
     *,
     start: datetime,
@@ -116,8 +128,10 @@ def audit_export(
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         files["entries.jsonl"] = _write_jsonl(archive, chains, stats)
         files["entries.csv"] = _write_csv(archive, chains)
-        report = report_render(stats=stats, start=start, end=end, chains=statuses)
+        lift = lift_evidence()
+        report = report_render(stats=stats, start=start, end=end, chains=statuses, lift=lift)
         small = [
+            ("lift.json", _lift_json(lift, stats)),
             ("checkpoints.json", _checkpoints_json(chains)),
             *_witness_files(chains),
             ("public_key.pem", crypto.public_key_pem()),

@@ -18,11 +18,13 @@ from compliance.officer.permissions import (
     EXPORT_EVIDENCE,
     VIEW_AUDIT,
     VIEW_REQUESTS,
+    VIEW_SEGMENTS,
     is_officer,
     require,
 )
 from compliance.officer.views.common import page_context
 from compliance.regions import regions
+from segments.selectors.lift import lift_reports
 
 
 def home(request):
@@ -101,7 +103,29 @@ def dashboard(request):
         layer_chart=charts.bars(title="Active segments by layer", items=segments["layers"]),
         review_chart=charts.bars(title="Segments by review state", items=segments["review"]),
         chains=selectors.chains() if request.user.has_perm(VIEW_AUDIT) else None,
+        lift=lift_overview() if request.user.has_perm(VIEW_SEGMENTS) else None,
         evidence=evidence,
         period=period,
     )
     return TemplateResponse(request, "admin/officer/dashboard.html", context)
+
+
+def lift_overview() -> dict:
+    """The dashboard's lift module: the report of every active segment whose lift has been
+    computed, and a forest plot of their absolute lifts with 95% intervals."""
+    reports = lift_reports()
+    rows = [
+        (
+            r["segment"],
+            r["absolute_lift"],
+            *(r["absolute_lift_ci"] or (None, None)),
+            r["srm_flag"],
+        )
+        for r in reports
+    ]
+    return {
+        "reports": reports,
+        "chart": charts.intervals(
+            title="Absolute lift with 95% interval, per active segment", rows=rows
+        ),
+    }
