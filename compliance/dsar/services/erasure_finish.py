@@ -27,7 +27,6 @@ from compliance.dsar.services.transitions import request_entry, requests_transit
 from compliance.dsar.sql import (
     as_uuid,
     directory_rows,
-    instances_update,
     rows_count,
     subject_rows,
 )
@@ -197,13 +196,53 @@ def _retained(batch: ErasureBatch) -> dict[UUID, dict[str, dict]]:
     return kept
 
 
+def _receipts(
+    *,
+    batch: ErasureBatch,
+    steps: list[Step],
+    progress: Progress,
+    requests,
+    sweep: dict[str, int],
+    tokens: dict[UUID, list[str]],
+    receipt_ids: dict[UUID, str],
+    now: datetime,
+) -> dict[UUID, dict]:
+    """Once the completion's entries are appended: the change feed's notices (the feed's lock
+    order), then each request's signed receipt (which counts the notices kept), as fields to
+    save with the status."""
+    progress.publish()
+    retained = _retained(batch)
+    signed = {}
+    for request in requests:
+        pk = request.pk
+        receipt = receipt_body(
+            request=request,
+            now=now,
+            subjects=len(tokens[pk]),
+            tables={s.entry.label: progress.row(pk, s.name) for s in steps if s.entry},
+            memberships_exited=progress.row(pk, "memberships_exit"),
+            identifiers_suppressed=progress.row(pk, "suppression"),
+            directory_rows_removed=progress.row(pk, "directory"),
+            sweep=sweep,
+            retained=retained[pk],
+            mode=batch.mode,
+            receipt_id=receipt_ids[pk],
+        )
+        signed[pk] = {
+            "receipt": receipt,
+            "receipt_signature": receipt_sign(receipt),
+            "result_counts": receipt["tables"],
+        }
+    return signed
+
+
 def batch_finish(
     *, batch: ErasureBatch, steps: list[Step], progress: Progress
 ) -> list[PrivacyRequest]:
-    """Sweep, complete every request (one audit append: the events owed, ``SUBJECT_ERASED``
-    per subject, ``ERASURE_RECEIPT_ISSUED`` and the status change per request), publish the
-    change-feed notices, then sign and store each request's receipt (which counts the notices
-    kept), all in the caller's transaction."""
+    """Sweep and complete every request through ``requests_transition``: one audit append (the
+    events owed, ``SUBJECT_ERASED`` per subject, ``ERASURE_RECEIPT_ISSUED`` and the status
+    change per request), then the change-feed notices and each request's signed receipt
+    (``_receipts``), saved with the status in ONE statement; in the caller's transaction."""
     now = timezone.now()
     sweep = _sweep(batch=batch, progress=progress, at=now)
     tokens: dict[UUID, list[str]] = defaultdict(list)
@@ -253,26 +292,15 @@ def batch_finish(
             for r in batch.requests
         },
         entries=[*progress.entries, *entries],
-    )
-    progress.publish()  # after the audit append: the change feed's lock order
-    retained = _retained(batch)
-    for request in done:
-        pk = request.pk
-        request.receipt = receipt_body(
-            request=request,
-            now=now,
-            subjects=len(tokens[pk]),
-            tables={s.entry.label: progress.row(pk, s.name) for s in steps if s.entry},
-            memberships_exited=progress.row(pk, "memberships_exit"),
-            identifiers_suppressed=progress.row(pk, "suppression"),
-            directory_rows_removed=progress.row(pk, "directory"),
+        after_audit=lambda requests: _receipts(
+            batch=batch,
+            steps=steps,
+            progress=progress,
+            requests=requests,
             sweep=sweep,
-            retained=retained[pk],
-            mode=batch.mode,
-            receipt_id=receipt_ids[pk],
-        )
-        request.receipt_signature = receipt_sign(request.receipt)
-        request.result_counts = request.receipt["tables"]
-    fields = ["receipt", "receipt_signature", "result_counts"]
-    instances_update(using=batch.alias, instances=done, fields=fields)
+            tokens=tokens,
+            receipt_ids=receipt_ids,
+            now=now,
+        ),
+    )
     return done

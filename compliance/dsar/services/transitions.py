@@ -9,7 +9,7 @@ transaction, and queues the status callback to the client after commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from uuid import UUID
 
 from django.db import transaction
@@ -105,12 +105,15 @@ def requests_transition(
     update_fields: dict | None = None,
     per_request: Mapping[UUID, dict] | None = None,
     entries: Sequence[AuditEntry] = (),
+    after_audit: Callable[[Sequence[PrivacyRequest]], Mapping[UUID, dict]] | None = None,
 ) -> list[PrivacyRequest]:
     """Move every request of ``requests`` (one region) to ``to``: each transition checked
-    (``IllegalTransitionError`` before anything is written), all saved in one statement, their
-    ``REQUEST_STATUS_CHANGED`` entries appended after ``entries`` (the caller's further events)
-    in ONE ``audit_append``, status callbacks queued after commit. ``update_fields`` apply to
-    all, ``per_request`` (request id -> fields) to one each; ``reason`` as in
+    (``IllegalTransitionError`` before anything is written), their ``REQUEST_STATUS_CHANGED``
+    entries appended after ``entries`` (the caller's further events) in ONE ``audit_append``,
+    then all saved in one statement, status callbacks queued after commit. ``update_fields``
+    apply to all, ``per_request`` (request id -> fields) to one each, and ``after_audit``'s
+    fields (request id -> fields, computed from the moved requests once the entries are
+    appended: e.g. receipts counting what the append caused) too; ``reason`` as in
     ``request_transition``."""
     if not requests:
         return []
@@ -143,13 +146,21 @@ def requests_transition(
             )
         )
     with transaction.atomic(using=alias, savepoint=False):
+        audit_append(using=alias, entries=[*entries, *status_entries], at=now)
+        if after_audit is not None:
+            later = after_audit(requests)
+            for request in requests:
+                own = later.get(request.pk, {})
+                names.update(dict.fromkeys(own))
+                owns.append(own)
+                for name, value in own.items():
+                    setattr(request, name, value)
         instances_update(
             using=alias,
             instances=requests,
             fields=list(names),
             shared=[name for name in names if not any(name in own for own in owns)],
         )
-        audit_append(using=alias, entries=[*entries, *status_entries], at=now)
         for request in requests:
             if request.callback_url and request.client_id:
                 job_on_commit(
