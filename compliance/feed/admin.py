@@ -36,7 +36,20 @@ class SubscriptionForm(forms.ModelForm):
 
     class Meta:
         model = Subscription
-        fields = ["name", "url", "purpose", "event_types", "segments", "regions", "is_active"]
+        fields = [
+            "name",
+            "url",
+            "purpose",
+            "event_types",
+            "segments",
+            "regions",
+            "arm",
+            "is_active",
+        ]
+        help_texts = {
+            "arm": "control members are never activated: only a measurement tool opts in to "
+            "the control arm's enters and exits (consent changes go to every choice)"
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,6 +68,7 @@ class SubscriptionForm(forms.ModelForm):
             event_types=list(cleaned.get("event_types") or []),
             segments=cleaned.get("segments") or [],
             regions=list(cleaned.get("regions") or []),
+            arm=cleaned.get("arm") or "",
         )
         try:
             subscription_validate(subscription=probe)
@@ -66,7 +80,17 @@ class SubscriptionForm(forms.ModelForm):
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionForm
-    list_display = ["name", "url", "purpose", "types", "is_active", "secret_hint", "updated_at"]
+    list_display = [
+        "name",
+        "url",
+        "purpose",
+        "types",
+        "arm",
+        "is_active",
+        "secret_hint",
+        "updated_at",
+    ]
+    list_filter = ["arm", "is_active"]
     readonly_fields = ["secret_shown", "delivery_status", "created_at", "updated_at"]
     actions = ["rotate_secret"]
 
@@ -130,8 +154,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(Change)
 class ChangeAdmin(RegionalModelAdmin):
-    list_display = ["id", "kind", "segment_key", "purpose", "decision", "reason", "occurred_at"]
-    list_filter = ["kind"]
+    list_display = [
+        "id",
+        "kind",
+        "segment_key",
+        "arm",
+        "purpose",
+        "decision",
+        "reason",
+        "occurred_at",
+    ]
+    list_filter = ["kind", "arm"]
     search_fields = ["=change_id", "=segment_key"]
 
 
