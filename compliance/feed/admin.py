@@ -8,7 +8,14 @@ from django.utils.html import format_html_join
 
 from compliance.admin_regional import RegionalModelAdmin
 from compliance.audit.services.append import Actor
-from compliance.feed.models import Change, ChangeKind, DeliveryReceipt, DeliveryState, Subscription
+from compliance.feed.models import (
+    Change,
+    ChangeKind,
+    DeliveryReceipt,
+    DeliveryState,
+    Subscription,
+    SubscriptionArm,
+)
 from compliance.feed.services.subscriptions import (
     SubscriptionInputError,
     subscription_delete,
@@ -33,6 +40,13 @@ class SubscriptionForm(forms.ModelForm):
     segments = forms.CharField(
         required=False, help_text="segment keys, comma-separated; empty: every segment"
     )
+    arm = forms.ChoiceField(
+        choices=SubscriptionArm.choices,
+        required=False,
+        initial=SubscriptionArm.TREATMENT,
+        help_text="control members are never activated: only a measurement tool opts in to "
+        "the control arm's enters and exits (consent changes go to every choice)",
+    )
 
     class Meta:
         model = Subscription
@@ -46,16 +60,15 @@ class SubscriptionForm(forms.ModelForm):
             "arm",
             "is_active",
         ]
-        help_texts = {
-            "arm": "control members are never activated: only a measurement tool opts in to "
-            "the control arm's enters and exits (consent changes go to every choice)"
-        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["regions"].choices = [(r, r.upper()) for r in regions()]
         if self.instance.pk:
             self.initial["segments"] = ", ".join(self.instance.segments or [])
+
+    def clean_arm(self):
+        return self.cleaned_data.get("arm") or SubscriptionArm.TREATMENT
 
     def clean_segments(self):
         raw = self.cleaned_data.get("segments") or ""
