@@ -169,9 +169,9 @@ def _database_floor(ids: list[uuid.UUID], segment_key: str) -> dict[str, float]:
     buffers = {
         "memberships": (
             "segments_segmentmembership (id, subject_id, segment_key, entered_at, "
-            "entered_reason, exited_at, exited_reason, consent_event_ids)",
+            "entered_reason, exited_at, exited_reason, consent_event_ids, arm)",
             "".join(
-                f"{first + i}\t{sid}\t{segment_key}\t{now}\tcriteria\t\\N\t\t[1, 2]\n"
+                f"{first + i}\t{sid}\t{segment_key}\t{now}\tcriteria\t\\N\t\t[1, 2]\ttreatment\n"
                 for i, sid in enumerate(ids)
             ),
         ),
@@ -180,16 +180,18 @@ def _database_floor(ids: list[uuid.UUID], segment_key: str) -> dict[str, float]:
             "object_type, object_id, payload, hash)",
             "".join(
                 f"{seq + 1 + i}\t{now}\t201\tsystem\tbench\t{secrets.token_hex(16)}\tsegment\t"
-                f'{segment_key}\t{{"reason": "criteria", "membership_id": {first + i}}}\t'
+                f'{segment_key}\t{{"reason": "criteria", "membership_id": {first + i}, '
+                f'"arm": "treatment"}}\t'
                 f"{secrets.token_hex(32)}\n"
                 for i in range(len(ids))
             ),
         ),
         "outbox": (
             "feed_change (change_id, kind, subject_id, segment_key, purpose, source, decision, "
-            "reason, ref_id, occurred_at)",
+            "reason, ref_id, occurred_at, arm)",
             "".join(
-                f"{uuid.uuid4()}\tenter\t{sid}\t{segment_key}\t\t\t\tcriteria\t{first + i}\t{now}\n"
+                f"{uuid.uuid4()}\tenter\t{sid}\t{segment_key}\t\t\t\tcriteria\t"
+                f"{first + i}\t{now}\ttreatment\n"
                 for i, sid in enumerate(ids)
             ),
         ),
@@ -420,6 +422,9 @@ def main(argv) -> int:
         assert AuditEvent.objects.using("eu").count() - audit_before == n
         sample = SegmentMembership.objects.using("eu").first()
         assert len(sample.consent_event_ids) == len(segment.required_purposes)
+        held_out = SegmentMembership.objects.using("eu").filter(arm="control").count()
+        share = float(segment.control_group_share)
+        assert abs(held_out / n - share) < 5 * (share * (1 - share) / n) ** 0.5, held_out
 
         floor = _database_floor(ids, segment.key)
         tracked = _pghistory_run(ids, segment.key) if pghistory else None
@@ -430,6 +435,7 @@ def main(argv) -> int:
         print(
             f"enters passed as: {'bare UUIDs' if args.uuid else 'SubjectRef(subject_id, region)'}"
         )
+        print(f"holdout: {held_out:,} control stays (share {segment.control_group_share})")
         print(
             f"baseline bulk_create (no checks, no audit): {baseline:7.2f}s {b_rate:>10,.0f} rows/s"
         )

@@ -155,10 +155,12 @@ def stays_insert(
     subject_ids: Sequence[UUID],
     texts: Sequence[str] | None,
     events: Sequence[list[int]],
+    arms: Sequence[str],
 ) -> list[int]:
-    """Insert new stays of ``key`` (one per subject, ``events`` the consent event ids of each);
-    returns their ids in order. PostgreSQL: ids drawn in one query, rows streamed with COPY
-    (text format; ``texts`` are the subject ids already formatted); elsewhere ``bulk_create``."""
+    """Insert new stays of ``key`` (one per subject, ``events`` the consent event ids of each,
+    ``arms`` its holdout arm); returns their ids in order. PostgreSQL: ids drawn in one query,
+    rows streamed with COPY (text format; ``texts`` are the subject ids already formatted);
+    elsewhere ``bulk_create``."""
     if not subject_ids:
         return []
     if texts is None:
@@ -169,8 +171,9 @@ def stays_insert(
                 entered_at=at,
                 entered_reason=reason,
                 consent_event_ids=ev,
+                arm=arm,
             )
-            for sid, ev in zip(subject_ids, events, strict=True)
+            for sid, ev, arm in zip(subject_ids, events, arms, strict=True)
         ]
         SegmentMembership.objects.using(alias).bulk_create(objs, batch_size=2000)
         return [obj.pk for obj in objs]
@@ -182,7 +185,7 @@ def stays_insert(
         ids = [row[0] for row in cursor.fetchall()]
         columns = (
             "id, subject_id, segment_key, entered_at, entered_reason, exited_at, "
-            "exited_reason, consent_event_ids"
+            "exited_reason, consent_event_ids, arm"
         )
         # ints, UUIDs, a slug key and reason, an ISO time, JSON lists of ints: nothing to escape
         middle = f"\t{key}\t{at.isoformat()}\t{reason}\t\\N\t\t["
@@ -192,14 +195,43 @@ def stays_insert(
                 copy.write(
                     "".join(
                         [
-                            f"{pk}\t{text}{middle}{','.join(map(str, ev))}]\n"
-                            for pk, text, ev in zip(
-                                ids[start:stop], texts[start:stop], events[start:stop], strict=True
+                            f"{pk}\t{text}{middle}{','.join(map(str, ev))}]\t{arm}\n"
+                            for pk, text, ev, arm in zip(
+                                ids[start:stop],
+                                texts[start:stop],
+                                events[start:stop],
+                                arms[start:stop],
+                                strict=True,
                             )
                         ]
                     )
                 )
     return ids
+
+
+def stays_in_arm(*, alias: str, ids: Sequence[int], arm: str) -> set[int]:
+    """Which of the stays ``ids`` are in ``arm`` (the outbox and audit entries of exits carry
+    the arm of the stay they close)."""
+    found: set[int] = set()
+    if not ids:
+        return found
+    if _is_pg(alias):
+        found.update(
+            pk
+            for (pk,) in _rows(
+                alias,
+                f"SELECT id FROM {TABLE} WHERE id = ANY(%(ids)s::text::bigint[]) AND arm = %(arm)s",
+                {"ids": "{" + ",".join(map(str, ids)) + "}", "arm": arm},
+            )
+        )
+        return found
+    for chunk in _chunks(ids):
+        found.update(
+            SegmentMembership.objects.using(alias)
+            .filter(id__in=chunk, arm=arm)
+            .values_list("id", flat=True)
+        )
+    return found
 
 
 #: rows fetched per round trip by the streaming reads below

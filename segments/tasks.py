@@ -32,8 +32,8 @@ def pause_overdue_segments() -> list[str]:
 @shared_task(name="segments.lift_compute", base=RegionalTask)
 def lift_compute(*, region: str, segment_key: str | None = None) -> dict[str, int]:
     """Per region (on that region's queue): recompute the lift aggregates of every measured
-    segment from the region's stays and events; only aggregates leave the region. Not on the
-    beat yet: it will run hourly once ``memberships_apply`` assigns arms (issue #17)."""
+    segment from the region's stays and events; only aggregates leave the region. On the beat
+    hourly per region (``segments.schedule``)."""
     runs = lift_compute_region(region=region, segment_key=segment_key)
     logger.info("lift computed for %d segment(s) in %s", len(runs), region)
     return {run.segment_key: run.stays for run in runs}

@@ -8,7 +8,14 @@ from django.utils.html import format_html_join
 
 from compliance.admin_regional import RegionalModelAdmin
 from compliance.audit.services.append import Actor
-from compliance.feed.models import Change, ChangeKind, DeliveryReceipt, DeliveryState, Subscription
+from compliance.feed.models import (
+    Change,
+    ChangeKind,
+    DeliveryReceipt,
+    DeliveryState,
+    Subscription,
+    SubscriptionArm,
+)
 from compliance.feed.services.subscriptions import (
     SubscriptionInputError,
     subscription_delete,
@@ -33,16 +40,35 @@ class SubscriptionForm(forms.ModelForm):
     segments = forms.CharField(
         required=False, help_text="segment keys, comma-separated; empty: every segment"
     )
+    arm = forms.ChoiceField(
+        choices=SubscriptionArm.choices,
+        required=False,
+        initial=SubscriptionArm.TREATMENT,
+        help_text="control members are never activated: only a measurement tool opts in to "
+        "the control arm's enters and exits (consent changes go to every choice)",
+    )
 
     class Meta:
         model = Subscription
-        fields = ["name", "url", "purpose", "event_types", "segments", "regions", "is_active"]
+        fields = [
+            "name",
+            "url",
+            "purpose",
+            "event_types",
+            "segments",
+            "regions",
+            "arm",
+            "is_active",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["regions"].choices = [(r, r.upper()) for r in regions()]
         if self.instance.pk:
             self.initial["segments"] = ", ".join(self.instance.segments or [])
+
+    def clean_arm(self):
+        return self.cleaned_data.get("arm") or SubscriptionArm.TREATMENT
 
     def clean_segments(self):
         raw = self.cleaned_data.get("segments") or ""
@@ -55,6 +81,7 @@ class SubscriptionForm(forms.ModelForm):
             event_types=list(cleaned.get("event_types") or []),
             segments=cleaned.get("segments") or [],
             regions=list(cleaned.get("regions") or []),
+            arm=cleaned.get("arm") or "",
         )
         try:
             subscription_validate(subscription=probe)
@@ -66,7 +93,17 @@ class SubscriptionForm(forms.ModelForm):
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionForm
-    list_display = ["name", "url", "purpose", "types", "is_active", "secret_hint", "updated_at"]
+    list_display = [
+        "name",
+        "url",
+        "purpose",
+        "types",
+        "arm",
+        "is_active",
+        "secret_hint",
+        "updated_at",
+    ]
+    list_filter = ["arm", "is_active"]
     readonly_fields = ["secret_shown", "delivery_status", "created_at", "updated_at"]
     actions = ["rotate_secret"]
 
@@ -130,8 +167,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(Change)
 class ChangeAdmin(RegionalModelAdmin):
-    list_display = ["id", "kind", "segment_key", "purpose", "decision", "reason", "occurred_at"]
-    list_filter = ["kind"]
+    list_display = [
+        "id",
+        "kind",
+        "segment_key",
+        "arm",
+        "purpose",
+        "decision",
+        "reason",
+        "occurred_at",
+    ]
+    list_filter = ["kind", "arm"]
     search_fields = ["=change_id", "=segment_key"]
 
 

@@ -27,6 +27,22 @@ ERASURE_NOTICE = {"kind": "retract", "reason": "erasure"}
 ERASURE_NOTICE_WHY = "erasure notices pending delivery to webhook subscribers and pull consumers"
 
 
+class ChangeArm(models.TextChoices):
+    """The holdout arm of a membership change (``segments.holdout``); consent changes have none."""
+
+    TREATMENT = "treatment", "Treatment"
+    CONTROL = "control", "Control (held out)"
+
+
+class SubscriptionArm(models.TextChoices):
+    """Which arm's membership changes a subscription receives. Control members are never
+    activated: only measurement tools opt in to them."""
+
+    TREATMENT = "treatment", "Treatment only (activation)"
+    CONTROL = "control", "Control only (measurement)"
+    ALL = "all", "Both arms (measurement)"
+
+
 class Change(RegionalModel):
     """One outbox row, written in the same region transaction as the change it describes.
 
@@ -47,6 +63,9 @@ class Change(RegionalModel):
     #: the membership id (enter/exit/retract) or consent event id (consent)
     ref_id = models.BigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField()
+    #: the stay's holdout arm (enter/exit/retract); ``NULL`` for consent changes and for
+    #: membership changes written before arms existed (those were all treatment)
+    arm = models.CharField(max_length=10, choices=ChangeArm.choices, null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -73,6 +92,11 @@ class Subscription(GlobalModel):
     regions = models.JSONField(default=list, blank=True)
     #: why the recipient receives the data (shown to people in their access report, Art. 15(1)(c))
     purpose = models.CharField(max_length=300, blank=True)
+    #: the holdout arm whose membership changes are sent: ``treatment`` (default; activation),
+    #: ``control`` or ``all`` (measurement tools). Consent changes go to every arm setting.
+    arm = models.CharField(
+        max_length=10, choices=SubscriptionArm.choices, default=SubscriptionArm.TREATMENT
+    )
     secret = SealedTextField(editable=False)  # encrypted at rest
     secret_hint = models.CharField(max_length=12, editable=False)
     is_active = models.BooleanField(default=True)

@@ -21,7 +21,7 @@ COPY_THRESHOLD = 200
 TABLE = Change._meta.db_table
 _COPY_SQL = (
     f"COPY {TABLE} (change_id, kind, subject_id, segment_key, purpose, source, decision, "
-    "reason, ref_id, occurred_at) FROM STDIN"
+    "reason, ref_id, occurred_at, arm) FROM STDIN"
 )
 
 
@@ -51,6 +51,7 @@ def changes_insert(*, using: str, changes: Sequence) -> None:
                 reason=c.reason,
                 ref_id=c.ref_id,
                 occurred_at=c.occurred_at,
+                arm=c.arm,
             )
             for c in changes
         ],
@@ -62,15 +63,15 @@ def stays_insert(
     *,
     using: str,
     segment_key: str,
-    groups: Sequence[tuple[str, Sequence[tuple[int, UUID]]]],
+    groups: Sequence[tuple[str, Sequence[tuple[int, UUID, str]]]],
     reason: str,
     at: datetime,
 ) -> bool:
     """PostgreSQL, from ``COPY_THRESHOLD`` stays: for each ``(kind, stays)`` group of
-    ``(membership id, subject id)``, ONE ``INSERT ... SELECT`` from two arrays (the change ids
-    drawn by the database, ``gen_random_uuid()``), so no per-row Python object or text is
-    built. Returns ``False`` (nothing written) otherwise: the caller writes ``ChangeInput``
-    rows."""
+    ``(membership id, subject id, arm)``, ONE ``INSERT ... SELECT`` from three arrays (the
+    change ids drawn by the database, ``gen_random_uuid()``), so no per-row Python object or
+    text is built. Returns ``False`` (nothing written) otherwise: the caller writes
+    ``ChangeInput`` rows."""
     if sum(len(stays) for _, stays in groups) < COPY_THRESHOLD or not is_postgresql(using):
         return False
     with connections[using].cursor() as cursor:
@@ -79,17 +80,18 @@ def stays_insert(
                 continue
             cursor.execute(
                 f"INSERT INTO {TABLE} (change_id, kind, subject_id, segment_key, purpose, "
-                "source, decision, reason, ref_id, occurred_at) "
-                "SELECT gen_random_uuid(), %s, t.sid, %s, '', '', '', %s, t.ref, %s "
-                "FROM unnest(%s::text::uuid[], %s::text::bigint[]) "
-                "WITH ORDINALITY AS t(sid, ref, i) ORDER BY t.i",
+                "source, decision, reason, ref_id, occurred_at, arm) "
+                "SELECT gen_random_uuid(), %s, t.sid, %s, '', '', '', %s, t.ref, %s, t.arm "
+                "FROM unnest(%s::text::uuid[], %s::text::bigint[], %s::text[]) "
+                "WITH ORDINALITY AS t(sid, ref, arm, i) ORDER BY t.i",
                 [
                     str(kind),
                     segment_key,
                     reason,
                     at,
-                    "{" + ",".join([str(sid) for _, sid in stays]) + "}",
-                    "{" + ",".join([str(pk) for pk, _ in stays]) + "}",
+                    "{" + ",".join([str(sid) for _, sid, _ in stays]) + "}",
+                    "{" + ",".join([str(pk) for pk, _, _ in stays]) + "}",
+                    "{" + ",".join([arm for _, _, arm in stays]) + "}",
                 ],
             )
     return True
@@ -104,7 +106,7 @@ def _copy(*, using: str, changes: Sequence) -> None:
         f"{uuid4()}\t{c.kind}\t{c.subject_id}\t{c.segment_key}\t{c.purpose}\t{c.source}"
         f"\t{c.decision}\t{c.reason}\t{null if c.ref_id is None else c.ref_id}\t"
         f"{stamps.get(c.occurred_at) or stamps.setdefault(c.occurred_at, c.occurred_at.isoformat())}"
-        "\n"
+        f"\t{c.arm or null}\n"
         for c in changes
     ]
     with connections[using].cursor() as cursor:

@@ -4,7 +4,7 @@
 (``compliance.db_guards.stays_close``: on PostgreSQL the guard function
 ``segments_stays_close``; the statement only touches rows still open, and row locks serialise
 it with ``memberships_apply``, so a stay is never closed twice) and returns them with one
-``MEMBERSHIP_EXITED`` audit entry each (payload ``{"reason", "membership_id"}``, object
+``MEMBERSHIP_EXITED`` audit entry each (payload ``{"reason", "membership_id", "arm"}``, object
 ``segment``/segment key, the subject's audit token), NOT appended yet: a caller that writes
 many kinds of events (bulk erasure, ``memberships_apply``) appends them in one call with its
 own, then calls ``memberships_closed_publish`` to write the change feed's outbox rows (``exit``,
@@ -34,6 +34,8 @@ from compliance.db_guards import stays_close
 from compliance.feed.services.outbox import membership_stays_exited
 from compliance.models import Subject
 from compliance.regions import region_alias
+from segments import sql
+from segments.holdout import CONTROL, TREATMENT
 from segments.models import ExitReason, SegmentMembership
 from segments.services.errors import MembershipInputError
 
@@ -55,12 +57,17 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 @dataclass
 class ClosedStays:
     """Stays closed by ``memberships_close``: ``(membership id, subject id, segment key)``
-    sorted, and one ``MEMBERSHIP_EXITED`` entry each (not appended yet)."""
+    sorted, one ``MEMBERSHIP_EXITED`` entry each (not appended yet), and the ids of those
+    that were in the control arm (the others were treatment)."""
 
     reason: str
     at: datetime
     stays: list[Stay] = field(default_factory=list)
     entries: list[AuditEntry] = field(default_factory=list)
+    control: set[int] = field(default_factory=set)
+
+    def arm(self, stay_id: int) -> str:
+        return CONTROL if stay_id in self.control else TREATMENT
 
 
 def memberships_close(
@@ -97,6 +104,9 @@ def memberships_close(
     )
     if not closed.stays:
         return closed
+    closed.control = sql.stays_in_arm(
+        alias=alias, ids=[pk for pk, _, _ in closed.stays], arm=CONTROL
+    )
     if tokens is None:
         wanted = list({sid for _, sid, _ in closed.stays})
         tokens = dict(
@@ -109,7 +119,7 @@ def memberships_close(
             subject_token=tokens.get(sid) or "",
             object_type="segment",
             object_id=key,
-            payload={"reason": reason, "membership_id": pk},
+            payload={"reason": reason, "membership_id": pk, "arm": closed.arm(pk)},
         )
         for pk, sid, key in closed.stays
     ]
@@ -177,10 +187,15 @@ def _open_stay_ids(
 
 def memberships_closed_publish(*, alias: str, closed: ClosedStays) -> int:
     """Write the change-feed outbox rows of ``closed`` (``exit``, or ``retract`` for reasons
-    that remove the basis, e.g. ``erasure``) in the caller's transaction. Call it AFTER the
-    transaction's audit append (the feed's lock order). Returns the rows written."""
+    that remove the basis, e.g. ``erasure``; each with its stay's arm) in the caller's
+    transaction. Call it AFTER the transaction's audit append (the feed's lock order).
+    Returns the rows written."""
     return membership_stays_exited(
-        using=alias, stays=closed.stays, reason=closed.reason, at=closed.at
+        using=alias,
+        stays=closed.stays,
+        reason=closed.reason,
+        at=closed.at,
+        control=closed.control,
     )
 
 

@@ -11,10 +11,15 @@ transaction of that region's database:
    them at once (``consent_gate_positions``: the rules of ``can_process_bulk`` against the
    segment's required purposes; fail closed);
 3. skips enters of current members and exits of non-members (reported as ``unchanged``);
-4. writes the new membership rows (``COPY`` on PostgreSQL, ``bulk_create`` elsewhere), closes
+4. gives each new stay its holdout arm (``segments.holdout``: ``control`` when ``u(salt,
+   subject) < control_group_share``, else ``treatment``; no salt, never activated: treatment):
+   a function of salt and subject id, so it never changes while the salt stands, and a merged
+   subject (refused) enters only as its survivor, in the survivor's arm. Then it writes the
+   new membership rows (``COPY`` on PostgreSQL, ``bulk_create`` elsewhere), closes
    exited stays through the one stay-closing primitive (``segments.services.exits``), and
    appends one MEMBERSHIP_ENTERED or MEMBERSHIP_EXITED audit event per change to the region's
-   chain, then one change-feed outbox row per change.
+   chain (payload ``reason``, ``membership_id``, ``arm``), then one change-feed outbox row per
+   change, carrying the arm (control changes reach only subscriptions that opt in).
 
 Only active segments accept enters (others are refused with ``segment_not_active``); exits are
 always accepted. Refused subjects are returned with their reason and nothing is written for
@@ -41,6 +46,7 @@ from compliance.feed.services.outbox import membership_changes_record
 from compliance.models import Subject
 from compliance.regions import region_alias, regions
 from segments import sql
+from segments.holdout import holdout_arms
 from segments.models import ENTER_REASONS, ExitReason, Segment, Status
 from segments.selectors.segments import segments_requiring
 from segments.services.errors import MembershipInputError
@@ -277,19 +283,27 @@ def _consent_gate(batch: _Batch, candidates: list[int]) -> tuple[list[int], list
 
 def _write_enters(
     batch: _Batch, candidates: list[int], events: list[list[int]], now: datetime
-) -> list[tuple[int, UUID]]:
-    """Insert the stays of ``candidates`` and append one MEMBERSHIP_ENTERED each; returns the
-    new ``(membership id, subject id)``."""
-    key, reason = batch.segment.key, batch.reason
+) -> list[tuple[int, UUID, str]]:
+    """Insert the stays of ``candidates``, each in its holdout arm, and append one
+    MEMBERSHIP_ENTERED each; returns the new ``(membership id, subject id, arm)``."""
+    segment, reason = batch.segment, batch.reason
+    key = segment.key
     entered = [batch.enters[i] for i in candidates]
+    texts = batch.texts_at(candidates)
+    arms = holdout_arms(
+        salt=segment.holdout_salt,
+        share=segment.control_group_share,
+        subject_texts=texts if texts is not None else map(str, entered),
+    )
     new_ids = sql.stays_insert(
         alias=batch.alias,
         key=key,
         at=now,
         reason=reason,
         subject_ids=entered,
-        texts=batch.texts_at(candidates),
+        texts=texts,
         events=events,
+        arms=arms,
     )
     batch.result.entered.extend(entered)
     tokens = batch.tokens
@@ -299,18 +313,18 @@ def _write_enters(
         actor=batch.actor,
         object_type="segment",
         items=[
-            (tokens[i], key, {"reason": reason, "membership_id": pk})
-            for i, pk in zip(candidates, new_ids, strict=True)
+            (tokens[i], key, {"reason": reason, "membership_id": pk, "arm": arm})
+            for i, pk, arm in zip(candidates, new_ids, arms, strict=True)
         ],
         at=now,
     )
-    return list(zip(new_ids, entered, strict=True))
+    return list(zip(new_ids, entered, arms, strict=True))
 
 
-def _write_exits(batch: _Batch, now: datetime) -> list[tuple[int, UUID]]:
+def _write_exits(batch: _Batch, now: datetime) -> list[tuple[int, UUID, str]]:
     """Close the stays of ``exits`` in the segment (``memberships_close``) and append their
     MEMBERSHIP_EXITED entries; exits of non-members are ``unchanged`` (``not_a_member``).
-    Returns the closed ``(membership id, subject id)``."""
+    Returns the closed ``(membership id, subject id, arm)``."""
     exits = batch.exits
     if not exits:
         return []
@@ -331,7 +345,7 @@ def _write_exits(batch: _Batch, now: datetime) -> list[tuple[int, UUID]]:
             batch.result.unchanged[sid] = "not_a_member"
     audit_append(using=batch.alias, entries=closed.entries, at=now)
     batch.result.exited.extend(gone)
-    return [(pk, sid) for pk, sid, _ in closed.stays]
+    return [(pk, sid, closed.arm(pk)) for pk, sid, _ in closed.stays]
 
 
 def memberships_exit_all(*, region: str, subject_id: UUID, reason: str, actor: Actor) -> int:

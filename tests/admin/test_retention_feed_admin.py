@@ -110,6 +110,7 @@ def test_officer_configures_a_webhook_and_sees_the_secret_once(client):
     subscription = Subscription.objects.get(name="ads")
     assert subscription.secret in page  # shown this once
     assert subscription.segments == ["eu-buyers", "us-buyers"]
+    assert subscription.arm == "treatment"  # the default: activation never sees control stays
     change = client.get(f"{SUBSCRIPTIONS}{subscription.pk}/change/").content.decode()
     assert subscription.secret not in change and subscription.secret_hint in change
     bad = client.post(
@@ -122,6 +123,25 @@ def test_officer_configures_a_webhook_and_sees_the_secret_once(client):
         },
     )
     assert bad.status_code == 200 and not Subscription.objects.filter(name="bad").exists()
+    measurement = client.post(
+        f"{SUBSCRIPTIONS}add/",
+        {
+            "name": "lift",
+            "url": "https://hooks.example.org/lift",
+            "event_types": ["enter", "exit"],
+            "arm": "control",
+            "is_active": "on",
+        },
+    )
+    assert measurement.status_code == 302
+    assert Subscription.objects.get(name="lift").arm == "control"
+    odd = client.post(
+        f"{SUBSCRIPTIONS}add/",
+        {"name": "odd", "url": "https://hooks.example.org/odd", "event_types": ["enter"],
+         "arm": "holdout", "is_active": "on"},
+    )  # fmt: skip
+    assert odd.status_code == 200 and "arm" in odd.context["adminform"].form.errors
+    assert not Subscription.objects.filter(name="odd").exists()
 
 
 def test_support_agent_cannot_configure_webhooks(client):

@@ -83,7 +83,7 @@ def test_objection_to_a_legitimate_interest_purpose_exits_the_segments_needing_i
         (
             behavioral.key,
             subject.audit_token,
-            {"reason": "objection", "membership_id": stays[behavioral.key].pk},
+            {"reason": "objection", "membership_id": stays[behavioral.key].pk, "arm": "treatment"},
         )
     ]
     recorded = AuditEvent.objects.using("us").filter(object_id=str(objection.pk)).get()

@@ -157,7 +157,7 @@ def test_portability_then_erasure_of_a_person_with_all_kinds_of_data(
         code=C.MEMBERSHIP_EXITED, subject_token=survivor.audit_token
     )
     assert [(e.object_id, e.payload) for e in exits] == [
-        (seg.key, {"reason": "erasure", "membership_id": membership["id"]})
+        (seg.key, {"reason": "erasure", "membership_id": membership["id"], "arm": "treatment"})
     ]
     answer = http.get(f"/api/v1/requests/{created['id']}/receipt/").json()
     assert receipt_verify(

@@ -19,7 +19,12 @@ class SegmentFactory(ServiceFactory):
     """``segment_create`` proposed by ``user`` (owner too unless ``owner`` is given), then
     ``segment_approve`` and ``segment_activate`` by ``user`` up to ``status`` (draft,
     approved or active). ``required_purposes`` defaults to the purposes of ``layers``; any
-    other keyword of ``segment_create`` is passed through."""
+    other keyword of ``segment_create`` is passed through.
+
+    Holdout: activation draws a random salt, so with a control group share a random subject
+    lands in ``control`` with that probability. Unless ``holdout=True``, the factory clears
+    the salt after activation (no salt: every stay is ``treatment``), so tests that are not
+    about arms stay deterministic; holdout tests pass ``holdout=True``."""
 
     class Meta:
         model = Segment
@@ -33,15 +38,19 @@ class SegmentFactory(ServiceFactory):
     motion = "campaign"
     measurement_metric = "conversion rate"
     control_group_share = "0.1"
+    holdout = False
 
     @classmethod
-    def _create(cls, model_class, *, layers, status, user, **values):
+    def _create(cls, model_class, *, layers, status, user, holdout, **values):
         steps = _STEPS[status]  # KeyError: a status this factory cannot reach
         segment = segment_create(layers=list(layers), user=user, **values)
         if steps >= 1:
             segment = segment_approve(segment=segment, user=user)
         if steps >= 2:
             segment = segment_activate(segment=segment, user=user)
+            if not holdout:
+                Segment.objects.filter(pk=segment.pk).update(holdout_salt="")
+                segment.holdout_salt = ""
         return segment
 
 

@@ -93,7 +93,7 @@ def test_bulk_enters_refusals_rows_audit_and_outbox(officer):
     tokens = {p.pk: p.audit_token for p in ok}
     assert [e.subject_token for e in entered] == [tokens[s.subject_id] for s in stays[3:]]
     assert [e.payload for e in entered] == [
-        {"reason": "criteria", "membership_id": s.pk} for s in stays[3:]
+        {"reason": "criteria", "membership_id": s.pk, "arm": "treatment"} for s in stays[3:]
     ]
     assert chain_verify(using="eu").ok
 

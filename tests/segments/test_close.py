@@ -74,7 +74,7 @@ def test_close_by_stay_ids_returns_stays_and_entries_not_appended(officer):
         assert events("eu", AuditCode.MEMBERSHIP_EXITED) == []  # the caller appends
         [entry] = closed.entries
         assert entry.subject_token == person.audit_token
-        assert entry.payload == {"reason": "manual", "membership_id": stay}
+        assert entry.payload == {"reason": "manual", "membership_id": stay, "arm": "treatment"}
         audit_append(using="eu", entries=closed.entries, at=closed.at)
         assert memberships_closed_publish(alias="eu", closed=closed) == 1
     assert set(_open(person)) == {segs[0].key}

@@ -58,7 +58,11 @@ def test_losing_basis_exits_segments_requiring_the_purpose(officer, decision, re
     assert stays[other.key].exited_at is None  # does not need measurement
     [exit_event] = events("eu", AuditCode.MEMBERSHIP_EXITED)
     assert (exit_event.object_id, exit_event.subject_token) == (needs.key, person.audit_token)
-    assert exit_event.payload == {"reason": reason, "membership_id": stays[needs.key].pk}
+    assert exit_event.payload == {
+        "reason": reason,
+        "membership_id": stays[needs.key].pk,
+        "arm": "treatment",
+    }
     # the exit follows the consent event on the same chain
     consent_seq = max(
         e.seq

@@ -229,8 +229,19 @@ def test_task_runs_in_the_region_for_every_activated_segment(officer):
     result = lift_task.apply(kwargs={"region": "eu"}).get()
     assert result[seg.key] == 50 and never.key not in result
     assert LiftComputation.objects.get(segment_key=seg.key, region="eu").stays == 50
-    # not on the beat until memberships_apply assigns arms (issue #17): computed on demand
-    assert not [k for k in schedule.BEAT_SCHEDULE if k.startswith("segments-lift")]
+
+
+def test_beat_computes_the_lift_hourly_in_every_region():
+    from compliance.conf import compliance_settings
+
+    lift = {k: v for k, v in schedule.BEAT_SCHEDULE.items() if k.startswith("segments-lift-")}
+    assert sorted(lift) == sorted(f"segments-lift-{r}" for r in compliance_settings.REGIONS)
+    for region in compliance_settings.REGIONS:
+        entry = lift[f"segments-lift-{region}"]
+        assert entry["task"] == lift_task.name == "segments.lift_compute"
+        assert entry["kwargs"] == {"region": region}
+        # hourly: one minute of every hour
+        assert entry["schedule"].minute == {17} and len(entry["schedule"].hour) == 24
 
 
 def test_api_returns_the_report_with_scope_and_refuses_bad_input(officer):

@@ -46,7 +46,11 @@ def test_consented_enters_write_rows_and_one_audit_event_each(officer):
         event = by_token[person.audit_token]
         membership = next(r for r in stored if r.subject_id == person.pk)
         assert (event.object_type, event.object_id) == ("segment", seg.key)
-        assert event.payload == {"reason": "criteria", "membership_id": membership.pk}
+        assert event.payload == {
+            "reason": "criteria",
+            "membership_id": membership.pk,
+            "arm": "treatment",
+        }
 
 
 def test_consent_event_ids_are_the_grants_that_allowed_entry(officer):
@@ -125,7 +129,7 @@ def test_each_exit_reason_is_recorded_and_audited(officer, reason):
     assert row.exited_reason == reason and row.exited_at is not None
     [event] = events("eu", EXITED)
     assert event.subject_token == person.audit_token
-    assert event.payload == {"reason": reason, "membership_id": row.pk}
+    assert event.payload == {"reason": reason, "membership_id": row.pk, "arm": "treatment"}
 
 
 def test_exit_of_non_member_is_a_reported_no_op(officer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from compliance.feed.models import ChangeKind
+from compliance.feed.models import ChangeKind, SubscriptionArm
 from compliance.regions import regions
 
 
@@ -13,6 +13,9 @@ class ChangesInput(serializers.Serializer):
     after = serializers.CharField(required=False, allow_blank=True, default="")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
     type = serializers.MultipleChoiceField(choices=ChangeKind.values, required=False)
+    arm = serializers.ChoiceField(
+        choices=SubscriptionArm.values, required=False, default=SubscriptionArm.TREATMENT
+    )
 
     def validate_region(self, value: str) -> str:
         if value not in regions():
@@ -30,6 +33,9 @@ class ChangeOutput(serializers.Serializer):
     source = serializers.CharField(allow_null=True)
     decision = serializers.CharField(allow_null=True)
     reason = serializers.CharField(allow_null=True)
+    arm = serializers.CharField(
+        allow_null=True, help_text="holdout arm of a membership change: treatment or control"
+    )
     occurred_at = serializers.CharField()
 
 

@@ -28,6 +28,13 @@ class ChangesView(ApiView):
             OpenApiParameter(
                 "type", OpenApiTypes.STR, many=True, description="enter, exit, retract, consent"
             ),
+            OpenApiParameter(
+                "arm",
+                OpenApiTypes.STR,
+                enum=["treatment", "control", "all"],
+                description="membership changes of this holdout arm (default treatment: "
+                "control members are never activated); consent changes always come",
+            ),
         ],
         responses=ChangesPageOutput,
     )
@@ -54,6 +61,7 @@ class ChangesView(ApiView):
             after=after,
             limit=limit + 1,
             kinds=sorted(data["type"]) if data.get("type") else None,
+            arm=data["arm"],
         )
         page = rows[:limit]
         last = page[-1].pk if page else after

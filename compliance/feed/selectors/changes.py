@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from compliance.audit.hashing import format_time
 from compliance.errors import InputError
-from compliance.feed.models import Change
+from compliance.feed.models import Change, ChangeArm, ChangeKind, SubscriptionArm
 from compliance.regions import region_alias
 
 CURSOR_VERSION = "f1"
@@ -42,6 +42,18 @@ def cursor_decode(*, cursor: str, region: str) -> int:
     return position
 
 
+def arm_filter(*, arm: str) -> Q | None:
+    """The changes a recipient of ``arm`` (a ``SubscriptionArm``) receives: ``treatment``
+    drops membership changes of control stays, ``control`` keeps only those (and consent
+    changes, which have no arm), ``all`` everything (``None``: no filter). A membership change
+    without an arm was written before arms existed: it is treatment."""
+    if arm == SubscriptionArm.ALL:
+        return None
+    if arm == SubscriptionArm.CONTROL:
+        return Q(kind=ChangeKind.CONSENT) | Q(arm=ChangeArm.CONTROL)
+    return ~Q(arm=ChangeArm.CONTROL)  # Django keeps the NULLs (consent, older changes)
+
+
 def changes_after(
     *,
     region: str,
@@ -50,12 +62,15 @@ def changes_after(
     kinds: Sequence[str] | None = None,
     segments: Sequence[str] | None = None,
     since: datetime | None = None,
+    arm: str = SubscriptionArm.TREATMENT,
 ) -> list[Change]:
     """Committed changes of ``region`` after change id ``after``, in feed (commit) order.
 
     ``kinds`` restricts the change kinds; ``segments`` (non-empty) restricts membership
     changes to those segments (consent changes are not filtered by segment); ``since`` drops
-    changes that occurred before it (a new subscription does not replay history).
+    changes that occurred before it (a new subscription does not replay history); ``arm``
+    keeps the membership changes of that holdout arm (``arm_filter``; by default treatment
+    only: control members are never activated).
     """
     alias = region_alias(region=region)
     rows = Change.objects.using(alias).filter(id__gt=after)
@@ -65,6 +80,9 @@ def changes_after(
         rows = rows.filter(Q(kind="consent") | Q(segment_key__in=list(segments)))
     if since is not None:
         rows = rows.filter(occurred_at__gte=since)
+    arms = arm_filter(arm=arm)
+    if arms is not None:
+        rows = rows.filter(arms)
     return list(rows.order_by("id")[:limit])
 
 
@@ -81,5 +99,6 @@ def change_payload(*, change: Change, region: str) -> dict:
         "source": change.source or None,
         "decision": change.decision or None,
         "reason": change.reason or None,
+        "arm": change.arm or (None if change.kind == ChangeKind.CONSENT else ChangeArm.TREATMENT),
         "occurred_at": format_time(change.occurred_at),
     }

@@ -106,6 +106,7 @@ def _pending(region: str, subscription: Subscription, state: DeliveryState, limi
         kinds=subscription.event_types,
         segments=subscription.segments,
         since=subscription.created_at,
+        arm=subscription.arm,
     )
 
 

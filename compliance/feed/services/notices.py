@@ -9,8 +9,8 @@ when both hold:
 * it is older than ``COMPLIANCE_FEED_ERASURE_NOTICE_TTL_DAYS`` (default 30; the window pull
   consumers have to read it), and
 * no active subscription of the region still has it pending: every subscription that would
-  receive it (event types include ``retract``, its segment filter matches, created before the
-  notice) has its cursor at or past it. A subscription whose receiver keeps failing therefore
+  receive it (event types include ``retract``, its segment and arm filters match, created
+  before the notice) has its cursor at or past it. A subscription whose receiver keeps failing therefore
   keeps the notice until it is delivered (or the subscription is deactivated).
 
 The sweep (``feed.deliver`` with ``sweep=True``, every ``COMPLIANCE_FEED_SWEEP_SECONDS``) calls
@@ -29,6 +29,7 @@ from django.utils import timezone
 from compliance.audit.services.append import Actor
 from compliance.feed.conf import feed_settings
 from compliance.feed.models import ERASURE_NOTICE, Change, ChangeKind, DeliveryState
+from compliance.feed.selectors.changes import arm_filter
 from compliance.feed.selectors.subscriptions import subscriptions_for_region
 from compliance.regions import region_alias
 from compliance.retention.services.audit import retention_applied_append, retention_payload
@@ -55,6 +56,9 @@ def _still_pending(alias: str, region: str) -> Q | None:
         mine = Q(id__gt=cursors.get(sub.pk, 0), occurred_at__gte=sub.created_at)
         if sub.segments:
             mine &= Q(segment_key__in=list(sub.segments))
+        arms = arm_filter(arm=sub.arm)
+        if arms is not None:
+            mine &= arms
         pending |= mine
     return pending
 

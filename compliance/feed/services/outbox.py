@@ -8,7 +8,7 @@ Delivery to webhooks is scheduled once per transaction, on commit.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -17,7 +17,7 @@ from celery import current_app
 from django.db import connections, transaction
 
 from compliance.feed import sql
-from compliance.feed.models import ChangeKind
+from compliance.feed.models import ChangeArm, ChangeKind
 from compliance.feed.selectors.subscriptions import subscriptions_for_region
 
 #: exit reasons that mean "the basis to process this person is gone": sent as ``retract``
@@ -37,6 +37,8 @@ class ChangeInput:
     decision: str = ""
     reason: str = ""
     ref_id: int | None = None
+    #: the stay's holdout arm (membership changes only)
+    arm: str | None = None
 
 
 def exit_kind(*, reason: str) -> str:
@@ -62,13 +64,13 @@ def membership_changes_record(
     *,
     using: str,
     segment_key: str,
-    entered: Iterable[tuple[int, UUID]] = (),
-    exited: Iterable[tuple[int, UUID]] = (),
+    entered: Iterable[tuple[int, UUID, str]] = (),
+    exited: Iterable[tuple[int, UUID, str]] = (),
     reason: str,
     at: datetime,
 ) -> int:
-    """Outbox rows for membership stays ``(membership id, subject id)`` that entered or exited
-    ``segment_key`` with ``reason`` at ``at``; exits with a ``RETRACT_REASONS`` reason are
+    """Outbox rows for membership stays ``(membership id, subject id, arm)`` that entered or
+    exited ``segment_key`` with ``reason`` at ``at``; exits with a ``RETRACT_REASONS`` reason are
     ``retract`` changes. PostgreSQL, from ``sql.COPY_THRESHOLD`` rows: one ``INSERT ...
     SELECT`` from arrays per kind (``sql.stays_insert``)."""
     kind = exit_kind(reason=reason)
@@ -84,9 +86,11 @@ def membership_changes_record(
             using=using, segment_key=segment_key, groups=groups, reason=reason, at=at
         ):
             changes = [
-                ChangeInput(change, sid, at, segment_key=segment_key, reason=reason, ref_id=pk)
+                ChangeInput(
+                    change, sid, at, segment_key=segment_key, reason=reason, ref_id=pk, arm=arm
+                )
                 for change, stays in groups
-                for pk, sid in stays
+                for pk, sid, arm in stays
             ]
             sql.changes_insert(using=using, changes=changes)
         schedule_delivery(using=using)
@@ -94,15 +98,29 @@ def membership_changes_record(
 
 
 def membership_stays_exited(
-    *, using: str, stays: Iterable[tuple[int, UUID, str]], reason: str, at: datetime
+    *,
+    using: str,
+    stays: Iterable[tuple[int, UUID, str]],
+    reason: str,
+    at: datetime,
+    control: Collection[int] = (),
 ) -> int:
     """Outbox rows for exited stays ``(membership id, subject id, segment key)`` of several
-    segments (consent follow-through, erasure, restriction)."""
+    segments (consent follow-through, erasure, restriction); the stays whose ids are in
+    ``control`` are in the control arm, the others in treatment."""
     kind = exit_kind(reason=reason)
     return changes_record(
         using=using,
         changes=[
-            ChangeInput(kind, sid, at, segment_key=key, reason=reason, ref_id=pk)
+            ChangeInput(
+                kind,
+                sid,
+                at,
+                segment_key=key,
+                reason=reason,
+                ref_id=pk,
+                arm=ChangeArm.CONTROL if pk in control else ChangeArm.TREATMENT,
+            )
             for pk, sid, key in stays
         ],
     )

@@ -10,7 +10,7 @@ from django.db import transaction
 from compliance.audit.services.append import Actor
 from compliance.audit.services.configuration import configuration_changed
 from compliance.errors import InputError
-from compliance.feed.models import ChangeKind, Subscription
+from compliance.feed.models import ChangeKind, Subscription, SubscriptionArm
 from compliance.feed.services.outbox import subscriptions_changed
 from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import regions
@@ -23,7 +23,8 @@ class SubscriptionInputError(InputError):
 
 
 def subscription_validate(*, subscription: Subscription) -> None:
-    """Raise ``SubscriptionInputError`` naming the field for a bad URL, type or region."""
+    """Raise ``SubscriptionInputError`` naming the field for a bad URL, type, region, segment
+    list or arm."""
     try:
         outbound_url_check(url=subscription.url or "")
     except OutboundUrlError as exc:
@@ -41,6 +42,10 @@ def subscription_validate(*, subscription: Subscription) -> None:
         raise SubscriptionInputError(f"unknown regions {unknown_regions}", field="regions")
     if not all(isinstance(key, str) for key in subscription.segments or []):
         raise SubscriptionInputError("segments must be a list of segment keys", field="segments")
+    if subscription.arm not in SubscriptionArm.values:
+        raise SubscriptionInputError(
+            f"unknown arm {subscription.arm!r}; use {SubscriptionArm.values}", field="arm"
+        )
 
 
 def _new_secret(subscription: Subscription) -> str:
@@ -69,12 +74,16 @@ def subscription_create(
     regions: Sequence[str] = (),
     is_active: bool = True,
     purpose: str = "",
+    arm: str = SubscriptionArm.TREATMENT,
 ) -> tuple[Subscription, str]:
     """Create a subscription; returns it and its secret (shown this once, never again).
-    ``purpose`` says why the recipient gets the data (people read it in access reports)."""
+    ``purpose`` says why the recipient gets the data (people read it in access reports);
+    ``arm`` which holdout arm's membership changes it gets (``treatment``, the default, for
+    activation; ``control`` or ``all`` for measurement tools)."""
     subscription = Subscription(
         name=name,
         purpose=purpose,
+        arm=arm,
         url=url,
         event_types=list(event_types),
         segments=list(segments),
@@ -99,7 +108,9 @@ def subscription_save(
             subscription=subscription,
             actor=actor,
             action="created" if creating else "changed",
-            fields=changed if not creating else ["url", "event_types", "segments", "regions"],
+            fields=changed
+            if not creating
+            else ["url", "event_types", "segments", "regions", "arm"],
         )
     subscriptions_changed()
     return secret
