@@ -159,11 +159,12 @@ class SegmentMembershipAdmin(RegionalModelAdmin):
     list_display = (
         "subject_id",
         "segment_key",
+        "arm",
         "entered_at",
         "entered_reason",
         "exited_at",
         "exited_reason",
     )
-    list_filter = ("exited_reason", "entered_reason")
+    list_filter = ("arm", "exited_reason", "entered_reason")
     search_fields = ("=subject_id", "=segment_key")
     ordering = ("subject_id", "entered_at")

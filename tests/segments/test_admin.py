@@ -7,7 +7,7 @@ from django.test import Client
 
 from compliance.audit.codes import AuditCode
 from compliance.roles import SUPPORT_AGENT
-from segments.models import Segment, Status
+from segments.models import Segment, SegmentMembership, Status
 from segments.services.memberships import memberships_apply
 from tests.factories import SegmentFactory, StaffFactory, SubjectFactory
 from tests.segments.helpers import ACTOR, events
@@ -99,3 +99,24 @@ def test_membership_history_per_region(officer):
         .content.decode()
         .split("result_list")[-1]
     )
+
+
+def test_membership_history_shows_and_filters_the_arm(officer):
+    seg = SegmentFactory(user=officer, key="held", control_group_share="0.5", holdout=True)
+    people = [SubjectFactory(consented=True) for _ in range(16)]
+    memberships_apply(segment=seg, enters=[p.pk for p in people], exits=[], actor=ACTOR)
+    arms = dict(
+        SegmentMembership.objects.using("eu")
+        .filter(segment_key="held")
+        .values_list("subject_id", "arm")
+    )
+    assert set(arms.values()) == {"control", "treatment"}  # 16 at 0.5: both (1 - 2^-15)
+    client = login(officer)
+    listing = client.get("/admin/segments/segmentmembership/", {"region": "eu"}).content.decode()
+    assert "column-arm" in listing
+    control = client.get(
+        "/admin/segments/segmentmembership/", {"region": "eu", "arm": "control"}
+    ).content.decode()
+    rows = control.split("result_list")[-1]
+    for sid, arm in arms.items():
+        assert (str(sid) in rows) == (arm == "control")
