@@ -45,6 +45,15 @@ class EventBatchInputSerializer(serializers.Serializer):
     events = EventInputSerializer(many=True, max_length=MAX_BATCH, min_length=1)
 
 
+class ViolationSerializer(serializers.Serializer):
+    type = serializers.CharField(
+        help_text="unplanned_event, required_missing, datatype_mismatch, additional_property, "
+        "invalid_value or identifier_type_not_allowed"
+    )
+    path = serializers.CharField(help_text="JSON path in the event, e.g. $.properties.plan")
+    message = serializers.CharField(help_text="what the plan asks (never the value sent)")
+
+
 class EventOutcomeSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     id = serializers.CharField(allow_null=True, help_text="the client event id, if sent")
@@ -52,6 +61,9 @@ class EventOutcomeSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="basis when accepted, why not when rejected")
     event_id = serializers.IntegerField(allow_null=True)
     duplicate = serializers.BooleanField()
+    violations = ViolationSerializer(
+        many=True, help_text="what the source's tracking plan found (empty without a plan)"
+    )
 
 
 class EventBatchResultSerializer(serializers.Serializer):
@@ -64,6 +76,7 @@ class EventBatchResultSerializer(serializers.Serializer):
 
 def batch_result_data(*, result, events) -> dict:
     """The response body (built directly: 1,000 outcomes through DRF fields is slow)."""
+    violations = result.violations or ((),) * len(result.outcomes)
     return {
         "batch_id": result.batch_id,
         "received_at": result.received_at.isoformat().replace("+00:00", "Z"),
@@ -77,7 +90,8 @@ def batch_result_data(*, result, events) -> dict:
                 "reason": outcome.reason,
                 "event_id": outcome.event_id,
                 "duplicate": outcome.duplicate,
+                "violations": [v.as_json() for v in found],
             }
-            for outcome in result.outcomes
+            for outcome, found in zip(result.outcomes, violations, strict=True)
         ],
     }
