@@ -51,8 +51,8 @@ class IngestResult:
     batch_id: str
     received_at: datetime
     outcomes: tuple[EventOutcome, ...]
-    #: per event, in order: the tracking plan's violations (empty without a plan)
-    violations: tuple[tuple[Violation, ...], ...] = ()
+    #: per event, in order: its tracking plan's violations (``None``: its source has no plan)
+    violations: tuple[tuple[Violation, ...] | None, ...] = ()
 
     @property
     def accepted(self) -> int:
@@ -79,8 +79,9 @@ class BatchItem:
     reason: str = ""
     #: index of an earlier event of the batch with the same source and client event id
     duplicate_of: int | None = None
-    #: what the source's tracking plan found, and whether it refuses the event (``block``)
-    violations: tuple[Violation, ...] = ()
+    #: what the source's tracking plan found (``None``: no plan), and whether it refuses the
+    #: event (``block``)
+    violations: tuple[Violation, ...] | None = None
     plan_refused: bool = False
 
     def reject(self, reason: str) -> None:

@@ -43,8 +43,9 @@ class TrackingPlanView(ApiView):
 
     @extend_schema(
         operation_id="tracking_plan_get",
+        summary="A source's tracking plan: the current version and every past one",
         responses={200: s.TrackingPlanOutputSerializer},
-        tags=["sources"],
+        tags=["events"],
     )
     def get(self, request, key):
         return Response(_plan_body(_source_or_404(key)))
@@ -54,7 +55,7 @@ class TrackingPlanView(ApiView):
         summary="Publish a new version of the source's tracking plan",
         request=s.TrackingPlanInputSerializer,
         responses={201: s.TrackingPlanOutputSerializer},
-        tags=["sources"],
+        tags=["events"],
     )
     def put(self, request, key):
         source = _source_or_404(key)
@@ -84,11 +85,13 @@ class InstrumentationView(ApiView):
 
     @extend_schema(
         operation_id="sources_instrumentation",
+        summary="Instrumentation audit: per source, events received, valid and refused shares, "
+        "top violations and unplanned events (counts only)",
         parameters=[
             OpenApiParameter("days", int, required=False, description="1 to 365 (default 7)")
         ],
         responses={200: s.InstrumentationOutputSerializer},
-        tags=["sources"],
+        tags=["events"],
     )
     def get(self, request):
         days = days_param(value=request.query_params.get("days"))
