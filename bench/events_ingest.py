@@ -12,9 +12,13 @@ sides see the same table sizes and machine load:
 * **baseline**: ``Event.objects.bulk_create`` of the same events with the subject ids already
   known, properties as plain JSON, no consent check, no audit, in a transaction.
 
+* **planned** (issue 18): the gated path for a source (``ios_app``) whose tracking plan has
+  20 events in ``block`` mode: every event is also checked against its JSON Schema (draft
+  2020-12, compiled once per plan version) and the instrumentation counters move.
+
 Also printed (information only): the gated path plus request parsing
 (``event_batch_parse`` of the JSON-decoded body), i.e. everything the API view does.
-Target: gated events/s >= 0.5 x baseline events/s.
+Targets: gated events/s >= 0.5 x baseline events/s; planned events/s >= 0.5 x baseline.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from django.db import transaction
 
 from bench import bench_databases, machine
 from compliance.audit.services.append import Actor
+from compliance.consent.models import EventSource
 from compliance.consent.services.record import consent_record
 from compliance.events.models import Event
 from compliance.events.parsing import event_batch_parse
 from compliance.events.services.ingest import events_ingest
+from compliance.plans.documents import plan_document_parse
+from compliance.plans.services.plans import tracking_plan_publish
 from compliance.services.subjects import subject_resolve
 
 
@@ -63,13 +70,14 @@ def _run(args) -> int:
             jurisdiction="FR",
         )
         subject_of[email] = subject.pk
+    _publish_plan(actor=actor)
     setup = time.perf_counter() - started
 
     base_time = datetime.now(UTC) - timedelta(hours=1)
 
-    def raw_event(i: int, prefix: str) -> dict:
+    def raw_event(i: int, prefix: str, source: str = "web") -> dict:
         return {
-            "source": "web",
+            "source": source,
             "identifiers": [{"type": "email", "value": emails[i % len(emails)]}],
             "event": "page_view",
             "properties": {"path": f"/products/{i % 97}", "referrer": "search", "n": i},
@@ -83,8 +91,8 @@ def _run(args) -> int:
         range(start, min(start + args.batch, args.events))
         for start in range(0, args.events, args.batch)
     ]
-    timings = {"gated": 0.0, "baseline": 0.0, "parse": 0.0, "api_level": 0.0}
-    accepted = 0
+    timings = {"gated": 0.0, "baseline": 0.0, "parse": 0.0, "api_level": 0.0, "planned": 0.0}
+    accepted = planned_accepted = 0
     for number, batch in enumerate(batches):
         # baseline: the same events, subjects known, no checks, no encryption
         rows_raw = [raw_event(i, "base") for i in batch]
@@ -119,11 +127,20 @@ def _run(args) -> int:
         timings["api_level"] += t2 - t0
         accepted += result.accepted
 
+        # planned: the same events from a source with a 20-event plan in block mode
+        body = {"events": [raw_event(i, "plan", source="ios_app") for i in batch]}
+        parsed = event_batch_parse(data=body)
+        t0 = time.perf_counter()
+        result = events_ingest(events=parsed, actor=actor)
+        timings["planned"] += time.perf_counter() - t0
+        planned_accepted += result.accepted
+
     n = sum(len(b) for b in batches)
     stored = Event.objects.using("eu").count()
     base_rate = n / timings["baseline"]
     gated_rate = n / timings["gated"]
     api_rate = n / timings["api_level"]
+    planned_rate = n / timings["planned"]
     print(f"machine: {machine()}")
     print(f"setup: {args.subjects} subjects with a recorded grant in {setup:.1f}s")
     print(f"events: {n} in batches of {args.batch}; gated accepted {accepted}; rows {stored}")
@@ -135,7 +152,47 @@ def _run(args) -> int:
         f"ratio gated/baseline: {ratio:.2f} (target >= 0.5): {'met' if ratio >= 0.5 else 'NOT met'}"
     )
     print(f"ratio gated+parsing/baseline (info): {api_rate / base_rate:.2f}")
-    if accepted != n:
+    print(
+        f"planned (20-event plan, block): {planned_rate:7.0f} events/s "
+        f"({timings['planned']:.2f}s); accepted {planned_accepted}"
+    )
+    ratio = planned_rate / base_rate
+    print(
+        f"ratio planned/baseline: {ratio:.2f} (target >= 0.5): {'met' if ratio >= 0.5 else 'NOT met'}"
+    )
+    print(f"ratio planned/gated (info): {planned_rate / gated_rate:.2f}")
+    if accepted != n or planned_accepted != n:
         print("ERROR: not every gated event was accepted")
         return 1
     return 0
+
+
+def _publish_plan(*, actor: Actor) -> None:
+    """A 20-event plan for ``ios_app`` in ``block`` mode; ``page_view`` is what is sent."""
+    page_view = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "maxLength": 500},
+            "referrer": {"enum": ["search", "direct", "social", "email"]},
+            "n": {"type": "integer", "minimum": 0},
+        },
+        "required": ["path"],
+    }
+    events = [{"name": "page_view", "schema": page_view}] + [
+        {
+            "name": f"event_{k:02}",
+            "description": "a planned event not sent by the bench",
+            "schema": {
+                "type": "object",
+                "properties": {"value": {"type": "number"}, "label": {"type": "string"}},
+                "required": ["value"],
+            },
+        }
+        for k in range(19)
+    ]
+    document = plan_document_parse(
+        data={"mode": "block", "events": events, "identifier_types": ["email"]}
+    )
+    tracking_plan_publish(
+        source=EventSource.objects.get(key="ios_app"), document=document, actor=actor
+    )

@@ -186,6 +186,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Callbacks and webhooks may go to `http://` and to loopback, private or link-local "
         "addresses (development only; `config.settings` turns it on with `DJANGO_DEBUG`).",
     ),
+    # --- tracking plans
+    Setting(
+        "PLANS_UNRELIABLE_SHARE",
+        float,
+        0.05,
+        "Share of a source's events with tracking plan violations over the last 7 days above which segments drawing on it are flagged as built on unreliable data.",
+    ),
+    Setting(
+        "PLANS_LAYER_SOURCES",
+        dict,
+        {
+            "FIRMOGRAPHIC": "crm partner_import",
+            "TECHNOGRAPHIC": "web ios_app android_app",
+            "BEHAVIORAL": "web ios_app android_app",
+            "INTENT": "web crm",
+            "DEMOGRAPHIC": "crm",
+            "ENGAGEMENT": "web ios_app android_app email",
+        },
+        "Segment layer -> the event sources it draws on (space-separated keys; `INTENT=web|crm` pairs in the variable), for the unreliable-data flag.",
+    ),
     # --- audit
     Setting(
         "AUDIT_CHECKPOINT_SECONDS",

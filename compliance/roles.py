@@ -23,7 +23,16 @@ SUPPORT_AGENT = "Support agent"
 AUDITOR = "Auditor"
 ROLES = (PRIVACY_OFFICER, SUPPORT_AGENT, AUDITOR)
 
-TOOLKIT_APPS = ("compliance", "audit", "consent", "dsar", "segments", "retention", "feed")
+TOOLKIT_APPS = (
+    "compliance",
+    "audit",
+    "consent",
+    "dsar",
+    "segments",
+    "retention",
+    "feed",
+    "plans",
+)
 AUDIT_READ_ONLY_APP = "audit"
 EXPORT_PERMISSIONS = {("audit", "export_auditevent")}
 SUPPORT_WRITE_MODELS = {"privacyrequest"}

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "compliance.audit",
     "compliance.consent",
     "compliance.events",
+    "compliance.plans",
     "compliance.dsar",
     "compliance.officer",
     "compliance.retention",

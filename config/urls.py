@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("compliance.api.urls")),
     path("api/v1/", include("compliance.consent.urls")),
     path("api/v1/", include("compliance.events.urls")),
+    path("api/v1/", include("compliance.plans.urls")),
     path("api/v1/", include("compliance.dsar.urls")),
     path("api/v1/", include("segments.urls")),
     path("api/v1/", include("compliance.feed.urls")),

@@ -11,6 +11,8 @@ SCOPES = {
     "dsar:read": "track requests, download packages and receipts",
     "dsar:approve": "approve, reject, extend requests (privacy officer token)",
     "changes:read": "pull the change feed",
+    "sources:read": "read event sources' tracking plans and the instrumentation audit",
+    "sources:write": "publish tracking plan versions of event sources",
     "signals:decode": "decode TCF strings",
 }
 

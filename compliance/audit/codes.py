@@ -53,6 +53,7 @@ class AuditCode(enum.IntEnum):
     SEGMENT_STATUS_CHANGED = 507
     SEGMENT_REVIEWED = 508
     API_CLIENT_CHANGED = 509
+    TRACKING_PLAN_PUBLISHED = 510  # payload: source, version, mode, sha256, counts
     # 6xx keys
     SUBJECT_KEY_CREATED = 601
     SUBJECT_KEY_DESTROYED = 602

@@ -45,6 +45,15 @@ class EventBatchInputSerializer(serializers.Serializer):
     events = EventInputSerializer(many=True, max_length=MAX_BATCH, min_length=1)
 
 
+class ViolationSerializer(serializers.Serializer):
+    type = serializers.CharField(
+        help_text="unplanned_event, required_missing, datatype_mismatch, additional_property, "
+        "invalid_value or identifier_type_not_allowed"
+    )
+    path = serializers.CharField(help_text="JSON path in the event, e.g. $.properties.plan")
+    message = serializers.CharField(help_text="what the plan asks (never the value sent)")
+
+
 class EventOutcomeSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     id = serializers.CharField(allow_null=True, help_text="the client event id, if sent")
@@ -52,6 +61,11 @@ class EventOutcomeSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="basis when accepted, why not when rejected")
     event_id = serializers.IntegerField(allow_null=True)
     duplicate = serializers.BooleanField()
+    violations = ViolationSerializer(
+        many=True,
+        required=False,
+        help_text="what the source's tracking plan found; absent when the source has no plan",
+    )
 
 
 class EventBatchResultSerializer(serializers.Serializer):
@@ -63,21 +77,27 @@ class EventBatchResultSerializer(serializers.Serializer):
 
 
 def batch_result_data(*, result, events) -> dict:
-    """The response body (built directly: 1,000 outcomes through DRF fields is slow)."""
+    """The response body (built directly: 1,000 outcomes through DRF fields is slow).
+    ``violations`` is there for events whose source has a tracking plan (today's shape
+    otherwise)."""
+    violations = result.violations or (None,) * len(result.outcomes)
+    results = []
+    for outcome, found in zip(result.outcomes, violations, strict=True):
+        row = {
+            "index": outcome.index,
+            "id": events[outcome.index].client_event_id,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "event_id": outcome.event_id,
+            "duplicate": outcome.duplicate,
+        }
+        if found is not None:
+            row["violations"] = [v.as_json() for v in found]
+        results.append(row)
     return {
         "batch_id": result.batch_id,
         "received_at": result.received_at.isoformat().replace("+00:00", "Z"),
         "accepted": result.accepted,
         "rejected": result.rejected,
-        "results": [
-            {
-                "index": outcome.index,
-                "id": events[outcome.index].client_event_id,
-                "status": outcome.status,
-                "reason": outcome.reason,
-                "event_id": outcome.event_id,
-                "duplicate": outcome.duplicate,
-            }
-            for outcome in result.outcomes
-        ],
+        "results": results,
     }

@@ -14,6 +14,7 @@ OPEN_REQUESTS = "dsar.add_privacyrequest"  # intake in the admin (support agents
 HANDLE_REQUESTS = "dsar.change_privacyrequest"  # notes, assignment, packages
 VIEW_IDENTITIES = "compliance.view_identity"  # decrypted identifiers in the subject lookup
 VIEW_SEGMENTS = "segments.view_segment"
+VIEW_PLANS = "plans.view_trackingplan"  # tracking plans and the instrumentation audit
 SEGMENT_ACTIONS = {
     "approve": "segments.approve_segment",
     "activate": "segments.activate_segment",

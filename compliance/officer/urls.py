@@ -3,7 +3,14 @@
 from django.contrib import admin
 from django.urls import path
 
-from compliance.officer.views import decisions, queue, requests, segments, subjects
+from compliance.officer.views import (
+    decisions,
+    instrumentation,
+    queue,
+    requests,
+    segments,
+    subjects,
+)
 
 app_name = "officer"
 wrap = admin.site.admin_view
@@ -52,4 +59,9 @@ urlpatterns = [
         name="segment_action",
     ),
     path("officer/dashboard/", wrap(queue.dashboard), name="dashboard"),
+    path(
+        "officer/instrumentation/",
+        wrap(instrumentation.instrumentation),
+        name="instrumentation",
+    ),
 ]

@@ -13,6 +13,8 @@ blind indexes, encryption, regions and audit entries are exactly what production
 * ``StaffFactory(username="ana", group=AUDITOR)``: a staff user in a role group.
 * ``SegmentFactory(user=officer, layers=["intent"], status="draft")``: ``segment_create``,
   then approved and activated by ``user`` up to ``status`` (default ``active``).
+* ``TrackingPlanFactory(source="web", mode="block")``: ``tracking_plan_publish`` of the
+  source's next plan version (default events: ``tests.factories.plans.WEB_EVENTS``).
 * ``PrivacyRequestFactory(type="access", status="completed")``: ``request_open`` for a person
   with data (``subject=None``: no person made), then moved on by the request services and
   ``request_transition`` to ``status``, every step audited.
@@ -26,6 +28,7 @@ the factories record as.
 """
 
 from tests.factories.consents import ConsentFactory
+from tests.factories.plans import TrackingPlanFactory
 from tests.factories.requests import PrivacyRequestFactory
 from tests.factories.segments import SegmentFactory, SegmentStayFactory
 from tests.factories.subjects import ACTOR, SubjectFactory, SubjectRowFactory
@@ -40,4 +43,5 @@ __all__ = [
     "StaffFactory",
     "SubjectFactory",
     "SubjectRowFactory",
+    "TrackingPlanFactory",
 ]

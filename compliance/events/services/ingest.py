@@ -51,6 +51,7 @@ from compliance.events.services.outcomes import (
     ACCEPTED,
     REASON_ERASED,
     REASON_SIGNAL_UNREADABLE,
+    REASON_TRACKING_PLAN,
     REJECTED,
     BatchItem,
     EventOutcome,
@@ -60,6 +61,7 @@ from compliance.events.services.outcomes import (
 from compliance.events.services.resolution import batch_subjects_resolve
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
 from compliance.models import Subject
+from compliance.plans.services.enforcement import batch_plans_check
 from compliance.regions import region_alias
 from compliance.services.subjects import identifier_blind_index
 
@@ -92,6 +94,7 @@ def events_ingest(
         )
         for i, event in enumerate(events)
     ]
+    batch_plans_check(items=items)
     recorder = SignalRecorder(actor=actor)
     batch_subjects_resolve(items=items, recorder=recorder, at=now, actor=actor)
     by_region: dict[str, list[BatchItem]] = defaultdict(list)
@@ -110,6 +113,7 @@ def events_ingest(
         batch_id=batch_id,
         received_at=now,
         outcomes=tuple(item.outcome for item in items),  # type: ignore[misc]
+        violations=tuple(item.violations for item in items),
     )
 
 
@@ -152,6 +156,9 @@ def _store_allowed(
         _record_signals(alias=alias, items=pending, at=at, recorder=recorder)
         # evaluated now (not at ``at``): signals recorded just above must count
         _evaluate(region=region, items=[item for item in pending if item.outcome is None])
+        for item in pending:  # consent first: a plan refuses more, never allows more
+            if item.outcome is None and item.plan_refused:
+                item.reject(REASON_TRACKING_PLAN)
         allowed = [item for item in pending if item.outcome is None]
         rows = [_event_row(item=item, data_key=keys[item.subject_id], at=at) for item in allowed]
         Event.objects.using(alias).bulk_create(rows, batch_size=1000)

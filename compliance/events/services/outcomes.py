@@ -19,6 +19,8 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.events.models import RejectionCount
 from compliance.events.parsing import EventInput
+from compliance.plans.checking import Violation
+from compliance.plans.services.enforcement import counters_record
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -27,6 +29,8 @@ REASON_SUPPRESSED = "subject_suppressed"
 REASON_ERASED = "subject_erased"
 REASON_IDENTITY_CONFLICT = "identity_conflict"
 REASON_SIGNAL_UNREADABLE = "unreadable_signal"
+#: consent allowed the event but its source's tracking plan (``block`` mode) refuses it
+REASON_TRACKING_PLAN = "tracking_plan"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,8 @@ class IngestResult:
     batch_id: str
     received_at: datetime
     outcomes: tuple[EventOutcome, ...]
+    #: per event, in order: its tracking plan's violations (``None``: its source has no plan)
+    violations: tuple[tuple[Violation, ...] | None, ...] = ()
 
     @property
     def accepted(self) -> int:
@@ -73,6 +79,10 @@ class BatchItem:
     reason: str = ""
     #: index of an earlier event of the batch with the same source and client event id
     duplicate_of: int | None = None
+    #: what the source's tracking plan found (``None``: no plan), and whether it refuses the
+    #: event (``block``)
+    violations: tuple[Violation, ...] | None = None
+    plan_refused: bool = False
 
     def reject(self, reason: str) -> None:
         self.outcome = EventOutcome(index=self.index, status=REJECTED, reason=reason)
@@ -81,7 +91,8 @@ class BatchItem:
 def outcomes_record(
     *, alias: str, items: list[BatchItem], at: datetime, batch_id: str, actor: Actor
 ) -> None:
-    """Move the rejection counters and append one audit entry per source (counts only)."""
+    """Move the rejection and instrumentation counters and append one audit entry per source
+    (counts only)."""
     per_source: dict[str, dict] = defaultdict(
         lambda: {"accepted": 0, "duplicates": 0, "rejected": Counter()}
     )
@@ -117,6 +128,7 @@ def outcomes_record(
                 payload=payload,
             )
         )
+    counters_record(alias=alias, items=items, at=at)
     audit_append(using=alias, entries=entries)
 
 

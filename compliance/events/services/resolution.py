@@ -21,6 +21,7 @@ from compliance.events.services.outcomes import (
     REASON_IDENTITY_CONFLICT,
     REASON_SIGNAL_UNREADABLE,
     REASON_SUPPRESSED,
+    REASON_TRACKING_PLAN,
     BatchItem,
 )
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
@@ -194,7 +195,9 @@ def _gate_unknown_subjects(
         )
         for item in group:
             decision = decisions[(nobody, item.event.purpose)]
-            if decision.allowed:
+            if decision.allowed and item.plan_refused:
+                item.reject(REASON_TRACKING_PLAN)  # consent checked; nobody is created
+            elif decision.allowed:
                 _resolve_new(item=item, directory=directory, actor=actor)
             else:
                 item.reject(decision.reason)

@@ -67,7 +67,12 @@ class Command(BaseCommand):
 
     def _load_app_demo(self, *, actor) -> None:
         """Demo data of the other apps (each app's ``demo.load``), when installed."""
-        for module in ("compliance.consent.demo", "segments.demo", "compliance.dsar.demo"):
+        for module in (
+            "compliance.consent.demo",
+            "compliance.plans.demo",
+            "segments.demo",
+            "compliance.dsar.demo",
+        ):
             try:
                 loader = import_module(module)
             except ModuleNotFoundError:

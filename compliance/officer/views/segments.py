@@ -16,6 +16,7 @@ from compliance.officer.permissions import (
     require,
 )
 from compliance.officer.views.common import page_context
+from compliance.plans.selectors.instrumentation import UNRELIABLE_DAYS, unreliable_segments
 from segments.models import LiftPeriod, Segment
 from segments.selectors.estimate import segment_entry_estimate
 from segments.selectors.lift import lift_report_if_computed
@@ -33,7 +34,14 @@ def segment_review(request):
     return TemplateResponse(
         request,
         "admin/officer/segments.html",
-        page_context(request, "Segment review", due=due, allowed=allowed),
+        page_context(
+            request,
+            "Segment review",
+            due=due,
+            allowed=allowed,
+            unreliable=unreliable_segments(segments=Segment.objects.exclude(status="retired")),
+            unreliable_days=UNRELIABLE_DAYS,
+        ),
     )
 
 
@@ -131,6 +139,8 @@ def segment_page(request, *, segment: Segment, form: ReviewForm) -> TemplateResp
                 k: v for k, v in definitions.activation_problems(segment).items() if k != "status"
             },
             estimate=segment_entry_estimate(segment=segment),
+            unreliable=unreliable_segments(segments=[segment]).get(segment.key),
+            unreliable_days=UNRELIABLE_DAYS,
             allowed=allowed,
             own_suggestion=segment.origin == "ai_suggested"
             and segment.proposed_by_id == request.user.pk,

@@ -1,0 +1,43 @@
+"""SQL of the plans app: the counters' upsert (``INSERT ... ON CONFLICT ... DO UPDATE``, the
+same text on PostgreSQL and SQLite 3.24+)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from django.db import connections
+
+from compliance.plans.models import InstrumentationCount
+
+_TABLE = InstrumentationCount._meta.db_table
+UPSERT = (
+    f"INSERT INTO {_TABLE} (day, source, event, kind, path, count, last_seen_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (day, source, event, kind, path) DO UPDATE SET "
+    f"count = {_TABLE}.count + excluded.count, last_seen_at = excluded.last_seen_at"
+)
+
+
+def counts_add(
+    *, alias: str, rows: Sequence[tuple[date, str, str, str, str, int, datetime]]
+) -> None:
+    """Add each row's count to its counter (created at that count if absent): one
+    ``executemany``; concurrent batches never lose an increment."""
+    if not rows:
+        return
+    connection = connections[alias]
+    params = [
+        (
+            connection.ops.adapt_datefield_value(day),
+            source,
+            event,
+            kind,
+            path,
+            count,
+            connection.ops.adapt_datetimefield_value(seen),
+        )
+        for day, source, event, kind, path, count, seen in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(UPSERT, params)
