@@ -183,7 +183,9 @@ def intervals(
             f"{escape(label)}</text>"
         )
         if value is None or low is None or high is None:
-            body.append(f'<text x="{zero + 6}" y="{y + 4}" {FONT} fill="#888">not enough data</text>')
+            body.append(
+                f'<text x="{zero + 6}" y="{y + 4}" {FONT} fill="#888">not enough data</text>'
+            )
             continue
         color = "#b54a4a" if flagged else PALETTE[0]
         body.append(

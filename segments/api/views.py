@@ -132,7 +132,10 @@ class SegmentDetailView(ApiView):
         data = SegmentChangeInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         segment = definitions.segment_update(
-            segment=segment, changes=dict(data.validated_data), user=request.user, client=request.auth
+            segment=segment,
+            changes=dict(data.validated_data),
+            user=request.user,
+            client=request.auth,
         )
         return Response(SegmentOutput(segment).data)
 

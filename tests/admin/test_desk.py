@@ -155,7 +155,11 @@ def test_timeline_lists_every_callback_attempt_failed_ones_too(users):
         )
     page = login("olga").get(f"/admin/officer/requests/{r.pk}/").content.decode()
     timeline = page[page.index('id="timeline"') : page.index('id="request-work"')]
-    for text in ("attempt 1 answered URLError: refused", "attempt 2 answered 503", "attempt 3 answered 200"):
+    for text in (
+        "attempt 1 answered URLError: refused",
+        "attempt 2 answered 503",
+        "attempt 3 answered 200",
+    ):
         assert text in timeline, text
 
 

@@ -159,8 +159,12 @@ def test_flipped_byte_in_entries_fails_the_verifier_and_the_manifest_hashes(tmp_
         stored = [i for i in archive.infolist() if i.compress_size > 0]
     raw_bundle = bundle.read_bytes()
     for info in stored:
-        name_len = int.from_bytes(raw_bundle[info.header_offset + 26 : info.header_offset + 28], "little")
-        extra_len = int.from_bytes(raw_bundle[info.header_offset + 28 : info.header_offset + 30], "little")
+        name_len = int.from_bytes(
+            raw_bundle[info.header_offset + 26 : info.header_offset + 28], "little"
+        )
+        extra_len = int.from_bytes(
+            raw_bundle[info.header_offset + 28 : info.header_offset + 30], "little"
+        )
         start = info.header_offset + 30 + name_len + extra_len
         raw = bytearray(raw_bundle)
         raw[start + info.compress_size // 2] ^= 0x01

@@ -22,7 +22,9 @@ def refused(alias: str, sql: str) -> str:
     with pytest.raises(DatabaseError) as info:
         with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
             # test databases let the runner TRUNCATE (an owner-only setting row); not here
-            cursor.execute("DELETE FROM compliance_guard_setting WHERE key = 'test_database_truncate'")
+            cursor.execute(
+                "DELETE FROM compliance_guard_setting WHERE key = 'test_database_truncate'"
+            )
             cursor.execute(sql)
     return str(info.value)
 

@@ -91,13 +91,21 @@ def _counts(alias: str) -> dict[str, object]:
             "(SELECT count(*) FROM segments_segmentmembership)",
             [alias],
         )
-        return dict(zip(("entries", "checkpoints", "head", "grants", "stays"), cursor.fetchone(), strict=True))
+        return dict(
+            zip(
+                ("entries", "checkpoints", "head", "grants", "stays"),
+                cursor.fetchone(),
+                strict=True,
+            )
+        )
 
 
 def test_db_roles_is_idempotent_and_the_role_is_plain(runtime_role):
     call_command("db_roles", database="eu", app_role=ROLE, stdout=open("/dev/null", "w"))
     with connections["eu"].cursor() as cursor:
-        cursor.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s", [ROLE])
+        cursor.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s", [ROLE]
+        )
         assert cursor.fetchone() == (False, False, False)
         cursor.execute(
             "SELECT privilege_type FROM information_schema.role_table_grants "
@@ -127,7 +135,9 @@ def test_every_session_key_is_refused_and_nothing_changes(officer, runtime_role)
         "close a stay": ["UPDATE segments_segmentmembership SET exited_at = now()"],
         "delete checkpoints": ["DELETE FROM audit_auditcheckpoint"],
         "reset the head": ["UPDATE audit_auditchainhead SET size = 0"],
-        "forge a permit": ["INSERT INTO compliance_guard_permit VALUES (pg_current_xact_id(), 'delete')"],
+        "forge a permit": [
+            "INSERT INTO compliance_guard_permit VALUES (pg_current_xact_id(), 'delete')"
+        ],
         "open a permit": ["SELECT compliance_permit_open('delete')"],
         "lower a floor": ["UPDATE compliance_guard_setting SET value = '0'"],
         "erase without a request": [

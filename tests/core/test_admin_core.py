@@ -36,14 +36,16 @@ def test_auditor_cannot_add_api_client_and_officer_creation_is_audited(client):
     client.force_login(StaffFactory(username="po", group=PRIVACY_OFFICER))
     response = client.post(
         "/admin/compliance/apiclient/add/",
-        {"name": "crm", "scopes": '["consent:write"]', "is_active": "on"}, follow=True,
+        {"name": "crm", "scopes": '["consent:write"]', "is_active": "on"},
+        follow=True,
     )
     assert response.status_code == 200
     assert "shown once" in response.content.decode()
     assert ApiClient.objects.get(name="crm").scopes == ["consent:write"]
     event = AuditEvent.objects.using("default").get(code=AuditCode.API_CLIENT_CHANGED)
     assert event.payload == {"created": True, "scopes": ["consent:write"], "active": True}
-    bad = client.post("/admin/compliance/apiclient/add/",
-                      {"name": "x", "scopes": '["root"]', "is_active": "on"})
+    bad = client.post(
+        "/admin/compliance/apiclient/add/", {"name": "x", "scopes": '["root"]', "is_active": "on"}
+    )
     assert bad.status_code == 200 and "Unknown scopes: root" in bad.content.decode()
     assert not ApiClient.objects.filter(name="x").exists()

@@ -29,8 +29,15 @@ def api_routes() -> set[str]:
 
 def test_schema_validates_without_warnings_and_covers_every_route(tmp_path):
     out = tmp_path / "schema.yaml"
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out),
-                 stdout=io.StringIO(), stderr=io.StringIO())
+    call_command(
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--file",
+        str(out),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
     schema = yaml.safe_load(out.read_text())
     documented = set(schema["paths"])
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"

@@ -161,7 +161,8 @@ def computed_segment(
         holdout_salt="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
     )
     seg = Segment.objects.get(pk=seg.pk)
-    stays = build(region="eu", segment=seg, n=n, now=timezone.now(), rate_t=0.3, rate_c=0.1,
-                  seed=seed)
+    stays = build(
+        region="eu", segment=seg, n=n, now=timezone.now(), rate_t=0.3, rate_c=0.1, seed=seed
+    )
     lift_compute(region="eu", segment=seg)
     return seg, stays

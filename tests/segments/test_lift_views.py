@@ -211,8 +211,9 @@ def test_evidence_report_and_bundle_carry_lift_figures_and_no_subject(officer, t
 
     start = timezone.now() - timedelta(days=1)
     out = tmp_path / "bundle.zip"
-    audit_export(start=start, end=timezone.now() + timedelta(days=1), out=out,
-                 actor=Actor.user(officer))
+    audit_export(
+        start=start, end=timezone.now() + timedelta(days=1), out=out, actor=Actor.user(officer)
+    )
     with zipfile.ZipFile(out) as archive:
         lift = json.loads(archive.read("lift.json"))
         manifest = json.loads(archive.read("manifest.json"))
@@ -250,8 +251,9 @@ def test_share_change_after_activation_is_refused_by_the_service(officer):
 def test_share_change_after_activation_is_refused_by_the_api(officer):
     api = client_for("editor", ["segments:write", "segments:read"], user=officer)
     active = SegmentFactory(user=officer, key="live-seg")
-    refused = api.patch(f"/api/v1/segments/{active.key}/", {"control_group_share": "0.2"},
-                        format="json")
+    refused = api.patch(
+        f"/api/v1/segments/{active.key}/", {"control_group_share": "0.2"}, format="json"
+    )
     assert refused.status_code == 400, refused.json()
     error = refused.json()["error"]
     assert "control_group_share" in error["fields"] and "new segment" in error["message"]
@@ -259,8 +261,9 @@ def test_share_change_after_activation_is_refused_by_the_api(officer):
     renamed = api.patch(f"/api/v1/segments/{active.key}/", {"name": "New name"}, format="json")
     assert renamed.status_code == 200 and renamed.json()["name"] == "New name"
     draft = SegmentFactory(user=officer, key="draft-seg", status="draft")
-    moved = api.patch(f"/api/v1/segments/{draft.key}/", {"control_group_share": "0.25"},
-                      format="json")
+    moved = api.patch(
+        f"/api/v1/segments/{draft.key}/", {"control_group_share": "0.25"}, format="json"
+    )
     assert moved.status_code == 200 and moved.json()["control_group_share"] == "0.250"
     assert api.patch("/api/v1/segments/nope/", {"name": "x"}, format="json").status_code == 404
 
@@ -269,8 +272,9 @@ def test_share_is_read_only_in_the_admin_once_activated(officer):
     client = _login(officer)
     draft = SegmentFactory(user=officer, key="draft-seg", status="draft")
     active = SegmentFactory(user=officer, key="live-seg")
-    assert 'name="control_group_share"' in client.get(
-        f"/admin/segments/segment/{draft.pk}/change/"
-    ).content.decode()
+    assert (
+        'name="control_group_share"'
+        in client.get(f"/admin/segments/segment/{draft.pk}/change/").content.decode()
+    )
     page = client.get(f"/admin/segments/segment/{active.pk}/change/").content.decode()
     assert 'name="control_group_share"' not in page and "0.100" in page

@@ -97,8 +97,7 @@ def segment_message(*, segment: Segment, action: str) -> str:
     decided = segment.reviews.first()
     what = f" with the decision: {decided.get_decision_display()}" if decided.decision else ""
     return (
-        f"{name} is marked reviewed{what}; the next review is due "
-        f"{segment.review_due_at:%Y-%m-%d}."
+        f"{name} is marked reviewed{what}; the next review is due {segment.review_due_at:%Y-%m-%d}."
     )
 
 
