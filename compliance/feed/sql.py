@@ -1,6 +1,6 @@
-"""Vendor-specific SQL of the change feed's outbox: the writers' lock, and bulk writes (COPY,
-or one ``INSERT ... SELECT`` from arrays) on PostgreSQL from ``COPY_THRESHOLD`` rows; the ORM
-everywhere else."""
+"""Vendor-specific SQL of the change feed's outbox: the writers' lock, and writes on PostgreSQL
+(COPY from ``COPY_THRESHOLD`` rows, else one ``INSERT ... SELECT`` from column arrays); the ORM
+on SQLite."""
 
 from __future__ import annotations
 
@@ -35,9 +35,13 @@ def outbox_lock(*, using: str) -> None:
 
 
 def changes_insert(*, using: str, changes: Sequence) -> None:
-    """Insert ``changes`` (``ChangeInput``); COPY on PostgreSQL from ``COPY_THRESHOLD``."""
-    if len(changes) >= COPY_THRESHOLD and is_postgresql(using):
-        _copy(using=using, changes=changes)
+    """Insert ``changes`` (``ChangeInput``), in order. PostgreSQL: COPY from
+    ``COPY_THRESHOLD``, below it ONE ``INSERT`` from column arrays; the ORM elsewhere."""
+    if is_postgresql(using):
+        if len(changes) >= COPY_THRESHOLD:
+            _copy(using=using, changes=changes)
+        else:
+            _insert_arrays(using=using, changes=changes)
         return
     Change.objects.using(using).bulk_create(
         [
@@ -95,6 +99,33 @@ def stays_insert(
                 ],
             )
     return True
+
+
+def _insert_arrays(*, using: str, changes: Sequence) -> None:
+    columns = [
+        [str(uuid.uuid4()) for _ in changes],
+        [str(c.kind) for c in changes],
+        [str(c.subject_id) for c in changes],
+        [c.segment_key for c in changes],
+        [c.purpose for c in changes],
+        [c.source for c in changes],
+        [c.decision for c in changes],
+        [c.reason for c in changes],
+        [c.ref_id for c in changes],
+        [c.occurred_at for c in changes],
+        [c.arm or None for c in changes],
+    ]
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE} (change_id, kind, subject_id, segment_key, purpose, source, "
+            "decision, reason, ref_id, occurred_at, arm) SELECT t.change_id, t.kind, t.sid, "
+            "t.segment_key, t.purpose, t.source, t.decision, t.reason, t.ref, t.at, t.arm "
+            "FROM unnest(%s::uuid[], %s::text[], %s::text[]::uuid[], %s::text[], %s::text[], "
+            "%s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[], %s::text[]) "
+            "WITH ORDINALITY AS t(change_id, kind, sid, segment_key, purpose, source, decision, "
+            "reason, ref, at, arm, i) ORDER BY t.i",
+            columns,
+        )
 
 
 def _copy(*, using: str, changes: Sequence) -> None:

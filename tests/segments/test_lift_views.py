@@ -234,7 +234,7 @@ def test_evidence_report_and_bundle_carry_lift_figures_and_no_subject(officer, t
 def test_share_change_after_activation_is_refused_by_the_service(officer):
     draft = SegmentFactory(user=officer, key="draft-seg", status="draft")
     assert segment_update(segment=draft, changes={"control_group_share": "0.2"}, user=officer)
-    active = SegmentFactory(user=officer, key="live-seg")
+    active = SegmentFactory(user=officer, key="live-seg", holdout=True)
     assert active.holdout_salt
     with pytest.raises(SegmentGovernanceError) as refused:
         segment_update(segment=active, changes={"control_group_share": "0.2"}, user=officer)
@@ -250,7 +250,7 @@ def test_share_change_after_activation_is_refused_by_the_service(officer):
 
 def test_share_change_after_activation_is_refused_by_the_api(officer):
     api = client_for("editor", ["segments:write", "segments:read"], user=officer)
-    active = SegmentFactory(user=officer, key="live-seg")
+    active = SegmentFactory(user=officer, key="live-seg", holdout=True)
     refused = api.patch(
         f"/api/v1/segments/{active.key}/", {"control_group_share": "0.2"}, format="json"
     )
@@ -271,7 +271,7 @@ def test_share_change_after_activation_is_refused_by_the_api(officer):
 def test_share_is_read_only_in_the_admin_once_activated(officer):
     client = _login(officer)
     draft = SegmentFactory(user=officer, key="draft-seg", status="draft")
-    active = SegmentFactory(user=officer, key="live-seg")
+    active = SegmentFactory(user=officer, key="live-seg", holdout=True)
     assert (
         'name="control_group_share"'
         in client.get(f"/admin/segments/segment/{draft.pk}/change/").content.decode()
