@@ -4,6 +4,9 @@
 recorded a withdrawal, denial, objection, expiry or opt-out, with the purposes that lost their
 basis. Handlers (the segments app registers one) act in the same transaction, so the consent
 change and its consequences commit or roll back together.
+
+``subject_merged``: called by ``subjects_merge`` inside its region transaction; the segments
+app closes the merged subject's open stays there (the person goes on as the survivor).
 """
 
 from __future__ import annotations
@@ -34,6 +37,24 @@ def consent_basis_lost(
             reason=reason,
             actor=actor,
         )
+
+
+SubjectMergeHandler = Callable[..., object]
+_MERGE_HANDLERS: list[SubjectMergeHandler] = []
+
+
+def on_subject_merged(handler: SubjectMergeHandler) -> SubjectMergeHandler:
+    """Register ``handler(*, region, survivor_id, merged_id, actor)`` (idempotent)."""
+    if handler not in _MERGE_HANDLERS:
+        _MERGE_HANDLERS.append(handler)
+    return handler
+
+
+def subject_merged(*, region: str, survivor_id: UUID, merged_id: UUID, actor) -> None:
+    """Run every handler; called by ``subjects_merge`` inside its region transaction, once the
+    merge and its consent consequences are written."""
+    for handler in _MERGE_HANDLERS:
+        handler(region=region, survivor_id=survivor_id, merged_id=merged_id, actor=actor)
 
 
 # --- enter blockers: reasons a subject may not enter any segment (e.g. a DSAR restriction) ---

@@ -181,6 +181,7 @@ class ExitReason(models.TextChoices):
     RESTRICTION = "restriction", "Processing restricted"
     ERASURE = "erasure", "Erasure"
     RETENTION = "retention", "Retention period over"
+    MERGED = "merged", "Merged into another subject (the person goes on as the survivor)"
 
 
 ENTER_REASONS = ("criteria", "manual")

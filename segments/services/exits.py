@@ -199,6 +199,16 @@ def memberships_closed_publish(*, alias: str, closed: ClosedStays) -> int:
     )
 
 
+def on_subject_merged(*, region: str, survivor_id: UUID, merged_id: UUID, actor: Actor) -> int:
+    """``compliance.hooks.subject_merged`` handler: close every open stay of the merged
+    subject (reason ``merged``, audited, an ``exit`` on the change feed) in the merge's
+    transaction. The person goes on as the survivor: a later entry is the survivor's, in the
+    survivor's arm, so one person never holds stays in both arms of a segment."""
+    return memberships_exit_subjects(
+        region=region, subject_ids=[merged_id], reason=ExitReason.MERGED, actor=actor
+    )
+
+
 def memberships_exit_subjects(
     *,
     region: str,

@@ -24,7 +24,8 @@ PINNED = {
     "audit_trigger_function_sql": (
         "efe6982c48979a3ef698cb525aaf9a0a6ee2d733fae2b264fc8e382c79373a35"
     ),
-    "regional_sql": "76e90ab6fe3eec1b6ea7818ae5f2d811d95650ae1fa774828011b969b008e5cf",
+    # segments 0007 installs it again: exit reason ``merged``
+    "regional_sql": "defda7421451e1e73b2f152cd60c6a0d635edc024a25c8732dab803ee926fa75",
 }
 
 

@@ -182,6 +182,27 @@ def test_a_merged_subject_enters_only_as_its_survivor_in_the_survivors_arm(offic
         assert not _stays(seg, subject_id=merged.pk)
 
 
+def test_a_merge_ends_the_merged_subjects_stays_so_one_person_holds_one_arm(officer):
+    """The merged subject was in the other arm when the two were found to be one person: its
+    open stay ends at the merge (reason ``merged``, audited with its arm, an ``exit`` on the
+    feed), and the person holds only the survivor's stay, in the survivor's arm."""
+    seg = SegmentFactory(user=officer, control_group_share="0.5", holdout=True)
+    survivor, merged = _both_arms(seg, _people(24))  # control survivor, treatment merged
+    memberships_apply(segment=seg, enters=[survivor.pk, merged.pk], exits=[], actor=ACTOR)
+    exits_before = len(events("eu", AuditCode.MEMBERSHIP_EXITED))
+    subjects_merge(survivor=survivor, merged=merged, actor=ACTOR)
+    ended = _stays(seg, subject_id=merged.pk)[merged.pk]
+    assert (ended.exited_reason, ended.arm) == ("merged", TREATMENT)
+    exits = events("eu", AuditCode.MEMBERSHIP_EXITED)[exits_before:]
+    assert [(e.payload["reason"], e.payload["arm"]) for e in exits] == [("merged", TREATMENT)]
+    change = Change.objects.using("eu").filter(subject_id=merged.pk, kind="exit").get()
+    assert (change.reason, change.arm) == ("merged", TREATMENT)
+    open_stays = SegmentMembership.objects.using("eu").filter(
+        segment_key=seg.key, exited_at__isnull=True
+    )
+    assert {(m.subject_id, m.arm) for m in open_stays} == {(survivor.pk, CONTROL)}
+
+
 def test_a_withdrawal_exits_a_control_stay_audited_and_retracted_as_control(officer):
     seg = SegmentFactory(user=officer, control_group_share="0.5", holdout=True)
     people = _people(12)

@@ -15,7 +15,9 @@
   end on a grant, the negative decision is restated on the survivor (method ``merge``, audited
   like any withdrawal), and ``consent_basis_lost`` runs for every purpose either side was
   allowed and the survivor no longer is (the segments handler also closes the merged
-  subject's stays: its consent is the survivor's from now on).
+  subject's stays: its consent is the survivor's from now on); then ``subject_merged`` closes
+  the merged subject's remaining stays (reason ``merged``): the person goes on as the survivor,
+  in the survivor's holdout arm.
 * Cross-region merges are refused (``CrossRegionMergeError``): a subject's region is fixed when
   first seen, and moving an EU person's data to another region is not something stitching may
   decide. Nothing is written in that case.
@@ -189,6 +191,11 @@ def subjects_merge(*, survivor: Subject, merged: Subject, actor: Actor) -> Merge
                 reason="consent_withdrawn",
                 actor=actor,
             )
+        # what is left of the merged subject's stays ends too: the person goes on as the
+        # survivor, in the survivor's holdout arm (after the consent exits, which retract)
+        hooks.subject_merged(
+            region=survivor.region, survivor_id=survivor.pk, merged_id=merged.pk, actor=actor
+        )
     # the control directory follows once the region committed (lookups follow merged_into
     # meanwhile, so a failure here is harmless and repaired by the next merge or lookup)
     SubjectDirectory.objects.filter(subject_id=merged.pk).update(subject_id=survivor.pk)
