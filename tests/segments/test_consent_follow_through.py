@@ -144,19 +144,26 @@ def test_merge_into_a_withdrawn_survivor_exits_the_merged_subjects_stays(officer
         True,
         "consent_withdrawn",
     )
-    assert stays[other.key].exited_at is None  # email_marketing: granted by the merged side
-    [exit_event] = events("eu", AuditCode.MEMBERSHIP_EXITED)
-    assert (exit_event.object_id, exit_event.subject_token) == (needs.key, person.audit_token)
+    # email_marketing was granted by the merged side: that stay ends as a merge (the person goes
+    # on as the survivor, in the survivor's arm), not as a withdrawal
+    assert stays[other.key].exited_reason == "merged"
+    exits = events("eu", AuditCode.MEMBERSHIP_EXITED)
+    assert [(e.object_id, e.subject_token, e.payload["reason"]) for e in exits] == [
+        (needs.key, person.audit_token, "consent_withdrawn"),
+        (other.key, person.audit_token, "merged"),
+    ]
 
 
 def test_survivor_withdrawal_also_exits_stays_of_subjects_merged_into_it(officer):
-    from compliance.consent.services.stitching import subjects_merge
+    """Stays a merged subject still holds (merged before merges ended them: segments 0007)
+    follow the survivor's consent."""
+    from compliance.models import Subject
 
     person, needs, _ = _member_of_two(officer)
     survivor = SubjectFactory(jurisdiction="FR", consents=["audience_segmentation", "measurement"])
     assert memberships_apply(segment=needs, enters=[survivor.pk], exits=[], actor=ACTOR).entered
-    subjects_merge(survivor=survivor, merged=person, actor=ACTOR)
-    assert _stays(person)[needs.key].exited_at is None  # both allowed: nothing lost
+    Subject.objects.using("eu").filter(pk=person.pk).update(merged_into=survivor.pk)
+    assert _stays(person)[needs.key].exited_at is None
     consent_record(
         subject=survivor,
         purpose="audience_segmentation",
