@@ -58,6 +58,22 @@ def test_api_reports_per_source_counts_shares_violations_and_unplanned_names():
     assert crm["received"] == 0 and crm["plan_version"] is None
 
 
+def test_identifiers_stitched_across_sources_are_counted_per_source():
+    """The crm sends the e-mail of a person the web knew by a device id: the identifiers are
+    stitched onto one subject, counted for the crm (events and counts only)."""
+    email = new_email()
+    person = SubjectFactory(jurisdiction="FR", email=email)
+    ConsentFactory(subject=person, purpose="measurement")
+    linked = event(email, source="crm", name="deal_won", properties={})
+    linked["identifiers"].append({"type": "crm_id", "value": "crm-778"})
+    assert post(api_client("events:write"), [linked, event(email)]).status_code == 200
+    body = api_client("sources:read").get(URL, {"days": 7}).json()
+    counts = {s["source"]: s["identifiers_stitched"] for s in body["sources"]}
+    assert counts["crm"] == 1 and counts["web"] == 0
+    page = officer_client().get("/admin/officer/instrumentation/").content.decode()
+    assert 'class="stitched">1<' in page and "crm-778" not in page
+
+
 @pytest.mark.parametrize("days", ["0", "366", "x", "-1", "7.5"])
 def test_days_outside_1_to_365_is_a_400(days):
     response = api_client("sources:read").get(URL, {"days": days})

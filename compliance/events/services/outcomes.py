@@ -83,6 +83,8 @@ class BatchItem:
     #: event (``block``)
     violations: tuple[Violation, ...] | None = None
     plan_refused: bool = False
+    #: its identifiers were stitched: linked to a known subject, or two subjects merged
+    stitched: bool = False
 
     def reject(self, reason: str) -> None:
         self.outcome = EventOutcome(index=self.index, status=REJECTED, reason=reason)

@@ -114,6 +114,7 @@ def _stitch(*, item: BatchItem, directory: dict[str, tuple[str, UUID]], actor: A
         item.reject(REASON_IDENTITY_CONFLICT)
         return
     subject_id = subject.merged_into or subject.pk
+    item.stitched = True
     for index in item.indexes:
         directory[index] = (subject.region, subject_id)
     item.region, item.subject_id = subject.region, subject_id

@@ -25,6 +25,7 @@ from compliance.plans.services.enforcement import (
     ACCEPTED,
     RECEIVED,
     REFUSED,
+    STITCHED,
     TOTAL_KINDS,
     VIOLATING,
 )
@@ -66,6 +67,7 @@ class SourceAudit:
             "accepted": self.totals[ACCEPTED],
             "refused": self.totals[REFUSED],
             "violating": self.totals[VIOLATING],
+            "identifiers_stitched": self.totals[STITCHED],
             "share_valid": self.share_valid,
             "share_violating": self.share(VIOLATING),
             "share_refused": self.share(REFUSED),

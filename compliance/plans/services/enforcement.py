@@ -29,7 +29,9 @@ RECEIVED = "received"
 ACCEPTED = "accepted"
 REFUSED = "refused"
 VIOLATING = "violating"
-TOTAL_KINDS = (RECEIVED, ACCEPTED, REFUSED, VIOLATING)
+#: events whose identifiers were linked to a known subject or merged two subjects
+STITCHED = "stitched"
+TOTAL_KINDS = (RECEIVED, ACCEPTED, REFUSED, VIOLATING, STITCHED)
 MAX_EVENT_NAME = 200
 
 
@@ -56,8 +58,9 @@ def batch_plans_check(*, items: Sequence[BatchItem]) -> None:
 
 
 def counters_record(*, alias: str, items: Sequence[BatchItem], at: datetime) -> None:
-    """Count received, accepted, refused and violating events and each violation by type and
-    path, per source and event name, on ``at``'s day (duplicates of stored events are not
+    """Count received, accepted, refused, violating and stitched events (identifiers linked or
+    subjects merged across sources) and each violation by type and path, per source and event
+    name, on ``at``'s day (duplicates of stored events are not
     counted again)."""
     counts: Counter[tuple[str, str, str, str]] = Counter()
     for item in items:
@@ -66,6 +69,8 @@ def counters_record(*, alias: str, items: Sequence[BatchItem], at: datetime) -> 
         key = (item.event.source, item.event.name[:MAX_EVENT_NAME])
         counts[(*key, RECEIVED, "")] += 1
         counts[(*key, ACCEPTED if item.outcome.status == "accepted" else REFUSED, "")] += 1
+        if item.stitched:
+            counts[(*key, STITCHED, "")] += 1
         if item.violations:
             counts[(*key, VIOLATING, "")] += 1
             for violation in item.violations:
