@@ -96,7 +96,7 @@ def main(argv) -> int:
 
     from bench.segments_apply import _seed
     from compliance.audit.services.append import Actor
-    from compliance.feed.models import Change, DeliveryReceipt
+    from compliance.feed.models import Change, DeliveryReceipt, SubscriptionArm
     from compliance.feed.services import outbox
     from compliance.feed.services.subscriptions import subscription_create, subscription_save
     from compliance.roles import PRIVACY_OFFICER
@@ -142,6 +142,8 @@ def main(argv) -> int:
             event_types=["enter", "exit", "retract"],
             actor=actor,
             segments=[feed_segment.key],
+            # both holdout arms (a measurement tool's subscription): every change must arrive
+            arm=SubscriptionArm.ALL,
         )
         try:
             batches = [ids[i : i + args.batch] for i in range(0, half, args.batch)]
