@@ -197,6 +197,54 @@ def rows_delete_all(
     return found
 
 
+def rows_insert(
+    *,
+    using: str,
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    unique: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> None:
+    """Insert ``rows`` (values of the fields ``columns``) into ``model``'s table; a row that
+    conflicts on ``unique`` updates ``update`` (none given: it is skipped). PostgreSQL: ONE
+    ``INSERT ... SELECT`` from one array per column (no model instances); elsewhere
+    ``bulk_create``."""
+    if not rows:
+        return
+    if not is_postgresql(using):
+        model._default_manager.using(using).bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows],
+            ignore_conflicts=not update,
+            update_conflicts=bool(update),
+            unique_fields=list(unique) if update else None,
+            update_fields=list(update) if update else None,
+        )
+        return
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in columns]
+    names = ", ".join(quote(f.column) for f in fields)
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    if update:
+        updated = [quote(model._meta.get_field(c).column) for c in update]
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+        target = ", ".join(quote(model._meta.get_field(c).column) for c in unique)
+        conflict = f"ON CONFLICT ({target}) DO UPDATE SET {sets}"
+    else:
+        conflict = "ON CONFLICT DO NOTHING"
+    values = [
+        [f.get_db_prep_save(value, connection) for value in column]
+        for f, column in zip(fields, zip(*rows, strict=True), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays}) "
+            f"{conflict}",
+            values,
+        )
+
+
 def rows_count(*, using: str, rows: Mapping[str, Rows]) -> dict[str, int]:
     """``{key: number of rows}`` for row sets of any models, in one statement."""
     if not rows:

@@ -28,6 +28,7 @@ from compliance.dsar.sql import (
     as_uuid,
     directory_rows,
     rows_count,
+    rows_insert,
     subject_rows,
 )
 from compliance.errors import InternalError
@@ -132,22 +133,24 @@ class Progress:
         )
 
     def save_rows(self) -> None:
-        ErasureStep.objects.using(self.batch.alias).bulk_create(
-            [
-                ErasureStep(
-                    request_id=r.request_id,
-                    position=r.position,
-                    name=r.name,
-                    status=r.status,
-                    rows=r.rows,
-                    started_at=r.started_at,
-                    finished_at=r.finished_at,
-                )
+        rows_insert(
+            using=self.batch.alias,
+            model=ErasureStep,
+            columns=[
+                "request_id",
+                "name",
+                "position",
+                "status",
+                "rows",
+                "started_at",
+                "finished_at",
+            ],
+            rows=[
+                (r.request_id, r.name, r.position, r.status, r.rows, r.started_at, r.finished_at)
                 for r in self.rows.values()
             ],
-            update_conflicts=True,
-            unique_fields=["request_id", "name"],
-            update_fields=["position", "status", "rows", "started_at", "finished_at"],
+            unique=["request_id", "name"],
+            update=["position", "status", "rows", "started_at", "finished_at"],
         )
 
     def publish(self) -> None:

@@ -35,6 +35,7 @@ from compliance.dsar.sql import (
     guarded_erase,
     rows_delete,
     rows_delete_all,
+    rows_insert,
     subject_rows,
 )
 from compliance.models import SubjectKey
@@ -155,12 +156,11 @@ def _key(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
 def _ledger(batch: ErasureBatch, unit: Unit, at: datetime) -> Unit:
     """Write the batch's subjects to the destroyed-keys ledger; ``unit``, the keys' delete,
     gets a ``SUBJECT_KEY_DESTROYED`` entry per subject whose key it removed."""
-    DestroyedKey.objects.using(batch.alias).bulk_create(
-        [
-            DestroyedKey(subject_id=sid, destroyed_at=at, request_id=batch.owner(sid))
-            for sid in batch.ids
-        ],
-        ignore_conflicts=True,
+    rows_insert(
+        using=batch.alias,
+        model=DestroyedKey,
+        columns=["subject_id", "destroyed_at", "request_id"],
+        rows=[(sid, at, batch.owner(sid)) for sid in batch.ids],
     )
     unit.entries = [
         _entry(batch, AuditCode.SUBJECT_KEY_DESTROYED, sid, "subject_key", {"reason": "erasure"})
