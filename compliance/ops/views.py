@@ -37,6 +37,9 @@ def readyz(request):
     return JsonResponse(state, status=200 if state["ready"] else 503)
 
 
+_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
 def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -66,6 +69,7 @@ def metrics(request):
     status = metrics_access(
         authorization=request.META.get("HTTP_AUTHORIZATION", ""),
         remote_addr=request.META.get("REMOTE_ADDR", ""),
+        proxied=any(request.META.get(h) for h in _PROXY_HEADERS),
     )
     if status != 200:
         response = JsonResponse(
