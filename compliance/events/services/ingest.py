@@ -60,7 +60,6 @@ from compliance.events.services.outcomes import (
 from compliance.events.services.resolution import batch_subjects_resolve
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
 from compliance.models import Subject
-from compliance.ops.metrics import event_rejections_count
 from compliance.regions import region_alias
 from compliance.services.subjects import identifier_blind_index
 
@@ -107,13 +106,11 @@ def events_ingest(
             recorder=recorder,
             actor=actor,
         )
-    result = IngestResult(
+    return IngestResult(
         batch_id=batch_id,
         received_at=now,
         outcomes=tuple(item.outcome for item in items),  # type: ignore[misc]
     )
-    event_rejections_count(reasons=result.rejections())
-    return result
 
 
 # --- one region -----------------------------------------------------------------------------
