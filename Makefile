@@ -1,10 +1,11 @@
-# The two commands: `make run` and `make test`. Both set themselves up in .venv.
+# The two commands: `make run` and `make test` (and `make serve` in production). All set
+# themselves up in .venv.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak lint bench setup clean chromium
+.PHONY: run serve test soak lint bench setup clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,11 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	./scripts/run.sh
+
+# production: gunicorn (config/gunicorn.conf.py) with config.settings_production and the
+# environment's databases, broker and secrets (README, "Production"); SERVE_MIGRATE=1 migrates first
+serve: $(STAMP)
+	BIN=$(BIN) ./scripts/serve.sh
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -270,6 +270,36 @@ SETTINGS: tuple[Setting, ...] = (
         30.0,
         "Days an erasure notice stays for pull consumers (removed once older and received by every webhook it is meant for).",
     ),
+    # --- serving and operations
+    Setting(
+        "DB_CONN_MAX_AGE",
+        int,
+        60,
+        "Seconds a database connection is kept for reuse (0: closed after each request; "
+        "health-checked before reuse). One connection per database alias per thread: see "
+        "docs/operations.md for sizing PostgreSQL's `max_connections`. Read from the environment "
+        "only (it builds `DATABASES`).",
+        env="DB_CONN_MAX_AGE",
+    ),
+    Setting(
+        "READY_TIMEOUT",
+        float,
+        2.0,
+        "Seconds `/readyz` waits for each database and for the broker before calling it down.",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        str,
+        "",
+        "Bearer token that opens `/metrics` from any address (empty: only `METRICS_ALLOW`).",
+    ),
+    Setting(
+        "METRICS_ALLOW",
+        list,
+        ["127.0.0.1/32", "::1/128"],
+        "Networks (CIDR) whose clients may read `/metrics` without the token; the peer address "
+        "is `REMOTE_ADDR` (a proxy in front must not forward outside scrapes as local).",
+    ),
 )
 
 DECLARED: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -16,6 +16,7 @@ from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 
 from compliance.conf import compliance_settings
+from compliance.ops import context as _request_ids  # noqa: F401  (request ids through tasks)
 
 # ``embedded://``: the crash-safe file broker of the embedded default (compliance/broker.py)
 TRANSPORT_ALIASES.setdefault("embedded", "compliance.broker:Transport")

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first: request id, latency histogram and the one JSON log line of every request
+    "compliance.ops.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,12 +94,16 @@ TEMPLATES = [
 COMPLIANCE_REGIONS = environment_value("REGIONS")
 
 
+#: persistent connections (one per alias per thread), health-checked before reuse
+_CONN_MAX_AGE = environment_value("DB_CONN_MAX_AGE")
+
+
 def _database(alias: str) -> dict:
     env_name = "DATABASE_URL" if alias == "default" else f"DATABASE_URL_{alias.upper()}"
     url = os.environ.get(env_name)
     if url:
         config = dj_database_url.parse(
-            url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0"))
+            url, conn_max_age=_CONN_MAX_AGE, conn_health_checks=_CONN_MAX_AGE > 0
         )
         config.setdefault("TEST", {})
         if config["ENGINE"] == "django.db.backends.sqlite3":
@@ -108,6 +114,8 @@ def _database(alias: str) -> dict:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(VAR_DIR / f"{alias}.sqlite3"),
         "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        "CONN_MAX_AGE": _CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": _CONN_MAX_AGE > 0,
         # A file, not memory, so that worker processes started by tests see the test data.
         "TEST": {"NAME": str(VAR_DIR / f"test_{alias}.sqlite3")},
     }
@@ -222,9 +230,22 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 LOGIN_URL = "/admin/login/"
 
+# One JSON object per line (``LOG_FORMAT=text`` for plain lines), each with the request id of
+# the request or Celery task it belongs to (compliance/ops/logs.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "compliance.ops.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "compliance.ops.logs.JsonFormatter"},
+        "text": {"format": "%(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "text" if os.environ.get("LOG_FORMAT") == "text" else "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

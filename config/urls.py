@@ -3,10 +3,14 @@ from django.urls import include, path, re_path
 
 from compliance import views
 from compliance.api.views import RedocView, SchemaView, SwaggerView
+from compliance.ops import views as ops_views
 
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("health/", views.health, name="health"),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("admin/", include("compliance.officer.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),

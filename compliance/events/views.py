@@ -15,6 +15,7 @@ from compliance.events.serializers import (
     batch_result_data,
 )
 from compliance.events.services.ingest import events_ingest
+from compliance.ops.metrics import event_rejections_count
 
 #: 1,000 events with 16 KiB of properties each, plus the envelope
 MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -35,4 +36,5 @@ class EventBatchView(ApiView):
     def post(self, request):
         events = event_batch_parse(data=request.data)
         result = events_ingest(events=events, actor=Actor.client(request.auth))
+        event_rejections_count(reasons=result.rejections())  # /metrics
         return Response(batch_result_data(result=result, events=events))

@@ -28,6 +28,7 @@ from compliance.consent.services.signals import (
 from compliance.consent.services.stitching import subject_resolve_many
 from compliance.errors import InputError
 from compliance.models import Subject
+from compliance.ops.metrics import consent_rejections_counted
 from compliance.regions import region_alias
 from compliance.services.subjects import subject_resolve
 
@@ -63,10 +64,11 @@ class Submission:
     gpc_received: bool = False
 
 
+@consent_rejections_counted
 def consent_submit(*, submission: Submission, actor: Actor) -> Submitted:
     """Validate every part first (nothing is written on bad input), then resolve or create the
     subject and record the parts in one transaction of its region. ``InputError`` (field
-    ``decisions``) when nothing was sent."""
+    ``decisions``) when nothing was sent. Every refusal is counted (``/metrics``)."""
     s = submission
     jurisdiction = jurisdiction_normalize(jurisdiction=s.jurisdiction)
     prepared, issues = _prepare(submission=s)

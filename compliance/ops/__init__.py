@@ -1,0 +1,1 @@
+"""Operating the toolkit: request ids, JSON logs, ``/healthz``, ``/readyz`` and ``/metrics``."""
