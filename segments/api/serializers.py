@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from segments.models import Layer, Motion, Origin, Segment, SegmentMembership
 from segments.selectors.segments import segment_review_due
+from segments.services.definitions import PLAN_FIELDS
 
 MAX_CHANGES = 10_000
 
@@ -98,14 +99,7 @@ class SegmentOutput(serializers.ModelSerializer):
             "origin",
             "layers",
             "required_purposes",
-            "owner",
-            "motion",
-            "motion_detail",
-            "measurement_metric",
-            "control_group_share",
-            "conversion_event",
-            "value_property",
-            "attribution_window_days",
+            *PLAN_FIELDS,
             "approved_by",
             "approved_at",
             "last_reviewed_at",

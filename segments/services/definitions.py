@@ -46,10 +46,8 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.RETIRED: set(),
 }
 
-#: fields a definition edit may change (status and approval only move through transitions)
-EDITABLE_FIELDS = (
-    "name",
-    "description",
+#: the motion and the measurement plan: who acts on the segment and how its lift is measured
+PLAN_FIELDS = (
     "owner",
     "motion",
     "motion_detail",
@@ -58,6 +56,12 @@ EDITABLE_FIELDS = (
     "conversion_event",
     "value_property",
     "attribution_window_days",
+)
+#: fields a definition edit may change (status and approval only move through transitions)
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    *PLAN_FIELDS,
     "layers",
     "required_purposes",
     "review_interval_days",
