@@ -36,6 +36,7 @@ proves it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
@@ -214,7 +215,7 @@ def _run_steps(
 
 
 def _run_together(
-    *, batch: ErasureBatch, steps: list[Step], progress: Progress, room: int, at
+    *, batch: ErasureBatch, steps: list[Step], progress: Progress, room: int, at: datetime
 ) -> int:
     """Run every registry step not yet done in one pass (``units_together``) when their rows
     fit in ``room`` (counted first, in one statement, unless ``room`` is unbounded: a batch of
