@@ -38,12 +38,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         token = header[1].decode(errors="replace")
-        client = (
-            ApiClient.objects.select_related("user")
-            .filter(token_hash=token_hash(token), is_active=True)
-            .first()
-        )
-        if client is None:
+        try:
+            # ONE query on the unique token hash: no ordering, and the sealed callback secret
+            # is not read (its decryption cost every request; callbacks load it themselves).
+            # Nothing is cached, so a revocation takes effect at the next request.
+            client = (
+                ApiClient.objects.select_related("user")
+                .defer("callback_secret")
+                .get(token_hash=token_hash(token), is_active=True)
+            )
+        except ApiClient.DoesNotExist:
             raise exceptions.AuthenticationFailed("Unknown or revoked API token.")
         now = timezone.now()
         if client.last_used_at is None or now - client.last_used_at > LAST_USED_PRECISION:
