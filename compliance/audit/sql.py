@@ -124,12 +124,53 @@ def events_store(
     return saved
 
 
-def _insert_arrays(*, using: str, rows: list[Sequence], occurred_at: datetime) -> None:
+def events_store_advanced(
+    *,
+    using: str,
+    chain_id: str,
+    rows: Iterator[Sequence],
+    count: int,
+    occurred_at: datetime,
+    events: Sequence[AuditEvent],
+) -> Sequence[AuditEvent]:
+    """``events_store``, then the head moved to the last row (``head_advance``). PostgreSQL below
+    ``COPY_THRESHOLD`` rows: both in ONE statement (the rows' INSERT in a CTE that
+    ``audit_head_advance``, a volatile function, sees through its fresh snapshot)."""
+    if count >= COPY_THRESHOLD or not is_postgresql(using):
+        stored = events_store(
+            using=using, rows=rows, count=count, occurred_at=occurred_at, events=events
+        )
+        last = stored[-1]
+        head_advance(using=using, chain_id=chain_id, size=last.seq, head_hash=last.hash)
+        return stored
+    listed = list(rows)
+    last = listed[-1]
+    _insert_arrays(using=using, rows=listed, occurred_at=occurred_at, advance=(chain_id, last))
+    return events
+
+
+def _insert_arrays(
+    *,
+    using: str,
+    rows: list[Sequence],
+    occurred_at: datetime,
+    advance: tuple[str, Sequence] | None = None,
+) -> None:
     """Write ``rows`` with ONE ``INSERT ... SELECT`` from one array per column (no model
-    instances: the rows as hashed)."""
+    instances: the rows as hashed); with ``advance=(chain id, last row)`` the same statement
+    moves the chain head over them."""
     columns = list(zip(*rows, strict=True))
+    params = [occurred_at, *(list(column) for column in columns)]
+    sql = _INSERT_ARRAYS
+    if advance is not None:
+        chain_id, last = advance
+        sql = (
+            f"WITH stored AS ({_INSERT_ARRAYS} RETURNING 1) SELECT audit_head_advance(%s, %s, %s) "
+            "FROM (SELECT count(*) FROM stored) AS written"
+        )
+        params += [chain_id, last[0], last[8]]
     with connections[using].cursor() as cursor:
-        cursor.execute(_INSERT_ARRAYS, [occurred_at, *(list(column) for column in columns)])
+        cursor.execute(sql, params)
 
 
 def _copy_field(value: str) -> str:

@@ -34,14 +34,17 @@ def outbox_lock(*, using: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
 
 
-def changes_insert(*, using: str, changes: Sequence) -> None:
-    """Insert ``changes`` (``ChangeInput``), in order. PostgreSQL: COPY from
-    ``COPY_THRESHOLD``, below it ONE ``INSERT`` from column arrays; the ORM elsewhere."""
+def changes_insert(*, using: str, changes: Sequence, lock: bool = False) -> None:
+    """Insert ``changes`` (``ChangeInput``), in order; with ``lock``, take ``outbox_lock``
+    first. PostgreSQL: COPY from ``COPY_THRESHOLD``, below it ONE ``INSERT`` from column arrays
+    (which takes the lock itself); the ORM elsewhere."""
     if is_postgresql(using):
         if len(changes) >= COPY_THRESHOLD:
+            if lock:
+                outbox_lock(using=using)
             _copy(using=using, changes=changes)
         else:
-            _insert_arrays(using=using, changes=changes)
+            _insert_arrays(using=using, changes=changes, lock=lock)
         return
     Change.objects.using(using).bulk_create(
         [
@@ -101,7 +104,7 @@ def stays_insert(
     return True
 
 
-def _insert_arrays(*, using: str, changes: Sequence) -> None:
+def _insert_arrays(*, using: str, changes: Sequence, lock: bool) -> None:
     columns = [
         [str(uuid.uuid4()) for _ in changes],
         [str(c.kind) for c in changes],
@@ -115,6 +118,8 @@ def _insert_arrays(*, using: str, changes: Sequence) -> None:
         [c.occurred_at for c in changes],
         [c.arm or None for c in changes],
     ]
+    # the lock as a one-row relation joined to the rows: taken before any row (and id) exists
+    locked = ", (SELECT pg_advisory_xact_lock(%s)) AS lock" if lock else ""
     with connections[using].cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {TABLE} (change_id, kind, subject_id, segment_key, purpose, source, "
@@ -123,8 +128,8 @@ def _insert_arrays(*, using: str, changes: Sequence) -> None:
             "FROM unnest(%s::uuid[], %s::text[], %s::text[]::uuid[], %s::text[], %s::text[], "
             "%s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[], %s::text[]) "
             "WITH ORDINALITY AS t(change_id, kind, sid, segment_key, purpose, source, decision, "
-            "reason, ref, at, arm, i) ORDER BY t.i",
-            columns,
+            f"reason, ref, at, arm, i){locked} ORDER BY t.i",
+            [*columns, OUTBOX_LOCK] if lock else columns,
         )
 
 

@@ -1,5 +1,5 @@
-"""SQL of the plans app: the counters' upsert (``INSERT ... ON CONFLICT ... DO UPDATE``, the
-same text on PostgreSQL and SQLite 3.24+)."""
+"""SQL of the plans app: the counters' upsert (one multi-row ``INSERT ... ON CONFLICT ... DO
+UPDATE``, the same text on PostgreSQL and SQLite 3.24+)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from compliance.plans.models import InstrumentationCount
 _TABLE = InstrumentationCount._meta.db_table
 UPSERT = (
     f"INSERT INTO {_TABLE} (day, source, event, kind, path, count, last_seen_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    "VALUES {rows} "
     "ON CONFLICT (day, source, event, kind, path) DO UPDATE SET "
     f"count = {_TABLE}.count + excluded.count, last_seen_at = excluded.last_seen_at"
 )
@@ -22,13 +22,20 @@ UPSERT = (
 def counts_add(
     *, alias: str, rows: Sequence[tuple[date, str, str, str, str, int, datetime]]
 ) -> None:
-    """Add each row's count to its counter (created at that count if absent): one
-    ``executemany``; concurrent batches never lose an increment."""
+    """Add each row's count to its counter (created at that count if absent): ONE statement
+    (rows of the same counter summed first, counters in key order so that concurrent batches
+    lock them in the same order); concurrent batches never lose an increment."""
     if not rows:
         return
+    summed: dict[tuple, list] = {}
+    for day, source, event, kind, path, count, seen in rows:
+        held = summed.setdefault((day, source, event, kind, path), [0, seen])
+        held[0] += count
+        held[1] = max(held[1], seen)
     connection = connections[alias]
-    params = [
-        (
+    params: list = []
+    for (day, source, event, kind, path), (count, seen) in sorted(summed.items()):
+        params += [
             connection.ops.adapt_datefield_value(day),
             source,
             event,
@@ -36,8 +43,7 @@ def counts_add(
             path,
             count,
             connection.ops.adapt_datetimefield_value(seen),
-        )
-        for day, source, event, kind, path, count, seen in rows
-    ]
+        ]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(summed))
     with connection.cursor() as cursor:
-        cursor.executemany(UPSERT, params)
+        cursor.execute(UPSERT.replace("{rows}", values), params)

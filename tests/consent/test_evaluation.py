@@ -217,7 +217,9 @@ def test_contract_basis_allowed_whatever_recorded():
 
 
 def test_inactive_purpose_is_unknown():
-    Purpose.objects.filter(key="measurement").update(is_active=False)
+    purpose = Purpose.objects.get(key="measurement")
+    purpose.is_active = False
+    purpose.save()  # as the admin and the services do (the cached configuration sees it)
     subject = SubjectFactory(jurisdiction="FR")
     assert can_process(subject=subject, purpose="measurement").reason == "unknown_purpose"
 

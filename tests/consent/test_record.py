@@ -88,7 +88,9 @@ def test_hook_failure_rolls_back_the_consent_change():
 
     hooks.on_consent_basis_lost(failing)
     try:
-        with pytest.raises(RuntimeError):
+        # the recording transaction (here inside the test's own) rolls back as a whole: the
+        # recording takes no savepoint, since no caller recovers from its errors and goes on
+        with pytest.raises(RuntimeError), transaction.atomic(using="eu"):
             ConsentFactory(subject=subject, purpose="measurement", decision="withdrawn")
     finally:
         hooks._CONSENT_LOSS_HANDLERS.remove(failing)

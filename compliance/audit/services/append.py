@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -133,6 +135,53 @@ class AppendedEvents(Sequence):
         )
 
 
+class _Collected(threading.local):
+    """Per thread: alias -> the entries and latest time of an open ``audit_collected`` block."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[str, _Block] = {}
+
+
+@dataclass
+class _Block:
+    entries: list[AuditEntry] = field(default_factory=list)
+    at: datetime | None = None
+
+
+_collected = _Collected()
+
+
+@contextmanager
+def audit_collected(*, using: str) -> Iterator[None]:
+    """Gather the ``audit_append`` (and ``audit_append_uniform``) calls on ``using`` made inside
+    the block into ONE append when it ends normally: the entries in call order, at the latest
+    ``at`` a call gave (else the time under the chain lock), in the caller's transaction, which
+    must be open around the block (an error inside discards the entries with the rollback).
+    Payloads are still checked at each call; inside the block those calls return an empty
+    sequence. A block inside another on the same alias joins it."""
+    if using in _collected.blocks:
+        yield
+        return
+    block = _collected.blocks[using] = _Block()
+    try:
+        yield
+    finally:
+        del _collected.blocks[using]
+    if block.entries:
+        audit_append(using=using, entries=block.entries, at=block.at)
+
+
+def _collect(*, using: str, entries: Sequence[AuditEntry], at: datetime | None) -> bool:
+    """Queue ``entries`` in the open ``audit_collected`` block of ``using``; false if none."""
+    block = _collected.blocks.get(using)
+    if block is None:
+        return False
+    block.entries.extend(entries)
+    if at is not None and (block.at is None or at > block.at):
+        block.at = at
+    return True
+
+
 def audit_append(
     *, using: str, entries: Sequence[AuditEntry], at: datetime | None = None
 ) -> Sequence[AuditEvent]:
@@ -141,7 +190,8 @@ def audit_append(
     Locks the chain head row first, so concurrent writers queue instead of forking the chain;
     sequence numbers are gapless because the head moves in the same transaction as the rows.
     Opens a transaction on ``using`` if the caller has none. Returns the saved events (a
-    sequence of ``AuditEvent``); on PostgreSQL, calls with ``sql.COPY_THRESHOLD`` or more entries
+    sequence of ``AuditEvent``; empty inside an ``audit_collected`` block, which appends them
+    later); on PostgreSQL, calls with ``sql.COPY_THRESHOLD`` or more entries
     are written with COPY and the returned events have no ``pk`` (``seq`` identifies them).
     """
     if not entries:
@@ -151,6 +201,8 @@ def audit_append(
         payload = dict(entry.payload)
         _check_flat(payload)
         payloads.append(payload)
+    if _collect(using=using, entries=entries, at=at):
+        return ()
     return _append_locked(
         using=using,
         at=at,
@@ -175,6 +227,12 @@ def audit_append_uniform(
     event (the bulk writers, e.g. ``memberships_apply``, append 100,000 at a time)."""
     if not items:
         return []
+    if using in _collected.blocks:  # as the equivalent entries
+        entries = [
+            AuditEntry(code, actor, token, object_type, object_id, payload)
+            for token, object_id, payload in items
+        ]
+        return audit_append(using=using, entries=entries, at=at)
     payloads = []
     add_payload = payloads.append
     for item in items:
@@ -201,8 +259,9 @@ def _append_locked(
     *, using: str, at: datetime | None, count: int, payloads: list, hasher
 ) -> Sequence[AuditEvent]:
     """Lock the chain head, hash with ``hasher(chain_id=, occurred=, seq=, prev=, into=)``
-    (a generator of rows), store the rows (``sql.events_store``: as they are hashed) and move
-    the head, in one transaction on ``using``."""
+    (a generator of rows), store the rows and move the head (``sql.events_store_advanced``: as
+    they are hashed; one statement for a small append on PostgreSQL), in one transaction on
+    ``using``."""
     chain_id = chain_id_for(using=using)
     # no savepoint: no caller recovers from a failed append inside its own transaction
     with transaction.atomic(using=using, savepoint=False):
@@ -217,15 +276,14 @@ def _append_locked(
             prev=bytes.fromhex(head_hash),
             into=rows,
         )
-        events = sql.events_store(
+        return sql.events_store_advanced(
             using=using,
+            chain_id=chain_id,
             rows=hashed,
             count=count,
             occurred_at=now,
             events=AppendedEvents(rows, now, payloads),
         )
-        sql.head_advance(using=using, chain_id=chain_id, size=rows[-1].seq, head_hash=rows[-1].hash)
-    return events
 
 
 def _hashed_uniform(

@@ -1,16 +1,17 @@
 """The ``ConsentState`` projection: only ever derived from ``ConsentEvent`` rows.
 
-``state_apply`` folds one new event into the state (called by the recording service in the
+``state_apply`` folds new events into the state (called by the recording service in the
 same transaction); ``state_rebuild`` recomputes a subject's (or a region's) state from the
 whole ledger and audits ``CONSENT_STATE_REBUILT``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connections, transaction
+from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
@@ -25,37 +26,54 @@ def scope_key(*, event: ConsentEvent) -> str:
     return event.source if event.scope == Scope.SOURCE else ""
 
 
-def state_apply(*, using: str, event: ConsentEvent) -> ConsentState:
-    """Fold ``event`` into the state row of its (subject, purpose, scope); later wins.
+def state_apply(*, using: str, events: Sequence[ConsentEvent]) -> None:
+    """Fold new ``events`` (saved) into the state rows of their (subject, purpose, scope);
+    later wins. ONE upsert statement whatever the number of events.
 
     "Later" is by ``captured_at`` then event id, so an event captured earlier but received
-    later never overrides a newer decision. Call inside ``transaction.atomic(using=using)``.
+    later never overrides a newer decision (the upsert's ``WHERE`` keeps the stored row then).
+    Call inside ``transaction.atomic(using=using)``.
     """
-    key = scope_key(event=event)
-    state = (
-        ConsentState.objects.using(using)
-        .select_for_update()
-        .filter(subject_id=event.subject_id, purpose=event.purpose, source=key)
-        .first()
-    )
-    if state is not None and (state.captured_at, state.event_id) > (event.captured_at, event.pk):
-        return state
-    values = {
-        "decision": event.decision,
-        "lawful_basis": event.lawful_basis,
-        "jurisdiction": event.jurisdiction,
-        "event_id": event.pk,
-        "captured_at": event.captured_at,
-        "expires_at": event.expires_at,
-    }
-    if state is None:
-        return ConsentState.objects.using(using).create(
-            subject_id=event.subject_id, purpose=event.purpose, source=key, **values
-        )
-    for name, value in values.items():
-        setattr(state, name, value)
-    state.save(using=using)
-    return state
+    latest: dict[tuple, ConsentEvent] = {}
+    for event in events:
+        key = (event.subject_id, event.purpose, scope_key(event=event))
+        held = latest.get(key)
+        if held is None or (held.captured_at, held.pk) < (event.captured_at, event.pk):
+            latest[key] = event
+    if not latest:
+        return
+    connection = connections[using]
+    fields = {f.name: f for f in ConsentState._meta.concrete_fields}
+    now = timezone.now()
+    rows, params = [], []
+    for (subject_id, purpose, source), event in latest.items():
+        values = {
+            "subject_id": subject_id,
+            "purpose": purpose,
+            "source": source,
+            "decision": event.decision,
+            "lawful_basis": event.lawful_basis,
+            "jurisdiction": event.jurisdiction,
+            "event_id": event.pk,
+            "captured_at": event.captured_at,
+            "expires_at": event.expires_at,
+            "updated_at": now,
+        }
+        rows.append("(" + ", ".join(["%s"] * len(values)) + ")")
+        params += [fields[n].get_db_prep_save(v, connection) for n, v in values.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT.format(rows=", ".join(rows)), params)
+
+
+_TABLE = ConsentState._meta.db_table
+_CHANGED = ("decision", "lawful_basis", "jurisdiction", "event_id", "captured_at", "expires_at")
+# the same text on PostgreSQL and SQLite (row values and ON CONFLICT ... WHERE in both)
+_UPSERT = (
+    f"INSERT INTO {_TABLE} (subject_id, purpose, source, {', '.join(_CHANGED)}, updated_at) "
+    "VALUES {rows} ON CONFLICT (subject_id, purpose, source) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in (*_CHANGED, "updated_at"))
+    + f" WHERE ({_TABLE}.captured_at, {_TABLE}.event_id) < (excluded.captured_at, excluded.event_id)"
+)
 
 
 def state_rebuild(*, region: str, actor: Actor, subject_ids: Iterable[UUID] | None = None) -> int:

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from typing import TypedDict, Unpack
 
 from django.db import transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from compliance import hooks
@@ -43,6 +45,7 @@ from compliance.consent.models import (
     Purpose,
     Scope,
 )
+from compliance.consent.selectors.cached import configuration
 from compliance.consent.selectors.evaluation import can_process_bulk
 from compliance.consent.services.projection import state_apply
 from compliance.errors import InputError
@@ -130,14 +133,16 @@ def consent_prepare(
     """Validate input without writing anything; raise ``ConsentInputError`` naming the field."""
     if not decisions:
         raise ConsentInputError("at least one decision is needed", field=field_prefix)
-    source_row = EventSource.objects.filter(key=source, is_active=True).first()
+    config = configuration()
+    source_row = config.sources.get(source) if isinstance(source, str) else None
     if source_row is None:
         raise ConsentInputError(f"unknown event source {str(source)[:64]!r}", field="source")
     if method not in Method.values:
         raise ConsentInputError(f"unknown method; use one of {Method.values}", field="method")
     purposes = {
-        p.key: p
-        for p in Purpose.objects.filter(key__in=[d.purpose for d in decisions], is_active=True)
+        d.purpose: config.purposes[d.purpose]
+        for d in decisions
+        if isinstance(d.purpose, str) and d.purpose in config.purposes
     }
     for index, item in enumerate(decisions):
         where = f"{field_prefix}.{index}." if field_prefix else ""
@@ -232,10 +237,11 @@ def consent_record_many(
 def consent_record_prepared(
     *, subject: Subject, prepared: Prepared, actor: Actor
 ) -> list[ConsentEvent]:
-    """Write validated input for ``subject``; one transaction in its region."""
+    """Write validated input for ``subject``; one transaction in its region (no savepoint when
+    the caller has one: nobody recovers from an error in here and goes on)."""
     alias = region_alias(region=subject.region)
     now = timezone.now()
-    with transaction.atomic(using=alias):
+    with transaction.atomic(using=alias, savepoint=False):
         locked = _lock_writer(alias=alias, subject=subject)
         scope = prepared.source.consent_scope
         context_source = prepared.source.key if scope == Scope.SOURCE else None
@@ -245,13 +251,13 @@ def consent_record_prepared(
         if prepared.method == Method.EXPIRY and prepared.captured_at is not None:
             before_at = prepared.captured_at - timedelta(microseconds=1)
         before = _allowed(locked, negative, context_source, prepared.jurisdiction, at=before_at)
-        events = []
-        for item in prepared.items:
-            event = _event_create(
-                alias=alias, subject=locked, prepared=prepared, item=item, actor=actor, now=now
-            )
-            state_apply(using=alias, event=event)
-            events.append(event)
+        events = ConsentEvent.objects.using(alias).bulk_create(
+            [
+                _event(subject=locked, prepared=prepared, item=item, actor=actor, now=now)
+                for item in prepared.items
+            ]
+        )
+        state_apply(using=alias, events=events)
         audit_append(
             using=alias,
             entries=[
@@ -279,31 +285,26 @@ def consent_record_prepared(
 def _lock_writer(*, alias: str, subject: Subject) -> Subject:
     """Lock the subject whose ledger is written (a merged subject's survivor): one writer per
     subject at a time, since the state rows are read-modify-write. One row only, so it cannot
-    deadlock with the id-ordered locks of memberships_apply."""
+    deadlock with the id-ordered locks of memberships_apply. One statement: the survivor's id
+    comes from a subquery (whose row is not locked)."""
     subjects = Subject.objects.using(alias)
-    target = subjects.filter(pk=subject.pk).values_list("merged_into", flat=True).first()
-    locked = subjects.select_for_update().get(pk=target or subject.pk)
+    target = subjects.filter(pk=subject.pk).values(target=Coalesce("merged_into", "id"))
+    locked = subjects.select_for_update().get(pk=Subquery(target))
     if locked.merged_into:  # merged in the meantime
         locked = subjects.select_for_update().get(pk=locked.merged_into)
     return locked
 
 
-def _event_create(
-    *,
-    alias: str,
-    subject: Subject,
-    prepared: Prepared,
-    item: DecisionInput,
-    actor: Actor,
-    now: datetime,
+def _event(
+    *, subject: Subject, prepared: Prepared, item: DecisionInput, actor: Actor, now: datetime
 ) -> ConsentEvent:
-    """Append one ledger row; a grant expires after the purpose's default expiry, if any."""
+    """One ledger row (unsaved); a grant expires after the purpose's default expiry, if any."""
     purpose = prepared.purposes[item.purpose]
     captured = prepared.captured_at or now
     expires = None
     if item.decision == Decision.GRANTED and purpose.default_expiry_days:
         expires = captured + timedelta(days=purpose.default_expiry_days)
-    return ConsentEvent.objects.using(alias).create(
+    return ConsentEvent(
         subject_id=subject.pk,
         purpose=purpose.key,
         purpose_version=purpose.version,

@@ -317,12 +317,9 @@ def _negatives_restate(
 def _state_replay(*, alias: str, subject_id) -> None:
     """The subject's state, rebuilt from its ledger."""
     ConsentState.objects.using(alias).filter(subject_id=subject_id).delete()
-    for event in (
-        ConsentEvent.objects.using(alias)
-        .filter(subject_id=subject_id)
-        .order_by("captured_at", "id")
-    ):
-        state_apply(using=alias, event=event)
+    state_apply(
+        using=alias, events=list(ConsentEvent.objects.using(alias).filter(subject_id=subject_id))
+    )
 
 
 def _merge_audit(

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from compliance.audit.services.append import Actor
+from compliance.audit.services.append import Actor, audit_collected
 from compliance.consent.models import ConsentEvent
 from compliance.consent.selectors.subjects import subject_survivor
 from compliance.consent.services.record import (
@@ -85,7 +85,8 @@ def consent_submit(*, submission: Submission, actor: Actor) -> Submitted:
     )
     events: list[ConsentEvent] = []
     gpc_events: list[ConsentEvent] = []
-    with transaction.atomic(using=region_alias(region=subject.region)):
+    alias = region_alias(region=subject.region)
+    with transaction.atomic(using=alias), audit_collected(using=alias):  # ONE audit append
         for item in prepared:
             events += consent_record_prepared(subject=subject, prepared=item, actor=actor)
         if gpc is not None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from compliance import crypto
 from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, audit_append
+from compliance.audit.services.append import Actor, audit_append, audit_collected
 from compliance.conf import compliance_settings
 from compliance.dsar.models import (
     PrivacyRequest,
@@ -247,7 +247,8 @@ def _open_recorded(
                 idempotency_key=request.idempotency_key,
                 body_hash=body_hash,
             )
-            with transaction.atomic(using=alias):
+            # the opening, verification and start: ONE audit append
+            with transaction.atomic(using=alias), audit_collected(using=alias):
                 _open_in_region(request=request, alias=alias, actor=actor, indexes=indexes)
     except IntegrityError:
         # a concurrent retry with the same key won the race

@@ -54,8 +54,7 @@ def changes_record(*, using: str, changes: Sequence[ChangeInput]) -> int:
         return 0
     # no savepoint: no caller recovers from a failed outbox write inside its own transaction
     with transaction.atomic(using=using, savepoint=False):
-        sql.outbox_lock(using=using)
-        sql.changes_insert(using=using, changes=changes)
+        sql.changes_insert(using=using, changes=changes, lock=True)
         schedule_delivery(using=using)
     return len(changes)
 
