@@ -52,7 +52,15 @@ from io import StringIO
 
 from bench import bench_databases, machine
 from bench.api_endpoints import Endpoint, endpoints_build
-from bench.api_server import BenchError, Reply, call, databases_prepare, gunicorn, password_new
+from bench.api_server import (
+    PROXY,
+    BenchError,
+    Reply,
+    call,
+    databases_prepare,
+    gunicorn,
+    password_new,
+)
 from bench.api_server import runtime_role_drop as _role_drop
 
 SCOPES = "consent:write,consent:read,events:write,dsar:write,dsar:read"
@@ -169,7 +177,7 @@ def _sender(*, port: int, token: str) -> Callable[..., Reply]:
     base = {
         "Authorization": f"Bearer {token}",
         "Content-Type": "application/json",
-        "X-Forwarded-Proto": "https",  # as behind the TLS proxy of production
+        **PROXY,
     }
 
     def send(endpoint: Endpoint, index: int, stride: int = 1) -> Reply:

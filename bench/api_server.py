@@ -22,6 +22,8 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 #: the role gunicorn connects as (``db_roles``), as production runs; dropped afterwards
 RUNTIME_ROLE = "bapi_runtime"
+#: what the TLS-terminating proxy in front of production adds (else: a redirect to https)
+PROXY = {"X-Forwarded-Proto": "https"}
 SECRETS = ("DJANGO_SECRET_KEY", "COMPLIANCE_ROOT_KEY", "COMPLIANCE_SIGNING_KEY")
 
 
@@ -68,10 +70,13 @@ def databases_prepare(*, password: str) -> dict[str, str]:
 
 def runtime_role_drop() -> None:
     """After the bench databases are gone the role holds nothing and can go."""
-    from django.db import connections
+    from django.db import DatabaseError, connections
 
-    with connections["default"]._nodb_cursor() as cursor:
-        cursor.execute(f"DROP ROLE IF EXISTS {RUNTIME_ROLE}")
+    try:
+        with connections["default"]._nodb_cursor() as cursor:
+            cursor.execute(f"DROP ROLE IF EXISTS {RUNTIME_ROLE}")
+    except DatabaseError as error:
+        print(f"note: role {RUNTIME_ROLE} not dropped: {error}".strip(), file=sys.stderr)
 
 
 def free_port() -> int:
@@ -116,6 +121,7 @@ def gunicorn(*, urls: dict[str, str]) -> Iterator[int]:
         )  # fmt: skip
         if check.returncode:
             raise BenchError(f"manage.py check --deploy failed:\n{check.stdout}{check.stderr}")
+        print(f"manage.py check --deploy: {(check.stderr + check.stdout).strip()}")
         log_path = Path(tmp) / "gunicorn.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
@@ -125,7 +131,7 @@ def gunicorn(*, urls: dict[str, str]) -> Iterator[int]:
         try:
             _wait_ready(process=process, port=port, log_path=log_path)
             yield port
-        except BaseException:
+        except Exception:
             _print_log(log_path)
             raise
         finally:
@@ -138,7 +144,8 @@ def _wait_ready(*, process: subprocess.Popen, port: int, log_path: Path) -> None
         if process.poll() is not None:
             raise BenchError(f"gunicorn exited with {process.returncode} before answering")
         with contextlib.suppress(OSError):
-            if call(port=port, method="GET", path="/healthz", body=b"", headers={}).status == 200:
+            reply = call(port=port, method="GET", path="/healthz", body=b"", headers=PROXY)
+            if reply.status == 200:
                 return
         time.sleep(0.2)
     raise BenchError("gunicorn did not answer /healthz within 60 s")
@@ -156,7 +163,10 @@ def _stop(process: subprocess.Popen) -> None:
 
 def _print_log(path: Path, lines: int = 60) -> None:
     text = path.read_text(errors="replace").splitlines() if path.exists() else []
-    print(f"--- gunicorn output (last {lines} of {len(text)} lines) ---", file=sys.stderr)
+    print(
+        f"--- gunicorn output (last {min(lines, len(text))} of {len(text)} lines) ---",
+        file=sys.stderr,
+    )
     print("\n".join(text[-lines:]), file=sys.stderr)
     print("--- end of gunicorn output ---", file=sys.stderr)
 
