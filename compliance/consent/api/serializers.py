@@ -234,3 +234,19 @@ class TcfDecodeOut(serializers.Serializer):
 
 
 TCF_DECODE_FIELDS = [name for name in TcfDecodeOut().fields if name not in ("valid", "errors")]
+
+
+#: built once: a ModelSerializer builds its fields on every instantiation (about 1 ms here),
+#: and ``to_representation`` of a bound instance only reads them
+_EVENT_OUT = ConsentEventOut()
+_STATE_OUT = ConsentStateOut()
+
+
+def events_data(events) -> list[dict]:
+    """``ConsentEventOut(events, many=True).data``, from fields built once (hot path)."""
+    return [_EVENT_OUT.to_representation(event) for event in events]
+
+
+def states_data(states) -> list[dict]:
+    """``ConsentStateOut(states, many=True).data``, from fields built once."""
+    return [_STATE_OUT.to_representation(state) for state in states]

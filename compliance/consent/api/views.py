@@ -35,9 +35,7 @@ def _subject_body(subject, *, requested=None, history: bool = False, **evaluatio
         "id": subject.pk,
         "region": subject.region,
         "merged_from": requested if requested and requested != subject.pk else None,
-        "state": s.ConsentStateOut(
-            subject_selectors.consent_state_rows(subject=subject), many=True
-        ).data,
+        "state": s.states_data(subject_selectors.consent_state_rows(subject=subject)),
         "evaluation": {
             key: {
                 "allowed": d.allowed,
@@ -49,9 +47,7 @@ def _subject_body(subject, *, requested=None, history: bool = False, **evaluatio
         },
     }
     if history:
-        body["history"] = s.ConsentEventOut(
-            subject_selectors.consent_history(subject=subject), many=True
-        ).data
+        body["history"] = s.events_data(subject_selectors.consent_history(subject=subject))
     return body
 
 
@@ -109,7 +105,7 @@ def _submitted_body(done: Submitted) -> dict:
     return {
         "subject_id": (subject.merged_into or subject.pk) if subject else None,
         "region": subject.region if subject else None,
-        "events": s.ConsentEventOut(done.events, many=True).data,
+        "events": s.events_data(done.events),
         "signal": None
         if done.issues is None
         else {

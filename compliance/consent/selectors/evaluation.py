@@ -66,8 +66,10 @@ def can_process_bulk(
     source: str | None = None,
     jurisdiction: str | None = None,
     at: datetime | None = None,
+    survivors: bool = False,
 ) -> dict[tuple[UUID, str], Verdict]:
-    """Verdicts for every (subject, purpose) pair; constant number of queries."""
+    """Verdicts for every (subject, purpose) pair; constant number of queries. ``survivors``:
+    the caller read these subjects just now and none was merged (no look-up of merges)."""
     alias = region_alias(region=region)
     at = at or timezone.now()
     at_ts = at.timestamp()
@@ -75,7 +77,10 @@ def can_process_bulk(
     purpose_keys = list(dict.fromkeys(purposes))
     config = purposes_by_key(keys=purpose_keys)
     known = [k for k in purpose_keys if k in config]
-    read, id_array, positions = _survivor_positions(alias=alias, ids=ids)
+    if survivors:
+        read, id_array, positions = ids, sql.uuid_array(ids), list(range(1, len(ids) + 1))
+    else:
+        read, id_array, positions = _survivor_positions(alias=alias, ids=ids)
     records = _records(
         alias=alias, subject_ids=read, id_array=id_array, purposes=known, source=source, at=at
     )

@@ -65,6 +65,7 @@ def consent_evaluation(
         purposes=keys,
         source=source,
         jurisdiction=jurisdiction,
+        survivors=not subject.merged_into,
     )
     return {key: result[(subject.pk, key)] for key in keys}
 
