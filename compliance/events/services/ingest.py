@@ -316,6 +316,7 @@ def _evaluate(*, region: str, items: list[BatchItem]) -> None:
             purposes=sorted({item.event.purpose for item in group}),
             source=source,
             jurisdiction=jurisdiction,
+            survivors=True,  # ``_data_keys`` followed the merges in this transaction
         )
         for item in group:
             decision = decisions[(item.subject_id, item.event.purpose)]
