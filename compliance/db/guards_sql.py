@@ -20,6 +20,9 @@ APPEND_ONLY_TABLES = (
     CONSENT_EVENT_TABLE,
     MEMBERSHIP_TABLE,
     "dsar_destroyedkey",
+    # the control database's suppression mirror: a removed row would let an erased identifier
+    # back in (no trigger: no application path updates or deletes it)
+    "compliance_suppressedidentifier",
 )
 #: tables a runtime role may only read
 READ_ONLY_TABLES = (HEAD_TABLE, "django_migrations", SETTING_TABLE)

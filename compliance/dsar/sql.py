@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Model
 
 from compliance.db.vendor import is_postgresql
 from compliance.db_guards import erase_rows, is_guarded
-from compliance.models import Identity, Subject, SubjectDirectory, Suppression
+from compliance.models import (
+    Identity,
+    Subject,
+    SubjectDirectory,
+    SuppressedIdentifier,
+    Suppression,
+)
 from compliance.personal_data import PersonalDataModel
 
 
@@ -117,11 +123,11 @@ def subjects_tree(*, using: str, roots: Sequence[UUID]) -> list[tuple[UUID, str,
 
 def suppressions_insert(
     *, using: str, owners: Mapping[UUID, UUID], at: datetime
-) -> list[tuple[str, UUID]] | None:
+) -> list[tuple[str, UUID, str, bool]] | None:
     """PostgreSQL: in ONE statement, suppress (reason ``erasure``) the blind index of every
     identity of the subjects of ``owners`` (subject id -> request id) not suppressed yet;
-    ``(identifier type, subject id)`` of each new row, by identity id. Elsewhere: None (the
-    caller uses the ORM)."""
+    ``(identifier type, subject id, blind index, whether this statement added it)`` of every
+    identity of those subjects, by identity id. Elsewhere: None (the caller uses the ORM)."""
     if not is_postgresql(using):
         return None
     quote = connections[using].ops.quote_name
@@ -133,12 +139,48 @@ def suppressions_insert(
         "SELECT i.blind_index, i.identifier_type, 'erasure', o.request, %s "
         f"FROM {identity} i JOIN owners o ON o.subject = i.subject_id "
         "ON CONFLICT (blind_index) DO NOTHING RETURNING blind_index) "
-        f"SELECT i.identifier_type, i.subject_id FROM added JOIN {identity} i "
-        "ON i.blind_index = added.blind_index ORDER BY i.id"
+        "SELECT i.identifier_type, i.subject_id, i.blind_index, a.blind_index IS NOT NULL "
+        f"FROM {identity} i JOIN owners o ON o.subject = i.subject_id "
+        "LEFT JOIN added a ON a.blind_index = i.blind_index ORDER BY i.id"
     )
     with connections[using].cursor() as cursor:
         cursor.execute(sql, [list(owners), list(owners.values()), at])
-        return [(kind, as_uuid(sid)) for kind, sid in cursor.fetchall()]
+        return [(kind, as_uuid(sid), index, new) for kind, sid, index, new in cursor.fetchall()]
+
+
+def directory_delete_suppressing(*, subject_ids: Sequence[UUID], at: datetime) -> Counter:
+    """Delete the control directory's rows of ``subject_ids`` and add their blind indexes
+    (with their regions) to the suppression mirror in the same transaction, so an erased
+    identifier is never in neither; rows deleted per subject id. PostgreSQL: ONE statement
+    (a data-modifying CTE); elsewhere two, in one transaction on ``default``."""
+    rows = directory_rows(subject_ids=subject_ids)
+    connection = connections["default"]
+    quote = connection.ops.quote_name
+    directory, mirror = quote(SubjectDirectory._meta.db_table), quote(_MIRROR)
+    pk, column = quote(SubjectDirectory._meta.pk.column), quote(rows.column)
+    stamp = SuppressedIdentifier._meta.get_field("created_at").get_db_prep_save(at, connection)
+    insert = f"INSERT INTO {mirror} (blind_index, region, created_at) "
+    if not is_postgresql("default"):
+        with transaction.atomic(using="default"), connection.cursor() as cursor:
+            cursor.execute(
+                f"{insert}SELECT blind_index, region, %s FROM {directory} WHERE {pk} IN "
+                f"({rows.sql}) ON CONFLICT (blind_index) DO NOTHING",
+                [stamp, *rows.params],
+            )
+            return rows_delete(using="default", rows=rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {directory} WHERE {pk} IN ({rows.sql}) "
+            f"RETURNING {column} AS s, blind_index, region), "
+            f"kept AS ({insert}SELECT blind_index, region, %s FROM gone "
+            "ON CONFLICT (blind_index) DO NOTHING) "
+            "SELECT s FROM gone",
+            [*rows.params, stamp],
+        )
+        return Counter(as_uuid(value) for (value,) in cursor.fetchall())
+
+
+_MIRROR = SuppressedIdentifier._meta.db_table
 
 
 def rows_delete(*, using: str, rows: Rows, limit: int | None = None) -> Counter:

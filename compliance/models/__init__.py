@@ -1,5 +1,5 @@
 from compliance.models.api_clients import ApiClient
-from compliance.models.directory import SubjectDirectory
+from compliance.models.directory import SubjectDirectory, SuppressedIdentifier
 from compliance.models.subjects import IdentifierType, Identity, Subject, SubjectKey, Suppression
 from compliance.models.workers import WorkerHeartbeat
 
@@ -10,6 +10,7 @@ __all__ = [
     "Subject",
     "SubjectDirectory",
     "SubjectKey",
+    "SuppressedIdentifier",
     "Suppression",
     "WorkerHeartbeat",
 ]

@@ -4,8 +4,8 @@ The owner runs migrations and owns every table and guard function. The runtime r
 the web and the workers connect as (``DATABASE_URL*``), may read every table and insert,
 update and delete where the application needs to, but:
 
-* audit entries, checkpoints, consent events, memberships, the destroyed-keys ledger: SELECT
-  and INSERT only (no UPDATE, DELETE, TRUNCATE);
+* audit entries, checkpoints, consent events, memberships, the destroyed-keys ledger, the
+  control database's suppression mirror: SELECT and INSERT only (no UPDATE, DELETE, TRUNCATE);
 * the chain head, ``django_migrations`` and the guard settings: SELECT only;
 * the guards' own bookkeeping (permits, pending membership changes): nothing;
 * the guard functions of ``compliance.db_guards.DEFINER_FUNCTIONS``: EXECUTE (revoked from

@@ -11,8 +11,9 @@ from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.errors import ConflictError
 from compliance.identifiers import Identifier, identifier_normalize
-from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey, Suppression
-from compliance.regions import region_alias, region_for_country, regions
+from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey
+from compliance.regions import region_alias, region_for_country
+from compliance.services.suppressions import suppressed_regions
 
 
 class SubjectSuppressedError(ConflictError):
@@ -26,11 +27,9 @@ def identifier_blind_index(*, identifier: Identifier) -> str:
 
 
 def is_suppressed(*, blind_index: str) -> bool:
-    """True if any region lists this blind index as erased."""
-    return any(
-        Suppression.objects.using(region_alias(region=r)).filter(blind_index=blind_index).exists()
-        for r in regions()
-    )
+    """True if this blind index was erased in any region: ONE query on the control database's
+    mirror (``compliance.services.suppressions``), no region asked."""
+    return bool(suppressed_regions(blind_indexes=[blind_index]))
 
 
 def subject_data_key(*, subject: Subject) -> bytes:

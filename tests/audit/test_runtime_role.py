@@ -113,6 +113,14 @@ def test_db_roles_is_idempotent_and_the_role_is_plain(runtime_role):
             [ROLE],
         )
         assert [p for (p,) in cursor.fetchall()] == ["INSERT", "SELECT"]
+    call_command("db_roles", database="default", app_role=ROLE, stdout=open("/dev/null", "w"))
+    with connections["default"].cursor() as cursor:  # the suppression mirror: append-only
+        cursor.execute(
+            "SELECT privilege_type FROM information_schema.role_table_grants "
+            "WHERE grantee = %s AND table_name = 'compliance_suppressedidentifier' ORDER BY 1",
+            [ROLE],
+        )
+        assert [p for (p,) in cursor.fetchall()] == ["INSERT", "SELECT"]
 
 
 def test_every_session_key_is_refused_and_nothing_changes(officer, runtime_role):

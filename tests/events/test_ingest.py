@@ -7,7 +7,9 @@ import json
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
+from compliance.dsar.sql import directory_delete_suppressing
 from compliance.events.models import Event, RejectionCount
 from compliance.events.selectors.events import event_properties, rejection_totals
 from compliance.identifiers import identifier_normalize
@@ -176,9 +178,10 @@ def test_suppressed_identity_is_refused(client):
     index = identifier_blind_index(
         identifier=identifier_normalize(identifier_type="email", value=email)
     )
-    # what erasure leaves behind: a suppression row, no directory entry
+    # what erasure leaves behind: a suppression row in the region, its mirror in the control
+    # database (written by the statement that removes the directory entry)
     Suppression.objects.using("eu").create(blind_index=index, identifier_type="email")
-    SubjectDirectory.objects.filter(blind_index=index).delete()
+    directory_delete_suppressing(subject_ids=[subject.pk], at=timezone.now())
 
     response = post(
         client,

@@ -52,10 +52,10 @@ from compliance.services.subjects import (
     identifier_blind_index,
     identity_attach,
     identity_value,
-    is_suppressed,
     subject_data_key,
     subject_resolve,
 )
+from compliance.services.suppressions import suppressed_regions
 
 #: decisions a merge must never turn into a grant
 PROTECTED = frozenset({Decision.WITHDRAWN, Decision.DENIED, Decision.OBJECTED, Decision.OPTED_OUT})
@@ -86,9 +86,8 @@ def subject_resolve_many(
     """
     normalized = [identifier_normalize(identifier_type=t, value=v) for t, v in identifiers]
     indexes = [identifier_blind_index(identifier=i) for i in normalized]
-    for index in indexes:
-        if is_suppressed(blind_index=index):
-            raise SubjectSuppressedError("an identifier was erased and may not be re-ingested")
+    if suppressed_regions(blind_indexes=indexes):  # one query, on the control database
+        raise SubjectSuppressedError("an identifier was erased and may not be re-ingested")
     entries = {e.blind_index: e for e in SubjectDirectory.objects.filter(blind_index__in=indexes)}
     if len({e.region for e in entries.values()}) > 1:
         raise CrossRegionMergeError(

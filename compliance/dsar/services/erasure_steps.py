@@ -7,10 +7,11 @@ audit entries it owes (appended by the runner, once per commit). Tables behind t
 guards (consent events, memberships: ``compliance_erase_rows`` on PostgreSQL) go in one
 statement, whatever ``limit``. Steps, in order:
 ``memberships_exit`` (every open stay closed, reason ``erasure``: ``memberships_close``),
-``suppression`` (each identity's blind index -> ``Suppression``), ``directory`` (the control
-database's rows), then every registered model in erasure order (``SubjectKey``: destroyed and
-written to the ``DestroyedKey`` ledger; ``PrivacyRequest``: kept as proof but stripped of the
-subject), and the ``sweep`` (run by the runner).
+``suppression`` (each identity's blind index -> ``Suppression``, and to the control database's
+mirror ``SuppressedIdentifier``), ``directory`` (the control database's rows, deleted in the
+statement that adds their blind indexes to the mirror), then every registered model in erasure
+order (``SubjectKey``: destroyed and written to the ``DestroyedKey`` ledger; ``PrivacyRequest``:
+kept as proof but stripped of the subject), and the ``sweep`` (run by the runner).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from compliance.dsar.services.erasure_plan import ErasureBatch
 from compliance.dsar.services.suppression import suppressions_add
 from compliance.dsar.sql import (
     as_uuid,
-    directory_rows,
+    directory_delete_suppressing,
     guarded_erase,
     rows_delete,
     rows_delete_all,
@@ -109,6 +110,7 @@ def _memberships_exit(batch: ErasureBatch, step: Step, limit: int, at: datetime)
 def _suppression(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
     added = suppressions_add(
         alias=batch.alias,
+        region=batch.alias,  # a region's alias is its name (compliance.regions)
         subject_ids=batch.ids,
         request_of={sid: batch.owner(sid) for sid in batch.ids},
     )
@@ -129,8 +131,9 @@ def _suppression(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> U
 
 
 def _directory(batch: ErasureBatch, step: Step, limit: int, at: datetime) -> Unit:
-    # the control database is another database: its rows go in its own (autocommit) statement
-    return Unit(rows=rows_delete(using="default", rows=directory_rows(subject_ids=batch.ids)))
+    # the control database is another database: its rows go in its own statement, which also
+    # adds their blind indexes to the suppression mirror (never neither listed nor suppressed)
+    return Unit(rows=directory_delete_suppressing(subject_ids=batch.ids, at=at))
 
 
 def _delete_rows(batch: ErasureBatch, entry: PersonalDataModel, limit: int) -> Unit:

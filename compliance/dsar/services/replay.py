@@ -2,8 +2,11 @@
 
 A restored region (or control) database may bring back rows of people erased after the backup
 was taken. ``erasures_replay`` reads the ledger (``DestroyedKey``) and, for every subject in it,
-suppresses the identifiers of any restored identity, removes the subject's control-directory
-rows and deletes its rows in every registered model (keys included). Keep the ledger out of
+suppresses the identifiers of any restored identity (in the region and in the control
+database's mirror), removes the subject's control-directory rows (adding them to the mirror in
+the same statement) and deletes its rows in every registered model (keys included); last, it
+copies the region's whole suppression list into the mirror (a restored control database lacks
+the rows of later erasures). Keep the ledger out of
 the restored backup (export it with ``replay_erasures --export FILE`` and replay with
 ``--ledger FILE``) if the region database itself was restored to an older state.
 """
@@ -16,14 +19,19 @@ from pathlib import Path
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 
 from compliance.audit.codes import AuditCode
 from compliance.audit.services.append import Actor, AuditEntry, audit_append
 from compliance.dsar.models import DestroyedKey, PrivacyRequest
-from compliance.dsar.sql import guarded_erase
-from compliance.models import Identity, Subject, SubjectDirectory, Suppression
+from compliance.dsar.sql import directory_delete_suppressing, guarded_erase
+from compliance.models import Identity, Subject, Suppression
 from compliance.personal_data import personal_data_models
 from compliance.regions import region_alias
+from compliance.services.suppressions import (
+    suppressions_mirror_add,
+    suppressions_mirror_backfill,
+)
 
 SYSTEM = Actor.system("replay-erasures")
 
@@ -62,16 +70,24 @@ def erasures_replay(
     totals = {"subjects": 0, "rows": 0, "directory_rows": 0, "suppressed": 0}
     for entry in entries:
         subject_id = UUID(str(entry["subject_id"]))
-        removed = _replay_one(alias=alias, subject_id=subject_id, entry=entry, actor=actor)
+        removed = _replay_one(
+            alias=alias, region=region, subject_id=subject_id, entry=entry, actor=actor
+        )
         if any(removed.values()):
             totals["subjects"] += 1
         for key, value in removed.items():
             totals[key] += value
+    # a restored control database lacks the mirror rows of later erasures: the region's
+    # suppression list has them all
+    totals["mirrored"] = suppressions_mirror_backfill(region=region)
     return totals
 
 
-def _replay_one(*, alias: str, subject_id: UUID, entry: dict, actor: Actor) -> dict[str, int]:
-    directory_rows, _ = SubjectDirectory.objects.filter(subject_id=subject_id).delete()
+def _replay_one(
+    *, alias: str, region: str, subject_id: UUID, entry: dict, actor: Actor
+) -> dict[str, int]:
+    removed = directory_delete_suppressing(subject_ids=[subject_id], at=timezone.now())
+    directory_rows = sum(removed.values())
     with transaction.atomic(using=alias):
         subject = Subject.objects.using(alias).filter(pk=subject_id).first()
         identities = list(
@@ -85,6 +101,7 @@ def _replay_one(*, alias: str, subject_id: UUID, entry: dict, actor: Actor) -> d
             .values_list("blind_index", flat=True)
         )
         new = [(i, t) for i, t in identities if i not in known]
+        suppressions_mirror_add(region=region, blind_indexes=[i for i, _ in identities])
         request_id = entry.get("request_id")
         Suppression.objects.using(alias).bulk_create(
             [

@@ -42,7 +42,8 @@ from compliance.identifiers import IdentifierError, identifier_normalize
 from compliance.models import Subject, SubjectDirectory
 from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import region_alias, region_for_country
-from compliance.services.subjects import identifier_blind_index, is_suppressed
+from compliance.services.subjects import identifier_blind_index
+from compliance.services.suppressions import suppressed_regions
 
 #: the decisions live in ``decisions``; callers have long imported them from here
 __all__ = [
@@ -305,7 +306,7 @@ def request_record_opened(*, request: PrivacyRequest, alias: str, actor: Actor) 
 def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexes) -> None:
     request_record_opened(request=request, alias=alias, actor=actor)
     if request.subject_id is None:
-        suppressed = any(is_suppressed(blind_index=i) for _, i in indexes)
+        suppressed = bool(suppressed_regions(blind_indexes=[i for _, i in indexes]))
         request_transition(
             request=request,
             to=Status.COMPLETED,

@@ -2,8 +2,9 @@
 
 For a batch of validated events (``compliance.events.parsing.EventInput``):
 
-1. every identifier is blind-indexed; one query per region finds suppressed (erased)
-   identifiers, one query on the control database finds known subjects;
+1. every identifier is blind-indexed; one query on the control database's suppression mirror
+   finds suppressed (erased) identifiers, one more there finds known subjects (no region is
+   asked before the batch's own);
 2. a consent signal carried by an event (TCF string or GPC) is recorded first through the
    consent service, then counts like any other record;
 3. per region, in one transaction: subjects and their data keys are loaded (one query each,

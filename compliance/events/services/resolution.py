@@ -25,12 +25,13 @@ from compliance.events.services.outcomes import (
     BatchItem,
 )
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
-from compliance.models import SubjectDirectory, Suppression
-from compliance.regions import region_alias, region_for_country, regions
+from compliance.models import SubjectDirectory
+from compliance.regions import region_for_country
 from compliance.services.subjects import (
     SubjectSuppressedError,
     subject_resolve,
 )
+from compliance.services.suppressions import suppressed_regions
 
 
 def batch_subjects_resolve(
@@ -48,17 +49,9 @@ def batch_subjects_resolve(
 
 
 def _suppressed(*, indexes: list[str]) -> dict[str, str]:
-    """Blind index -> region for erased identifiers (one query per region)."""
-    found: dict[str, str] = {}
-    if not indexes:
-        return found
-    for region in regions():
-        rows = Suppression.objects.using(region_alias(region=region)).filter(
-            blind_index__in=indexes
-        )
-        for index in rows.values_list("blind_index", flat=True):
-            found.setdefault(index, region)
-    return found
+    """Blind index -> region for erased identifiers (one query, on the control database's
+    suppression mirror: no region is asked)."""
+    return suppressed_regions(blind_indexes=indexes)
 
 
 def _directory(*, indexes: list[str]) -> dict[str, tuple[str, UUID]]:

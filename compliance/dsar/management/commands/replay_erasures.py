@@ -40,5 +40,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{region}: {totals['subjects']} restored subjects erased again, "
                 f"{totals['rows']} rows, {totals['directory_rows']} directory rows, "
-                f"{totals['suppressed']} identifiers suppressed"
+                f"{totals['suppressed']} identifiers suppressed; suppression list copied to "
+                f"the control database ({totals['mirrored']} rows)"
             )
