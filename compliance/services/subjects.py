@@ -64,7 +64,33 @@ def subject_resolve(
             raise SubjectSuppressedError("this identifier was erased and may not be re-ingested")
         if not create:
             return None
-        region = region_for_country(country=jurisdiction)
+    elif not create:  # a look-up: read, never repair
+        subject = Subject.objects.using(region_alias(region=entry.region))
+        return subject.filter(pk=entry.subject_id).first()
+    return subject_create(
+        identifier=identifier,
+        index=index,
+        region=region_for_country(country=jurisdiction),
+        actor=actor,
+        entry=entry,
+    )
+
+
+def subject_create(
+    *,
+    identifier: Identifier,
+    index: str,
+    region: str,
+    actor: Actor,
+    entry: SubjectDirectory | None = None,
+) -> Subject:
+    """The subject of a new identifier (its blind ``index`` checked against suppression by the
+    caller): the directory row in ``region`` (unless ``entry`` is the one found), then the
+    regional rows if missing, in the caller's transaction of that region if it has one (no
+    savepoint). Safe under concurrency: the directory's unique blind index decides the winner,
+    and a loser goes on with the winner's entry (whose region may differ from ``region``)."""
+    new = entry is None
+    if new:
         try:
             with transaction.atomic(using="default"):
                 entry = SubjectDirectory.objects.create(
@@ -74,41 +100,52 @@ def subject_resolve(
                     subject_id=uuid.uuid4(),
                 )
         except IntegrityError:
-            entry = SubjectDirectory.objects.get(blind_index=index)
-    return _ensure_regional_subject(entry=entry, identifier=identifier, index=index, actor=actor)
+            entry, new = SubjectDirectory.objects.get(blind_index=index), False
+    return _ensure_regional_subject(
+        entry=entry, identifier=identifier, index=index, actor=actor, new=new
+    )
 
 
 def _ensure_regional_subject(
-    *, entry: SubjectDirectory, identifier: Identifier, index: str, actor: Actor
+    *, entry: SubjectDirectory, identifier: Identifier, index: str, actor: Actor, new: bool
 ) -> Subject:
-    """Create the regional rows for a directory entry if missing (idempotent, self-healing)."""
+    """Create the regional rows for a directory entry if missing (idempotent, self-healing);
+    ``new``: the entry was created just now, so nothing regional can exist yet."""
     alias = region_alias(region=entry.region)
-    subject = Subject.objects.using(alias).filter(pk=entry.subject_id).first()
+    subject = None if new else Subject.objects.using(alias).filter(pk=entry.subject_id).first()
     if subject is not None and Identity.objects.using(alias).filter(blind_index=index).exists():
         return subject
-    with transaction.atomic(using=alias):
-        if subject is None:
-            subject = Subject.objects.using(alias).create(id=entry.subject_id, region=entry.region)
-            data_key = crypto.new_data_key()
-            SubjectKey.objects.using(alias).create(
-                subject=subject,
-                wrapped_key=crypto.wrap_data_key(
-                    region=entry.region, subject_id=str(subject.pk), data_key=data_key
-                ),
-            )
-            audit_append(
-                using=alias,
-                entries=[
-                    AuditEntry(
-                        code=AuditCode.SUBJECT_KEY_CREATED,
-                        actor=actor,
-                        subject_token=subject.audit_token,
-                        object_type="subject",
-                        payload={"region": entry.region},
-                    )
-                ],
-            )
-        identity_attach(subject=subject, identifier=identifier, blind_index=index, actor=actor)
+    with transaction.atomic(using=alias, savepoint=False):
+        if subject is not None:
+            identity_attach(subject=subject, identifier=identifier, blind_index=index, actor=actor)
+            return subject
+        subject = Subject.objects.using(alias).create(id=entry.subject_id, region=entry.region)
+        data_key = crypto.new_data_key()
+        SubjectKey.objects.using(alias).create(
+            subject=subject,
+            wrapped_key=crypto.wrap_data_key(
+                region=entry.region, subject_id=str(subject.pk), data_key=data_key
+            ),
+        )
+        audit_append(
+            using=alias,
+            entries=[
+                AuditEntry(
+                    code=AuditCode.SUBJECT_KEY_CREATED,
+                    actor=actor,
+                    subject_token=subject.audit_token,
+                    object_type="subject",
+                    payload={"region": entry.region},
+                )
+            ],
+        )
+        _identity_store(
+            subject=subject,
+            identifier=identifier,
+            blind_index=index,
+            data_key=data_key,
+            actor=actor,
+        )
     return subject
 
 
@@ -120,12 +157,26 @@ def identity_attach(
     existing = Identity.objects.using(alias).filter(blind_index=blind_index).first()
     if existing is not None:
         return existing
-    ciphertext = crypto.encrypt(
+    return _identity_store(
+        subject=subject,
+        identifier=identifier,
+        blind_index=blind_index,
         data_key=subject_data_key(subject=subject),
+        actor=actor,
+    )
+
+
+def _identity_store(
+    *, subject: Subject, identifier: Identifier, blind_index: str, data_key: bytes, actor: Actor
+) -> Identity:
+    """The identity row, encrypted under ``data_key``, and its ``IDENTITY_LINKED`` entry."""
+    alias = region_alias(region=subject.region)
+    ciphertext = crypto.encrypt(
+        data_key=data_key,
         plaintext=identifier.value.encode(),
         aad=f"identity:{subject.pk}:{identifier.type}".encode(),
     )
-    with transaction.atomic(using=alias):
+    with transaction.atomic(using=alias, savepoint=False):
         identity = Identity.objects.using(alias).create(
             subject=subject,
             identifier_type=identifier.type,

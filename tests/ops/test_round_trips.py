@@ -27,8 +27,8 @@ ALIASES = ("default", "eu", "us")
 #: the most statements per database (default, eu, us), BEGIN and COMMIT included
 BOUNDS = {
     "consent, existing subject": (3, 9, 0),
-    "consent, new subject": (7, 14, 0),
-    "events (10)": (4, 9, 0),
+    "consent, new subject": (7, 11, 0),
+    "events (10)": (4, 8, 0),
     "lookup": (3, 3, 0),
     "access request": (6, 8, 0),
 }
@@ -58,6 +58,9 @@ def _check(name: str, sent: dict[str, list[str]]) -> None:
 
 def test_round_trips_of_the_hot_endpoints():
     client = api_client("consent:write", "consent:read", "events:write", "dsar:write")
+    # warm, as a serving process is: configuration cached, the client's last use recorded
+    warm = consent_body(identifier={"type": "email", "value": "warm@example.fr"})
+    assert client.post("/api/v1/consents/", warm, format="json").status_code == 201
     new = consent_body(identifier={"type": "email", "value": "new@example.fr"})
     response, sent = _sent(lambda: client.post("/api/v1/consents/", new, format="json"))
     assert response.status_code == 201, response.json()

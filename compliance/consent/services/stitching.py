@@ -46,14 +46,14 @@ from compliance.errors import ConflictError
 from compliance.feed.services.outbox import consent_changes_record
 from compliance.identifiers import Identifier, identifier_normalize
 from compliance.models import Identity, Subject, SubjectDirectory
-from compliance.regions import region_alias
+from compliance.regions import region_alias, region_for_country
 from compliance.services.subjects import (
     SubjectSuppressedError,
     identifier_blind_index,
     identity_attach,
     identity_value,
+    subject_create,
     subject_data_key,
-    subject_resolve,
 )
 from compliance.services.suppressions import suppressed_regions
 
@@ -76,6 +76,17 @@ class MergeResult:
     negatives_restated: int
 
 
+@dataclass(frozen=True)
+class Located:
+    """What the control database says of a call's identifiers (``subjects_locate``)."""
+
+    normalized: list[Identifier]
+    indexes: list[str]
+    entries: dict[str, SubjectDirectory]
+    #: the region of the subjects found, else the jurisdiction's (where one would be created)
+    region: str
+
+
 def subject_resolve_many(
     *, identifiers: Sequence[tuple[str, str]], jurisdiction: str | None, actor: Actor
 ) -> Subject:
@@ -84,18 +95,39 @@ def subject_resolve_many(
     Raises ``IdentifierError``, ``SubjectSuppressedError`` or ``CrossRegionMergeError`` before
     writing anything.
     """
+    located = subjects_locate(identifiers=identifiers, jurisdiction=jurisdiction)
+    return subject_resolve_located(located=located, actor=actor)
+
+
+def subjects_locate(*, identifiers: Sequence[tuple[str, str]], jurisdiction: str | None) -> Located:
+    """The control-database half of ``subject_resolve_many`` (one or two queries, nothing written):
+    identifiers normalised, suppression checked, directory entries found, region decided.
+    A caller can then open the region's transaction around ``subject_resolve_located`` and
+    its own writes, so that everything the call writes in the region commits (and is audited)
+    together. Raises as ``subject_resolve_many``."""
     normalized = [identifier_normalize(identifier_type=t, value=v) for t, v in identifiers]
     indexes = [identifier_blind_index(identifier=i) for i in normalized]
-    if suppressed_regions(blind_indexes=indexes):  # one query, on the control database
-        raise SubjectSuppressedError("an identifier was erased and may not be re-ingested")
     entries = {e.blind_index: e for e in SubjectDirectory.objects.filter(blind_index__in=indexes)}
-    if len({e.region for e in entries.values()}) > 1:
+    # an erasure moves an index from the directory to the suppression list in one control
+    # transaction: only the indexes the directory does not hold can be suppressed
+    unknown = [index for index in indexes if index not in entries]
+    if unknown and suppressed_regions(blind_indexes=unknown):
+        raise SubjectSuppressedError("an identifier was erased and may not be re-ingested")
+    regions_found = {e.region for e in entries.values()}
+    if len(regions_found) > 1:
         raise CrossRegionMergeError(
             "these identifiers belong to subjects in different regions; cross-region merges "
             "are refused"
         )
+    region = regions_found.pop() if regions_found else region_for_country(country=jurisdiction)
+    return Located(normalized=normalized, indexes=indexes, entries=entries, region=region)
+
+
+def subject_resolve_located(*, located: Located, actor: Actor) -> Subject:
+    """The regional half of ``subject_resolve_many``: the subjects read, created, merged and
+    linked (in the caller's transaction of the region if it has one)."""
     subjects: list[Subject] = []
-    for entry in entries.values():
+    for entry in located.entries.values():
         subject = _live(
             Subject.objects.using(region_alias(region=entry.region))
             .filter(pk=entry.subject_id)
@@ -103,18 +135,24 @@ def subject_resolve_many(
         )
         if subject is not None and subject.pk not in {s.pk for s in subjects}:
             subjects.append(subject)
+    linked = set(located.entries)
     if not subjects:
-        first = normalized[0]
-        survivor = subject_resolve(
-            identifier_type=first.type, value=first.value, jurisdiction=jurisdiction, actor=actor
+        first, index = located.normalized[0], located.indexes[0]
+        survivor = subject_create(
+            identifier=first,
+            index=index,
+            region=located.region,
+            actor=actor,
+            entry=located.entries.get(index),
         )
+        linked.add(index)
     else:
         subjects.sort(key=lambda s: (s.created_at, str(s.pk)))
         survivor = subjects[0]
         for other in subjects[1:]:
             subjects_merge(survivor=survivor, merged=other, actor=actor)
-    for identifier, index in zip(normalized, indexes, strict=True):
-        if index not in entries:
+    for identifier, index in zip(located.normalized, located.indexes, strict=True):
+        if index not in linked:
             identity_link(subject=survivor, identifier=identifier, blind_index=index, actor=actor)
     return survivor
 

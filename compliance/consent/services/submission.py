@@ -25,7 +25,7 @@ from compliance.consent.services.signals import (
     gpc_prepare,
     tcf_prepare,
 )
-from compliance.consent.services.stitching import subject_resolve_many
+from compliance.consent.services.stitching import subject_resolve_located, subjects_locate
 from compliance.errors import InputError
 from compliance.models import Subject
 from compliance.ops.metrics import consent_rejections_counted
@@ -80,13 +80,13 @@ def consent_submit(*, submission: Submission, actor: Actor) -> Submitted:
         return Submitted(
             subject=_existing(identifiers=s.identifiers), recorded=False, gpc_received=True
         )
-    subject = subject_resolve_many(
-        identifiers=s.identifiers, jurisdiction=jurisdiction or None, actor=actor
-    )
+    located = subjects_locate(identifiers=s.identifiers, jurisdiction=jurisdiction or None)
     events: list[ConsentEvent] = []
     gpc_events: list[ConsentEvent] = []
-    alias = region_alias(region=subject.region)
-    with transaction.atomic(using=alias), audit_collected(using=alias):  # ONE audit append
+    alias = region_alias(region=located.region)
+    # the subject's rows (if new) and the decisions: one transaction, ONE audit append
+    with transaction.atomic(using=alias), audit_collected(using=alias):
+        subject = subject_resolve_located(located=located, actor=actor)
         for item in prepared:
             events += consent_record_prepared(subject=subject, prepared=item, actor=actor)
         if gpc is not None:
