@@ -1,5 +1,6 @@
 """``/healthz`` touches nothing; ``/readyz`` names each database alias and says 503 when one is
-down (a real failed connection) or not fully migrated (a real missing migration record)."""
+down (a real failed connection) or not fully migrated (a real missing migration record), and
+when the broker does not answer (a real closed port)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,19 @@ def test_readyz_says_which_database_misses_a_migration(client):
     assert body["databases"]["us"] == {"ok": False, "detail": "1 unapplied migration(s)"}
     assert body["databases"]["eu"]["ok"] and body["databases"]["default"]["ok"]
     assert client.get("/readyz").status_code == 200  # the record is back
+
+
+def test_readyz_says_the_broker_is_down(client, monkeypatch):
+    from compliance.ops.readiness import app
+
+    # where nothing answers (a closed port); the databases stay as they are
+    monkeypatch.setitem(app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False
+    assert body["broker"]["ok"] is False
+    # refused at once, or still retrying when the probe's time is up
+    assert body["broker"]["detail"].startswith(("not reachable: ", "no answer within"))
+    assert all(part["ok"] for part in body["databases"].values())
+    assert "127.0.0.1" not in response.content.decode()  # no URL, no host
