@@ -14,10 +14,11 @@ class ConsentConfig(AppConfig):
         from compliance.consent.models import ConsentEvent, ConsentState, EventSource, Purpose
         from compliance.consent.selectors import cached
         from compliance.personal_data import personal_data_register
+        from compliance.plans.models import TrackingPlan
 
         request_started.connect(cached.request_started, dispatch_uid="consent-config-request")
         request_finished.connect(cached.request_finished, dispatch_uid="consent-config-done")
-        for model in (Purpose, EventSource):
+        for model in (Purpose, EventSource, TrackingPlan):
             for signal in (post_save, post_delete):
                 signal.connect(
                     cached.configuration_invalidate,

@@ -28,7 +28,7 @@ ALIASES = ("default", "eu", "us")
 BOUNDS = {
     "consent, existing subject": (3, 9, 0),
     "consent, new subject": (7, 11, 0),
-    "events (10)": (4, 8, 0),
+    "events (10)": (3, 8, 0),
     "lookup": (3, 3, 0),
     "access request": (6, 8, 0),
 }

@@ -1,9 +1,10 @@
-"""The active purposes and event sources, cached per process (the hot paths read them on every
-request: consent writes, event batches, evaluations).
+"""The active purposes and event sources, and each source's current tracking plan, cached per
+process (the hot paths read them on every request: consent writes, event batches, evaluations).
 
-``configuration()`` answers from the process's copy while the configuration's *stamp* (per table:
-row count and latest ``updated_at``, ONE small query on ``default``) is unchanged, and reloads
-both tables (two queries) when it moved. The stamp is read once per HTTP request (the first
+``configuration()`` answers from the process's copy while the configuration's *stamp* (row count
+and latest ``updated_at`` of purposes and sources, row count and highest id of tracking plans,
+whose versions are only ever added: ONE small query on ``default``) is unchanged, and reloads
+the three tables (three queries) when it moved. The stamp is read once per HTTP request (the first
 read; later reads in the same request trust it) and on every call outside a request. So a change
 made anywhere (another worker, another machine, the admin) is seen by the next request of every
 process; a save in this process drops the copy at once (``post_save``/``post_delete``).
@@ -23,20 +24,25 @@ from types import MappingProxyType
 from django.db import connections
 
 from compliance.consent.models import EventSource, Purpose
+from compliance.plans.models import TrackingPlan
 
-_P, _S = Purpose._meta.db_table, EventSource._meta.db_table
+_P, _S, _T = Purpose._meta.db_table, EventSource._meta.db_table, TrackingPlan._meta.db_table
 _STAMP_SQL = (
     f"SELECT (SELECT count(*) FROM {_P}), (SELECT max(updated_at) FROM {_P}), "
-    f"(SELECT count(*) FROM {_S}), (SELECT max(updated_at) FROM {_S})"
+    f"(SELECT count(*) FROM {_S}), (SELECT max(updated_at) FROM {_S}), "
+    f"(SELECT count(*) FROM {_T}), (SELECT max(id) FROM {_T})"
 )
 
 
 @dataclass(frozen=True)
 class Configuration:
-    """Active purposes and sources by key (read-only mappings; do not change the instances)."""
+    """Active purposes and sources by key, current plans by source key (read-only mappings; do
+    not change the instances)."""
 
     purposes: Mapping[str, Purpose]
     sources: Mapping[str, EventSource]
+    #: source key -> (id, sha256) of its current (highest) tracking plan version, if it has one
+    plans: Mapping[str, tuple[int, str]]
     stamp: tuple
 
 
@@ -64,6 +70,7 @@ def configuration() -> Configuration:
             sources=MappingProxyType(
                 {s.key: s for s in EventSource.objects.filter(is_active=True)}
             ),
+            plans=MappingProxyType(_current_plans()),
             stamp=stamp,
         )
         with _lock:
@@ -86,6 +93,14 @@ def request_started(**_) -> None:
 
 def request_finished(**_) -> None:
     _local.in_request, _local.verified = False, False
+
+
+def _current_plans() -> dict[str, tuple[int, str]]:
+    plans: dict[str, tuple[int, str]] = {}
+    rows = TrackingPlan.objects.order_by("source__key", "-version")
+    for key, pk, sha256 in rows.values_list("source__key", "pk", "sha256"):
+        plans.setdefault(key, (pk, sha256))
+    return plans
 
 
 def _stamp() -> tuple:
