@@ -61,6 +61,7 @@ from compliance.events.services.outcomes import (
 )
 from compliance.events.services.resolution import batch_subjects_resolve
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
+from compliance.events.sql import events_insert
 from compliance.models import Subject
 from compliance.plans.services.enforcement import batch_plans_check
 from compliance.regions import region_alias
@@ -162,7 +163,7 @@ def _store_allowed(
                 item.reject(REASON_TRACKING_PLAN)
         allowed = [item for item in pending if item.outcome is None]
         rows = [_event_row(item=item, data_key=keys[item.subject_id], at=at) for item in allowed]
-        Event.objects.using(alias).bulk_create(rows, batch_size=1000)
+        events_insert(alias=alias, events=rows)
         for item, row in zip(allowed, rows, strict=True):
             item.outcome = EventOutcome(
                 index=item.index, status=ACCEPTED, reason=item.reason, event_id=row.pk
