@@ -27,8 +27,6 @@ from datetime import datetime, timedelta
 from typing import TypedDict, Unpack
 
 from django.db import transaction
-from django.db.models import Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from compliance import hooks
@@ -284,12 +282,11 @@ def consent_record_prepared(
 
 def _lock_writer(*, alias: str, subject: Subject) -> Subject:
     """Lock the subject whose ledger is written (a merged subject's survivor): one writer per
-    subject at a time, since the state rows are read-modify-write. One row only, so it cannot
-    deadlock with the id-ordered locks of memberships_apply. One statement: the survivor's id
-    comes from a subquery (whose row is not locked)."""
+    subject at a time, since the state rows are read-modify-write. One row, by primary key (the
+    survivor named by ``subject`` as read), so it cannot deadlock with the id-ordered locks of
+    memberships_apply; a merge since that read moves on to the new survivor."""
     subjects = Subject.objects.using(alias)
-    target = subjects.filter(pk=subject.pk).values(target=Coalesce("merged_into", "id"))
-    locked = subjects.select_for_update().get(pk=Subquery(target))
+    locked = subjects.select_for_update().get(pk=subject.merged_into or subject.pk)
     if locked.merged_into:  # merged in the meantime
         locked = subjects.select_for_update().get(pk=locked.merged_into)
     return locked
