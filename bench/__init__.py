@@ -93,3 +93,28 @@ def seed_subjects(*, alias: str, region: str, ids, now, wrapped_key) -> None:
         ["subject_id", "wrapped_key", "key_version", "created_at"],
         ((sid, wrapped_key(sid), "v1", now) for sid in ids),
     )
+
+
+def seed_granted(*, emails, jurisdiction: str = "FR") -> dict:
+    """Create a subject per e-mail through the services, each with a ``measurement`` grant on
+    ``web``: e-mail -> subject (the seeding of the benchmarks that need consenting people)."""
+    from compliance.audit.services.append import Actor
+    from compliance.consent.services.record import consent_record
+    from compliance.services.subjects import subject_resolve
+
+    actor = Actor.system("bench")
+    subjects = {}
+    for email in emails:
+        subject = subject_resolve(
+            identifier_type="email", value=email, jurisdiction=jurisdiction, actor=actor
+        )
+        consent_record(
+            subject=subject,
+            purpose="measurement",
+            decision="granted",
+            source="web",
+            actor=actor,
+            jurisdiction=jurisdiction,
+        )
+        subjects[email] = subject
+    return subjects

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import StringIO
 
-from bench import bench_databases, machine
+from bench import bench_databases, machine, seed_granted
 from bench.api_endpoints import Endpoint, endpoints_build
 from bench.api_server import (
     PROXY,
@@ -148,27 +148,11 @@ def _seed(*, subjects: int) -> tuple[str, list[str]]:
     """An API client (its token) and ``subjects`` EU subjects with a ``measurement`` grant."""
     from django.core.management import call_command
 
-    from compliance.audit.services.append import Actor
-    from compliance.consent.services.record import consent_record
-    from compliance.services.subjects import subject_resolve
-
     out = StringIO()
     call_command("create_api_client", "bench-api", scopes=SCOPES, stdout=out)
     token = out.getvalue().strip().splitlines()[-1]
-    actor = Actor.system("bench")
     emails = [f"bench{i}@example.fr" for i in range(subjects)]
-    for email in emails:
-        subject = subject_resolve(
-            identifier_type="email", value=email, jurisdiction="FR", actor=actor
-        )
-        consent_record(
-            subject=subject,
-            purpose="measurement",
-            decision="granted",
-            source="web",
-            actor=actor,
-            jurisdiction="FR",
-        )
+    seed_granted(emails=emails)
     return token, emails
 
 

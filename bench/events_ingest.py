@@ -30,16 +30,14 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 
-from bench import bench_databases, machine
+from bench import bench_databases, machine, seed_granted
 from compliance.audit.services.append import Actor
 from compliance.consent.models import EventSource
-from compliance.consent.services.record import consent_record
 from compliance.events.models import Event
 from compliance.events.parsing import event_batch_parse
 from compliance.events.services.ingest import events_ingest
 from compliance.plans.documents import plan_document_parse
 from compliance.plans.services.plans import tracking_plan_publish
-from compliance.services.subjects import subject_resolve
 
 
 def main(argv: list[str]) -> int:
@@ -56,20 +54,7 @@ def _run(args) -> int:
     actor = Actor.system("bench")
     started = time.perf_counter()
     emails = [f"bench{i}@example.org" for i in range(args.subjects)]
-    subject_of = {}
-    for email in emails:
-        subject = subject_resolve(
-            identifier_type="email", value=email, jurisdiction="FR", actor=actor
-        )
-        consent_record(
-            subject=subject,
-            purpose="measurement",
-            decision="granted",
-            source="web",
-            actor=actor,
-            jurisdiction="FR",
-        )
-        subject_of[email] = subject.pk
+    subject_of = {email: s.pk for email, s in seed_granted(emails=emails).items()}
     _publish_plan(actor=actor)
     setup = time.perf_counter() - started
 
