@@ -281,7 +281,14 @@ def _idempotent_replay(*, client_id, idempotency_key: str, body_hash: str):
 def request_record_opened(*, request: PrivacyRequest, alias: str, actor: Actor) -> None:
     """Store a new (unsaved) request in its region, audit ``REQUEST_OPENED`` and move it to
     ``verifying``; the caller holds the region's transaction and has written the directory."""
+    _opened(request=request, alias=alias, actor=actor)
     request.save(using=alias, force_insert=True)
+
+
+def _opened(*, request: PrivacyRequest, alias: str, actor: Actor) -> None:
+    """``REQUEST_OPENED`` and the move to ``verifying`` of a request not stored yet: its
+    transitions are audited as they happen and leave the row to the caller's insert."""
+    request._state.db = alias  # where it is going: the transitions read the region from it
     audit_append(
         using=alias,
         entries=[
@@ -304,7 +311,15 @@ def request_record_opened(*, request: PrivacyRequest, alias: str, actor: Actor) 
 
 
 def _open_in_region(*, request: PrivacyRequest, alias: str, actor: Actor, indexes) -> None:
-    request_record_opened(request=request, alias=alias, actor=actor)
+    """Open, verify and move on in memory, then store the request ONCE, in the status its
+    opening ends in (every transition audited, none saved on its own)."""
+    _opened(request=request, alias=alias, actor=actor)
+    _opening_decided(request=request, actor=actor, indexes=indexes)
+    request.save(using=alias, force_insert=True)
+
+
+def _opening_decided(*, request: PrivacyRequest, actor: Actor, indexes) -> None:
+    """Where a verified request goes: completed (no data held), awaiting approval, or started."""
     if request.subject_id is None:
         suppressed = bool(suppressed_regions(blind_indexes=[i for _, i in indexes]))
         request_transition(

@@ -110,7 +110,8 @@ def requests_transition(
     """Move every request of ``requests`` (one region) to ``to``: each transition checked
     (``IllegalTransitionError`` before anything is written), their ``REQUEST_STATUS_CHANGED``
     entries appended after ``entries`` (the caller's further events) in ONE ``audit_append``,
-    then all saved in one statement, status callbacks queued after commit. ``update_fields``
+    then all saved in one statement (a request not stored yet, ``_state.adding``, is left to
+    its caller's insert), status callbacks queued after commit. ``update_fields``
     apply to all, ``per_request`` (request id -> fields) to one each, and ``after_audit``'s
     fields (request id -> fields, computed from the moved requests once the entries are
     appended: e.g. receipts counting what the append caused) too; ``reason`` as in
@@ -157,7 +158,8 @@ def requests_transition(
                     setattr(request, name, value)
         instances_update(
             using=alias,
-            instances=requests,
+            # a request not stored yet (being opened) is left to its caller's insert
+            instances=[r for r in requests if not r._state.adding],
             fields=list(names),
             shared=[name for name in names if not any(name in own for own in owns)],
         )
