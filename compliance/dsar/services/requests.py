@@ -202,13 +202,9 @@ def request_open(
             **({"external_reference": external_reference} if external_reference else {}),
         }
     )
-    if idempotency_key:
-        existing = _idempotent_replay(
-            client_id=client_id, idempotency_key=idempotency_key, body_hash=body_hash
-        )
-        if existing is not None:
-            return OpenResult(request=existing, created=False)
-
+    # A retry with an Idempotency-Key already used is found by the directory's unique
+    # (client, key) when its row is inserted (``_open_recorded``): nothing is asked before,
+    # so a new request costs no look-up and a retry one rolled-back insert.
     region, subject = _locate(indexes, jurisdiction)
     alias = region_alias(region=region)
     now = timezone.now()
@@ -237,8 +233,9 @@ def request_open(
 def _open_recorded(
     *, request: PrivacyRequest, alias: str, actor: Actor, indexes, body_hash: str
 ) -> OpenResult:
-    """Write the directory row, then the request in its region; a concurrent retry with the
-    same idempotency key that won the race is returned instead."""
+    """Write the directory row, then the request in its region; when the idempotency key was
+    used before (a retry, or a concurrent retry that won the race) that request is returned
+    instead (``IdempotencyConflictError`` if its body differed)."""
     try:
         with transaction.atomic(using="default"):
             RequestDirectory.objects.create(
@@ -252,7 +249,7 @@ def _open_recorded(
             with transaction.atomic(using=alias), audit_collected(using=alias):
                 _open_in_region(request=request, alias=alias, actor=actor, indexes=indexes)
     except IntegrityError:
-        # a concurrent retry with the same key won the race
+        # the key was used before (a retry), or a concurrent retry with it won the race
         existing = _idempotent_replay(
             client_id=request.client_id,
             idempotency_key=request.idempotency_key,
