@@ -30,7 +30,7 @@ BOUNDS = {
     "consent, new subject": (7, 11, 0),
     "events (10)": (3, 8, 0),
     "lookup": (3, 3, 0),
-    "access request": (6, 6, 0),
+    "access request": (5, 6, 0),
 }
 
 
