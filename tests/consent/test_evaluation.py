@@ -267,3 +267,27 @@ def test_bulk_past_at_reads_history():
     )
     assert then[(subject.pk, "measurement")].allowed is True
     assert ConsentEvent.objects.using("eu").filter(subject_id=subject.pk).count() == 2
+
+
+@pytest.mark.parametrize("source", [None, "web", "shop"])
+def test_evaluation_from_state_rows_already_read_is_the_evaluation_that_reads_them(source):
+    from compliance.consent.models import EventSource
+    from compliance.consent.selectors.subjects import consent_evaluation, consent_state_rows
+
+    EventSource.objects.create(key="shop", name="Shop", channel="web", consent_scope="source")
+    subject = SubjectFactory(jurisdiction="FR")
+    other = SubjectFactory(jurisdiction="FR")  # its rows must not count
+    earlier = timezone.now() - timedelta(hours=2)
+    ConsentFactory(subject=subject, purpose="measurement", decision="granted", captured_at=earlier)
+    ConsentFactory(subject=subject, purpose="measurement", decision="withdrawn", source="shop")
+    ConsentFactory(subject=subject, purpose="storage", decision="denied", source="shop")
+    ConsentFactory(subject=subject, purpose="email_marketing", decision="granted")
+    ConsentFactory(subject=other, purpose="storage", decision="granted")
+    states = consent_state_rows(subject=subject)
+    assert len(states) == 4
+    with CaptureQueriesContext(connections["eu"]) as queries:
+        given = consent_evaluation(subject=subject, source=source, jurisdiction="FR", states=states)
+    assert not [q for q in queries.captured_queries if "consent_consentstate" in q["sql"]]
+    read = consent_evaluation(subject=subject, source=source, jurisdiction="FR")
+    assert given == read
+    assert given["measurement"].allowed is (source != "shop")

@@ -29,7 +29,7 @@ BOUNDS = {
     "consent, existing subject": (3, 9, 0),
     "consent, new subject": (7, 11, 0),
     "events (10)": (3, 8, 0),
-    "lookup": (3, 3, 0),
+    "lookup": (3, 2, 0),
     "access request": (5, 6, 0),
 }
 

@@ -30,12 +30,15 @@ def _validated(serializer_class, data):
 
 
 def _subject_body(subject, *, requested=None, history: bool = False, **evaluation_kwargs) -> dict:
-    evaluation = subject_selectors.consent_evaluation(subject=subject, **evaluation_kwargs)
+    states = subject_selectors.consent_state_rows(subject=subject)
+    evaluation = subject_selectors.consent_evaluation(
+        subject=subject, states=states, **evaluation_kwargs
+    )
     body = {
         "id": subject.pk,
         "region": subject.region,
         "merged_from": requested if requested and requested != subject.pk else None,
-        "state": s.states_data(subject_selectors.consent_state_rows(subject=subject)),
+        "state": s.states_data(states),
         "evaluation": {
             key: {
                 "allowed": d.allowed,

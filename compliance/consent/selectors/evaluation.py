@@ -28,6 +28,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from compliance.consent import sql
+from compliance.consent.models import ConsentState
 from compliance.consent.rules import UNKNOWN_PURPOSE, Record, Verdict, evaluate_fast
 from compliance.consent.selectors.config import purposes_by_key
 from compliance.consent.selectors.history import history_records
@@ -67,9 +68,12 @@ def can_process_bulk(
     jurisdiction: str | None = None,
     at: datetime | None = None,
     survivors: bool = False,
+    states: Sequence[ConsentState] | None = None,
 ) -> dict[tuple[UUID, str], Verdict]:
     """Verdicts for every (subject, purpose) pair; constant number of queries. ``survivors``:
-    the caller read these subjects just now and none was merged (no look-up of merges)."""
+    the caller read these subjects just now and none was merged (no look-up of merges);
+    ``states``: with ``survivors``, every state row of these subjects, which the caller read
+    just now (no state query)."""
     alias = region_alias(region=region)
     at = at or timezone.now()
     at_ts = at.timestamp()
@@ -82,7 +86,13 @@ def can_process_bulk(
     else:
         read, id_array, positions = _survivor_positions(alias=alias, ids=ids)
     records = _records(
-        alias=alias, subject_ids=read, id_array=id_array, purposes=known, source=source, at=at
+        alias=alias,
+        subject_ids=read,
+        id_array=id_array,
+        purposes=known,
+        source=source,
+        at=at,
+        states=states if survivors else None,
     )
     out: dict[tuple[UUID, str], Verdict] = {}
     cache: dict = {}
@@ -132,8 +142,10 @@ def _records(
     purposes: list[str],
     source: str | None,
     at: datetime,
+    states: Sequence[ConsentState] | None = None,
 ) -> dict[_Key, Record]:
-    """The latest record per (position, purpose, scope key) as of ``at``."""
+    """The latest record per (position, purpose, scope key) as of ``at`` (from ``states``, the
+    subjects' state rows, when the caller has them)."""
     if not subject_ids or not purposes:
         return {}
     scopes = ["", source] if source else [""]
@@ -141,9 +153,18 @@ def _records(
     make = Record._make
     records: dict[_Key, Record] = {}
     stale: set[int] = set()
-    rows = sql.state_rows(
-        alias=alias, subject_ids=subject_ids, purposes=purposes, scopes=scopes, id_array=id_array
-    )
+    if states is None:
+        rows = sql.state_rows(
+            alias=alias,
+            subject_ids=subject_ids,
+            purposes=purposes,
+            scopes=scopes,
+            id_array=id_array,
+        )
+    else:
+        rows = _state_tuples(
+            states=states, subject_ids=subject_ids, purposes=purposes, scopes=scopes
+        )
     for row in rows:
         if row[6] > at_ts:  # captured after ``at``
             stale.add(row[0])
@@ -163,6 +184,28 @@ def _records(
             for position in by_id[sid]:
                 records[(position, purpose, scope)] = latest.record()
     return records
+
+
+def _state_tuples(
+    *, states: Sequence[ConsentState], subject_ids: list[UUID], purposes: list[str], scopes
+) -> list[tuple]:
+    """``sql.state_rows``'s tuples from state rows already read."""
+    position = {sid: n for n, sid in enumerate(subject_ids, 1)}
+    wanted, in_scope = set(purposes), set(scopes)
+    return [
+        (
+            position[s.subject_id],
+            s.purpose,
+            s.source,
+            s.event_id,
+            s.decision,
+            s.jurisdiction,
+            s.captured_at.timestamp(),
+            s.expires_at.timestamp() if s.expires_at else None,
+        )
+        for s in states
+        if s.subject_id in position and s.purpose in wanted and s.source in in_scope
+    ]
 
 
 def consent_gate_positions(

@@ -55,9 +55,14 @@ def consent_history(*, subject: Subject) -> list[ConsentEvent]:
 
 
 def consent_evaluation(
-    *, subject: Subject, source: str | None = None, jurisdiction: str | None = None
+    *,
+    subject: Subject,
+    source: str | None = None,
+    jurisdiction: str | None = None,
+    states: list[ConsentState] | None = None,
 ) -> dict[str, Verdict]:
-    """``can_process`` for every active purpose, by purpose key."""
+    """``can_process`` for every active purpose, by purpose key; ``states``: the subject's
+    ``consent_state_rows``, when the caller read them just now (no second read)."""
     keys = sorted(purposes_by_key())
     result = can_process_bulk(
         region=subject.region,
@@ -66,6 +71,7 @@ def consent_evaluation(
         source=source,
         jurisdiction=jurisdiction,
         survivors=not subject.merged_into,
+        states=states,
     )
     return {key: result[(subject.pk, key)] for key in keys}
 
