@@ -202,9 +202,16 @@ def request_open(
             **({"external_reference": external_reference} if external_reference else {}),
         }
     )
-    # A retry with an Idempotency-Key already used is found by the directory's unique
-    # (client, key) when its row is inserted (``_open_recorded``): nothing is asked before,
-    # so a new request costs no look-up and a retry one rolled-back insert.
+    # An API client's retry with an Idempotency-Key already used is found by the directory's
+    # unique (client, key) when its row is inserted (``_open_recorded``): nothing is asked
+    # before, so a new request costs no look-up and a retry one rolled-back insert. Without a
+    # client (the officers' desk) the constraint cannot see it (NULLs are distinct): ask first.
+    if idempotency_key and client_id is None:
+        existing = _idempotent_replay(
+            client_id=None, idempotency_key=idempotency_key, body_hash=body_hash
+        )
+        if existing is not None:
+            return OpenResult(request=existing, created=False)
     region, subject = _locate(indexes, jurisdiction)
     alias = region_alias(region=region)
     now = timezone.now()
