@@ -65,18 +65,23 @@ def configuration() -> Configuration:
         return held
     stamp = _stamp()
     if held is None or held.stamp != stamp:
-        held = Configuration(
-            purposes=MappingProxyType({p.key: p for p in Purpose.objects.filter(is_active=True)}),
-            sources=MappingProxyType(
-                {s.key: s for s in EventSource.objects.filter(is_active=True)}
-            ),
-            plans=MappingProxyType(_current_plans()),
-            stamp=stamp,
-        )
+        held = _loaded(stamp=stamp)
         with _lock:
             _copy = held
     _local.verified = _local.in_request
     return held
+
+
+def _loaded(*, stamp: tuple) -> Configuration:
+    # here, not at the top: the plans selectors read this module
+    from compliance.plans.selectors.plans import current_plan_ids
+
+    return Configuration(
+        purposes=MappingProxyType({p.key: p for p in Purpose.objects.filter(is_active=True)}),
+        sources=MappingProxyType({s.key: s for s in EventSource.objects.filter(is_active=True)}),
+        plans=MappingProxyType(current_plan_ids()),
+        stamp=stamp,
+    )
 
 
 def configuration_invalidate(**_) -> None:
@@ -93,14 +98,6 @@ def request_started(**_) -> None:
 
 def request_finished(**_) -> None:
     _local.in_request, _local.verified = False, False
-
-
-def _current_plans() -> dict[str, tuple[int, str]]:
-    plans: dict[str, tuple[int, str]] = {}
-    rows = TrackingPlan.objects.order_by("source__key", "-version")
-    for key, pk, sha256 in rows.values_list("source__key", "pk", "sha256"):
-        plans.setdefault(key, (pk, sha256))
-    return plans
 
 
 def _stamp() -> tuple:

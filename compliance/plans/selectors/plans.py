@@ -47,6 +47,13 @@ def plan_versions(*, source: str) -> list[TrackingPlan]:
     return list(TrackingPlan.objects.filter(source__key=source).order_by("-version"))
 
 
+def current_plan_ids() -> dict[str, tuple[int, str]]:
+    """``(id, sha256)`` of the current plan of every source that has one, by source key (one
+    query: what the cached configuration keeps)."""
+    rows = _current(TrackingPlan.objects.all()).values_list("source__key", "pk", "sha256")
+    return {key: (pk, sha256) for key, pk, sha256 in rows}
+
+
 def plan_sources() -> dict[str, TrackingPlan]:
     """The current plan of every source that has one, by source key."""
     return {
