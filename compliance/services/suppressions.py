@@ -10,7 +10,7 @@ steps, the backup replay); ``suppressions_mirror_backfill`` copies a region's ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 from django.apps import apps as global_apps
 
@@ -30,6 +30,14 @@ def suppressed_regions(*, blind_indexes: Sequence[str]) -> dict[str, str]:
         blind_index__in=sorted(set(blind_indexes))
     )
     return dict(rows.values_list("blind_index", "region"))
+
+
+def suppressed_unlisted(*, blind_indexes: Sequence[str], listed: Container[str]) -> dict[str, str]:
+    """``suppressed_regions`` for the indexes the control directory does not hold (``listed``
+    holds those it does): an erasure moves an index from the directory to the mirror in one
+    control transaction, so a listed index is never suppressed. No query when all are
+    listed."""
+    return suppressed_regions(blind_indexes=[i for i in blind_indexes if i not in listed])
 
 
 def suppressions_mirror_add(*, region: str, blind_indexes: Iterable[str]) -> None:

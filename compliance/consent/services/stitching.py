@@ -33,7 +33,7 @@ from compliance.services.subjects import (
     identity_attach,
     subject_create,
 )
-from compliance.services.suppressions import suppressed_regions
+from compliance.services.suppressions import suppressed_unlisted
 
 # the merge's names stay importable from here, where callers have always found them
 __all__ = [
@@ -80,10 +80,7 @@ def subjects_locate(*, identifiers: Sequence[tuple[str, str]], jurisdiction: str
     normalized = [identifier_normalize(identifier_type=t, value=v) for t, v in identifiers]
     indexes = [identifier_blind_index(identifier=i) for i in normalized]
     entries = {e.blind_index: e for e in SubjectDirectory.objects.filter(blind_index__in=indexes)}
-    # an erasure moves an index from the directory to the suppression list in one control
-    # transaction: only the indexes the directory does not hold can be suppressed
-    unknown = [index for index in indexes if index not in entries]
-    if unknown and suppressed_regions(blind_indexes=unknown):
+    if suppressed_unlisted(blind_indexes=indexes, listed=entries):
         raise SubjectSuppressedError("an identifier was erased and may not be re-ingested")
     regions_found = {e.region for e in entries.values()}
     if len(regions_found) > 1:

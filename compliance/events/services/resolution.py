@@ -31,7 +31,7 @@ from compliance.services.subjects import (
     SubjectSuppressedError,
     subject_resolve,
 )
-from compliance.services.suppressions import suppressed_regions
+from compliance.services.suppressions import suppressed_unlisted
 
 
 def batch_subjects_resolve(
@@ -40,21 +40,13 @@ def batch_subjects_resolve(
     """Set ``region`` and ``subject_id`` of every item, or reject it (see module docs)."""
     all_indexes = sorted({bi for item in items for bi in item.indexes})
     directory = _directory(indexes=all_indexes)
-    unknown = [index for index in all_indexes if index not in directory]
-    _assign_subjects(items=items, suppressed=_suppressed(indexes=unknown), directory=directory)
+    suppressed = suppressed_unlisted(blind_indexes=all_indexes, listed=directory)
+    _assign_subjects(items=items, suppressed=suppressed, directory=directory)
     _stitch_known(items=items, directory=directory, actor=actor)
     _create_signalled_subjects(
         items=items, directory=directory, recorder=recorder, at=at, actor=actor
     )
     _gate_unknown_subjects(items=items, directory=directory, at=at, actor=actor)
-
-
-def _suppressed(*, indexes: list[str]) -> dict[str, str]:
-    """Blind index -> region for erased identifiers among ``indexes`` (the ones the directory
-    does not hold: an erasure moves an index from the directory to the suppression list in
-    one control transaction); one query on the control database's mirror, none when
-    ``indexes`` is empty, no region asked."""
-    return suppressed_regions(blind_indexes=indexes) if indexes else {}
 
 
 def _directory(*, indexes: list[str]) -> dict[str, tuple[str, UUID]]:
