@@ -233,14 +233,19 @@ def consent_record_many(
 
 
 def consent_record_prepared(
-    *, subject: Subject, prepared: Prepared, actor: Actor
+    *, subject: Subject, prepared: Prepared, actor: Actor, locked: bool = False
 ) -> list[ConsentEvent]:
     """Write validated input for ``subject``; one transaction in its region (no savepoint when
-    the caller has one: nobody recovers from an error in here and goes on)."""
+    the caller has one: nobody recovers from an error in here and goes on). ``locked``: the
+    caller's transaction holds the row lock of ``subject``, a survivor (``for_update`` of
+    ``subject_resolve_located``), so it is not taken again."""
     alias = region_alias(region=subject.region)
     now = timezone.now()
     with transaction.atomic(using=alias, savepoint=False):
-        locked = _lock_writer(alias=alias, subject=subject)
+        if locked and not subject.merged_into:
+            writer = subject
+        else:
+            writer = _lock_writer(alias=alias, subject=subject)
         scope = prepared.source.consent_scope
         context_source = prepared.source.key if scope == Scope.SOURCE else None
         negative = [i.purpose for i in prepared.items if i.decision in NEGATIVE_DECISIONS]
@@ -248,10 +253,10 @@ def consent_record_prepared(
         before_at = None
         if prepared.method == Method.EXPIRY and prepared.captured_at is not None:
             before_at = prepared.captured_at - timedelta(microseconds=1)
-        before = _allowed(locked, negative, context_source, prepared.jurisdiction, at=before_at)
+        before = _allowed(writer, negative, context_source, prepared.jurisdiction, at=before_at)
         events = ConsentEvent.objects.using(alias).bulk_create(
             [
-                _event(subject=locked, prepared=prepared, item=item, actor=actor, now=now)
+                _event(subject=writer, prepared=prepared, item=item, actor=actor, now=now)
                 for item in prepared.items
             ]
         )
@@ -262,7 +267,7 @@ def consent_record_prepared(
                 AuditEntry(
                     code=audit_code(decision=e.decision, method=e.method),
                     actor=actor,
-                    subject_token=locked.audit_token,
+                    subject_token=writer.audit_token,
                     object_type="consent_event",
                     object_id=str(e.pk),
                     payload=audit_payload(event=e),
@@ -273,9 +278,9 @@ def consent_record_prepared(
         # the change feed's outbox rows, in the same region transaction
         consent_changes_record(using=alias, events=events)
         if negative:
-            after = _allowed(locked, negative, context_source, prepared.jurisdiction)
+            after = _allowed(writer, negative, context_source, prepared.jurisdiction)
             _basis_lost(
-                subject=locked, items=prepared.items, before=before, after=after, actor=actor
+                subject=writer, items=prepared.items, before=before, after=after, actor=actor
             )
     return events
 

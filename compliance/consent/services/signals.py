@@ -162,9 +162,10 @@ def gpc_prepare(*, source: str, jurisdiction: str | None) -> Prepared | None:
 
 
 def consent_record_gpc_prepared(
-    *, subject: Subject, prepared: Prepared, actor: Actor
+    *, subject: Subject, prepared: Prepared, actor: Actor, locked: bool = False
 ) -> list[ConsentEvent]:
-    """Record GPC opt-outs, skipping purposes whose global state is already a GPC opt-out."""
+    """Record GPC opt-outs, skipping purposes whose global state is already a GPC opt-out
+    (``locked`` as for ``consent_record_prepared``)."""
     alias = region_alias(region=subject.region)
     subject_id = subject.merged_into or subject.pk
     already = set(
@@ -181,7 +182,7 @@ def consent_record_gpc_prepared(
     if not items:
         return []
     return consent_record_prepared(
-        subject=subject, prepared=replace(prepared, items=items), actor=actor
+        subject=subject, prepared=replace(prepared, items=items), actor=actor, locked=locked
     )
 
 

@@ -92,16 +92,21 @@ def subjects_locate(*, identifiers: Sequence[tuple[str, str]], jurisdiction: str
     return Located(normalized=normalized, indexes=indexes, entries=entries, region=region)
 
 
-def subject_resolve_located(*, located: Located, actor: Actor) -> Subject:
+def subject_resolve_located(
+    *, located: Located, actor: Actor, for_update: bool = False
+) -> Subject:
     """The regional half of ``subject_resolve_many``: the subjects read, created, merged and
-    linked (in the caller's transaction of the region if it has one)."""
+    linked (in the caller's transaction of the region if it has one).
+
+    ``for_update`` (inside the caller's transaction of the region): the subjects are read with
+    their row locks, in primary-key order, so the survivor returned is already locked for the
+    rest of the transaction (a subject created here is invisible to others until commit)."""
     subjects: list[Subject] = []
-    for entry in located.entries.values():
-        subject = _live(
-            Subject.objects.using(region_alias(region=entry.region))
-            .filter(pk=entry.subject_id)
-            .first()
-        )
+    for entry in sorted(located.entries.values(), key=lambda e: str(e.subject_id)):
+        rows = Subject.objects.using(region_alias(region=entry.region))
+        if for_update:
+            rows = rows.select_for_update()
+        subject = _live(rows.filter(pk=entry.subject_id).first(), for_update=for_update)
         if subject is not None and subject.pk not in {s.pk for s in subjects}:
             subjects.append(subject)
     linked = set(located.entries)
@@ -126,12 +131,15 @@ def subject_resolve_located(*, located: Located, actor: Actor) -> Subject:
     return survivor
 
 
-def _live(subject: Subject | None) -> Subject | None:
-    """Follow ``merged_into`` to the surviving subject."""
+def _live(subject: Subject | None, *, for_update: bool) -> Subject | None:
+    """Follow ``merged_into`` to the surviving subject (locking each hop if ``for_update``)."""
     seen = set()
     while subject is not None and subject.merged_into and subject.pk not in seen:
         seen.add(subject.pk)
-        subject = Subject.objects.using(subject.region).filter(pk=subject.merged_into).first()
+        rows = Subject.objects.using(subject.region)
+        if for_update:
+            rows = rows.select_for_update()
+        subject = rows.filter(pk=subject.merged_into).first()
     return subject
 
 

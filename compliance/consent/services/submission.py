@@ -86,11 +86,16 @@ def consent_submit(*, submission: Submission, actor: Actor) -> Submitted:
     alias = region_alias(region=located.region)
     # the subject's rows (if new) and the decisions: one transaction, ONE audit append
     with transaction.atomic(using=alias), audit_collected(using=alias):
-        subject = subject_resolve_located(located=located, actor=actor)
+        # read with its row lock: the writes below need not lock it again
+        subject = subject_resolve_located(located=located, actor=actor, for_update=True)
         for item in prepared:
-            events += consent_record_prepared(subject=subject, prepared=item, actor=actor)
+            events += consent_record_prepared(
+                subject=subject, prepared=item, actor=actor, locked=True
+            )
         if gpc is not None:
-            gpc_events = consent_record_gpc_prepared(subject=subject, prepared=gpc, actor=actor)
+            gpc_events = consent_record_gpc_prepared(
+                subject=subject, prepared=gpc, actor=actor, locked=True
+            )
     return Submitted(
         subject=subject,
         recorded=True,
