@@ -1,16 +1,29 @@
-"""Vendor-specific SQL of the events app: storing a batch's accepted events."""
+"""Hand-written SQL of the event batch's hot path: the subjects' rows and keys and the stored
+client event ids it reads (the same SQL on PostgreSQL and SQLite, no statement built by the
+ORM: see ``compliance.selectors.rows``), and storing the accepted events (PostgreSQL: one
+statement from column arrays)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from uuid import UUID
 
 from django.db import connections
 
 from compliance.db.vendor import is_postgresql
 from compliance.events.models import Event
+from compliance.models import Subject, SubjectKey
 
 _TABLE = Event._meta.db_table
+_SUBJECTS_KEYS = (
+    f"SELECT s.id, s.merged_into, k.wrapped_key FROM {Subject._meta.db_table} s "
+    f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = s.id WHERE s.id IN ({{marks}})"
+)
+_STORED = (
+    f"SELECT source, client_event_id, id FROM {_TABLE} "
+    "WHERE source IN ({sources}) AND client_event_id IN ({ids})"
+)
 _INSERT_ARRAYS = (
     f"INSERT INTO {_TABLE} (subject_id, source, name, purpose, jurisdiction, occurred_at, "
     "received_at, properties_encrypted, consent_event_ids, client_event_id) "
@@ -49,3 +62,39 @@ def events_insert(*, alias: str, events: Sequence[Event]) -> None:
     for event, pk in zip(events, ids, strict=True):
         event.pk = pk
         event._state.adding, event._state.db = False, alias
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def subjects_keys(
+    *, alias: str, subject_ids: Collection[UUID]
+) -> list[tuple[UUID, UUID | None, bytes | None]]:
+    """``(id, merged_into, wrapped data key or None)`` of the subject rows among
+    ``subject_ids`` that exist (one query)."""
+    if not subject_ids:
+        return []
+    connection = connections[alias]
+    prep = Subject._meta.pk.get_db_prep_value
+    rows = Subject.objects.using(alias).raw(
+        _SUBJECTS_KEYS.format(marks=_marks(len(subject_ids))),
+        [prep(pk, connection) for pk in subject_ids],
+    )
+    return [
+        (row.pk, row.merged_into, None if row.wrapped_key is None else bytes(row.wrapped_key))
+        for row in rows
+    ]
+
+
+def stored_client_ids(
+    *, alias: str, sources: Collection[str], client_ids: Collection[str]
+) -> dict[tuple[str, str], int]:
+    """``(source, client event id) -> event id`` of the stored events among those (one query;
+    ``(source, client_event_id)`` leads the unique index: an index scan)."""
+    if not sources or not client_ids:
+        return {}
+    sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(client_ids)))
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*sources, *client_ids])
+        return {(source, client_id): pk for source, client_id, pk in cursor.fetchall()}

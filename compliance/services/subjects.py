@@ -13,6 +13,7 @@ from compliance.errors import ConflictError
 from compliance.identifiers import Identifier, identifier_normalize
 from compliance.models import Identity, Subject, SubjectDirectory, SubjectKey
 from compliance.regions import region_alias, region_for_country
+from compliance.selectors.rows import directory_entries, subject_row
 from compliance.services.suppressions import suppressed_regions
 
 
@@ -58,15 +59,14 @@ def subject_resolve(
     """
     identifier = identifier_normalize(identifier_type=identifier_type, value=value)
     index = identifier_blind_index(identifier=identifier)
-    entry = SubjectDirectory.objects.filter(blind_index=index).first()
+    entry = directory_entries(blind_indexes=[index]).get(index)
     if entry is None:
         if is_suppressed(blind_index=index):
             raise SubjectSuppressedError("this identifier was erased and may not be re-ingested")
         if not create:
             return None
     elif not create:  # a look-up: read, never repair
-        subject = Subject.objects.using(region_alias(region=entry.region))
-        return subject.filter(pk=entry.subject_id).first()
+        return subject_row(alias=region_alias(region=entry.region), subject_id=entry.subject_id)
     return subject_create(
         identifier=identifier,
         index=index,

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.db import connections
+
 from compliance.consent.models import CONSENT_MODE_TYPES, ConsentEvent, ConsentState
 from compliance.consent.rules import Verdict
 from compliance.consent.selectors.config import purposes_by_key
 from compliance.consent.selectors.evaluation import can_process_bulk
 from compliance.models import Subject
 from compliance.regions import region_alias, regions
+from compliance.selectors.rows import columns, subject_row
 
+_STATES_SQL = (
+    f"SELECT {columns(ConsentState)} FROM {ConsentState._meta.db_table} "
+    "WHERE subject_id = %s ORDER BY purpose, source"
+)
 #: Consent Mode types no purpose maps to: strictly necessary ones are granted, others denied
 NECESSARY_TYPES = frozenset({"security_storage"})
 
@@ -31,19 +38,11 @@ def subject_survivor(*, subject: Subject) -> Subject:
     seen = set()
     while subject.merged_into and subject.pk not in seen:
         seen.add(subject.pk)
-        nxt = Subject.objects.using(subject.region).filter(pk=subject.merged_into).first()
+        nxt = subject_row(alias=subject.region, subject_id=subject.merged_into)
         if nxt is None:
             break
         subject = nxt
     return subject
-
-
-def consent_state_rows(*, subject: Subject) -> list[ConsentState]:
-    return list(
-        ConsentState.objects.using(subject.region)
-        .filter(subject_id=subject.pk)
-        .order_by("purpose", "source")
-    )
 
 
 def consent_history(*, subject: Subject) -> list[ConsentEvent]:
@@ -52,6 +51,15 @@ def consent_history(*, subject: Subject) -> list[ConsentEvent]:
         .filter(subject_id=subject.pk)
         .order_by("captured_at", "id")
     )
+
+
+def consent_state_rows(*, subject: Subject) -> list[ConsentState]:
+    """``subject``'s consent state rows, by purpose and source (a raw query: every look-up reads
+    them, see ``compliance.selectors.rows``)."""
+    key = ConsentState._meta.get_field("subject_id").get_db_prep_value(
+        subject.pk, connections[subject.region]
+    )
+    return list(ConsentState.objects.using(subject.region).raw(_STATES_SQL, [key]))
 
 
 def consent_evaluation(

@@ -27,6 +27,7 @@ from compliance.consent.services.merging import CrossRegionMergeError, MergeResu
 from compliance.identifiers import Identifier, identifier_normalize
 from compliance.models import Identity, Subject, SubjectDirectory
 from compliance.regions import region_alias, region_for_country
+from compliance.selectors.rows import directory_entries, subject_row
 from compliance.services.subjects import (
     SubjectSuppressedError,
     identifier_blind_index,
@@ -79,7 +80,7 @@ def subjects_locate(*, identifiers: Sequence[tuple[str, str]], jurisdiction: str
     together. Raises as ``subject_resolve_many``."""
     normalized = [identifier_normalize(identifier_type=t, value=v) for t, v in identifiers]
     indexes = [identifier_blind_index(identifier=i) for i in normalized]
-    entries = {e.blind_index: e for e in SubjectDirectory.objects.filter(blind_index__in=indexes)}
+    entries = directory_entries(blind_indexes=indexes)
     if suppressed_unlisted(blind_indexes=indexes, listed=entries):
         raise SubjectSuppressedError("an identifier was erased and may not be re-ingested")
     regions_found = {e.region for e in entries.values()}
@@ -92,9 +93,7 @@ def subjects_locate(*, identifiers: Sequence[tuple[str, str]], jurisdiction: str
     return Located(normalized=normalized, indexes=indexes, entries=entries, region=region)
 
 
-def subject_resolve_located(
-    *, located: Located, actor: Actor, for_update: bool = False
-) -> Subject:
+def subject_resolve_located(*, located: Located, actor: Actor, for_update: bool = False) -> Subject:
     """The regional half of ``subject_resolve_many``: the subjects read, created, merged and
     linked (in the caller's transaction of the region if it has one).
 
@@ -103,10 +102,11 @@ def subject_resolve_located(
     rest of the transaction (a subject created here is invisible to others until commit)."""
     subjects: list[Subject] = []
     for entry in sorted(located.entries.values(), key=lambda e: str(e.subject_id)):
-        rows = Subject.objects.using(region_alias(region=entry.region))
-        if for_update:
-            rows = rows.select_for_update()
-        subject = _live(rows.filter(pk=entry.subject_id).first(), for_update=for_update)
+        alias = region_alias(region=entry.region)
+        subject = _live(
+            subject_row(alias=alias, subject_id=entry.subject_id, for_update=for_update),
+            for_update=for_update,
+        )
         if subject is not None and subject.pk not in {s.pk for s in subjects}:
             subjects.append(subject)
     linked = set(located.entries)
@@ -136,10 +136,9 @@ def _live(subject: Subject | None, *, for_update: bool) -> Subject | None:
     seen = set()
     while subject is not None and subject.merged_into and subject.pk not in seen:
         seen.add(subject.pk)
-        rows = Subject.objects.using(subject.region)
-        if for_update:
-            rows = rows.select_for_update()
-        subject = rows.filter(pk=subject.merged_into).first()
+        subject = subject_row(
+            alias=subject.region, subject_id=subject.merged_into, for_update=for_update
+        )
     return subject
 
 

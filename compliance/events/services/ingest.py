@@ -61,7 +61,7 @@ from compliance.events.services.outcomes import (
 )
 from compliance.events.services.resolution import batch_subjects_resolve
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
-from compliance.events.sql import events_insert
+from compliance.events.sql import events_insert, stored_client_ids, subjects_keys
 from compliance.models import Subject
 from compliance.plans.services.enforcement import batch_plans_check
 from compliance.regions import region_alias
@@ -209,12 +209,7 @@ def _data_keys(*, alias: str, region: str, items: list[BatchItem]) -> dict[UUID,
     wrapped: dict[UUID, bytes] = {}
     lookup = {item.subject_id for item in items}
     for _ in range(5):  # one query (subject joined to its key); merge chains add a hop each
-        rows = (
-            Subject.objects.using(alias)
-            .filter(pk__in=lookup)
-            .values_list("id", "merged_into", "key__wrapped_key")
-        )
-        for subject_id, survivor, key in rows:
+        for subject_id, survivor, key in subjects_keys(alias=alias, subject_ids=lookup):
             merged_into[subject_id] = survivor
             if key is not None:
                 wrapped[subject_id] = key
@@ -244,12 +239,7 @@ def _without_duplicates(*, alias: str, items: list[BatchItem]) -> list[BatchItem
     if not client_ids:
         return [item for item in items if item.outcome is None]
     sources = {i.event.source for i in items if i.event.client_event_id is not None}
-    stored = {  # (source, client_event_id) leads the unique index: an index scan
-        (source, client_id): pk
-        for source, client_id, pk in Event.objects.using(alias)
-        .filter(source__in=sources, client_event_id__in=client_ids)
-        .values_list("source", "client_event_id", "id")
-    }
+    stored = stored_client_ids(alias=alias, sources=sources, client_ids=client_ids)
     first: dict[tuple[str, str], int] = {}
     fresh = []
     for item in items:

@@ -25,8 +25,8 @@ from compliance.events.services.outcomes import (
     BatchItem,
 )
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
-from compliance.models import SubjectDirectory
 from compliance.regions import region_for_country
+from compliance.selectors.rows import directory_entries
 from compliance.services.subjects import (
     SubjectSuppressedError,
     subject_resolve,
@@ -51,10 +51,8 @@ def batch_subjects_resolve(
 
 def _directory(*, indexes: list[str]) -> dict[str, tuple[str, UUID]]:
     """Blind index -> (region, subject id) for known identifiers (one query)."""
-    rows = SubjectDirectory.objects.filter(blind_index__in=indexes).values_list(
-        "blind_index", "region", "subject_id"
-    )
-    return {index: (region, subject_id) for index, region, subject_id in rows}
+    entries = directory_entries(blind_indexes=indexes)
+    return {index: (e.region, e.subject_id) for index, e in entries.items()}
 
 
 def _assign_subjects(

@@ -33,8 +33,9 @@ def current_plans(*, sources: Iterable[str]) -> dict[str, CompiledPlan]:
             missing[pk] = source
         else:
             found[source] = compiled
-    for plan in TrackingPlan.objects.filter(pk__in=missing):
-        found[missing[plan.pk]] = plan_compiled(plan=plan, source=missing[plan.pk])
+    if missing:  # no queryset built when nothing is (an empty one still costs the ORM's work)
+        for plan in TrackingPlan.objects.filter(pk__in=missing):
+            found[missing[plan.pk]] = plan_compiled(plan=plan, source=missing[plan.pk])
     return found
 
 
