@@ -46,6 +46,7 @@ from compliance.consent.models import (
 from compliance.consent.selectors.cached import configuration
 from compliance.consent.selectors.evaluation import can_process_bulk
 from compliance.consent.services.projection import state_apply
+from compliance.db.inserts import rows_insert
 from compliance.errors import InputError
 from compliance.feed.services.outbox import consent_changes_record
 from compliance.models import Subject
@@ -254,12 +255,11 @@ def consent_record_prepared(
         if prepared.method == Method.EXPIRY and prepared.captured_at is not None:
             before_at = prepared.captured_at - timedelta(microseconds=1)
         before = _allowed(writer, negative, context_source, prepared.jurisdiction, at=before_at)
-        events = ConsentEvent.objects.using(alias).bulk_create(
-            [
-                _event(subject=writer, prepared=prepared, item=item, actor=actor, now=now)
-                for item in prepared.items
-            ]
-        )
+        events = [
+            _event(subject=writer, prepared=prepared, item=item, actor=actor, now=now)
+            for item in prepared.items
+        ]
+        rows_insert(using=alias, rows=events)
         state_apply(using=alias, events=events)
         audit_append(
             using=alias,

@@ -109,6 +109,16 @@ class DsarRequestOutput(serializers.ModelSerializer):
         return links
 
 
+#: built once: a ModelSerializer builds its fields on every instantiation (about 1 ms here), and
+#: ``to_representation`` of a bound instance only reads them
+_REQUEST_OUT = DsarRequestOutput()
+
+
+def request_data(request: PrivacyRequest) -> dict:
+    """``DsarRequestOutput(request).data``, from fields built once (every DSAR answer)."""
+    return _REQUEST_OUT.to_representation(request)
+
+
 class DsarReceiptOutput(serializers.Serializer):
     receipt = serializers.DictField()
     signature = serializers.CharField(help_text="base64 Ed25519 signature of the canonical JSON")

@@ -30,6 +30,7 @@ from compliance.dsar.api.serializers import (
     DsarRequestListFilter,
     DsarRequestOpenInput,
     DsarRequestOutput,
+    request_data,
 )
 from compliance.dsar.models import CallbackAttempt, PrivacyRequest, RequestType, Status
 from compliance.dsar.selectors.requests import (
@@ -97,7 +98,7 @@ class RequestListCreateView(ApiView):
             more=more,
             cursor=cursor,
             ordering=REQUEST_ORDERING,
-            render=lambda found: DsarRequestOutput(found, many=True).data,
+            render=lambda found: [request_data(r) for r in found],
             count=sum(qs.count() for qs in querysets),
         )
         return Response(body)
@@ -132,7 +133,7 @@ class RequestListCreateView(ApiView):
             idempotency_key=key,
             actor=_actor(request),
         )
-        response = Response(DsarRequestOutput(result.request).data, status=status.HTTP_201_CREATED)
+        response = Response(request_data(result.request), status=status.HTTP_201_CREATED)
         if not result.created:
             response["Idempotent-Replayed"] = "true"
         return response
@@ -145,7 +146,7 @@ class RequestDetailView(ApiView):
         summary="One request: status, deadline, progress, links", responses=DsarRequestOutput
     )
     def get(self, request, request_id):
-        return Response(DsarRequestOutput(_load(request, request_id)).data)
+        return Response(request_data(_load(request, request_id)))
 
 
 class _ActionView(ApiView):
@@ -158,7 +159,7 @@ class _ActionView(ApiView):
             request=found, actor=_actor(request), **kwargs
         )
         done.refresh_from_db(using=done._state.db)
-        return Response(DsarRequestOutput(done).data)
+        return Response(request_data(done))
 
 
 class RequestCancelView(_ActionView):

@@ -39,9 +39,10 @@ from compliance.dsar.services.errors import (
 )
 from compliance.dsar.services.transitions import request_entry, request_transition
 from compliance.identifiers import IdentifierError, identifier_normalize
-from compliance.models import Subject, SubjectDirectory
+from compliance.models import Subject
 from compliance.outbound import OutboundUrlError, outbound_url_check
 from compliance.regions import region_alias, region_for_country
+from compliance.selectors.rows import directory_entries, subject_row
 from compliance.services.subjects import identifier_blind_index
 from compliance.services.suppressions import suppressed_regions
 
@@ -102,10 +103,10 @@ def _normalize_identifiers(identifiers: Sequence[dict]) -> list[tuple[str, str]]
 def subject_root(*, alias: str, subject_id) -> Subject | None:
     """The surviving subject of ``subject_id`` (follows ``merged_into``)."""
     seen = set()
-    subject = Subject.objects.using(alias).filter(pk=subject_id).first()
+    subject = subject_row(alias=alias, subject_id=subject_id)
     while subject is not None and subject.merged_into and subject.pk not in seen:
         seen.add(subject.pk)
-        survivor = Subject.objects.using(alias).filter(pk=subject.merged_into).first()
+        survivor = subject_row(alias=alias, subject_id=subject.merged_into)
         if survivor is None:
             break
         subject = survivor
@@ -114,10 +115,7 @@ def subject_root(*, alias: str, subject_id) -> Subject | None:
 
 def _locate(indexes: list[tuple[str, str]], jurisdiction: str) -> tuple[str, Subject | None]:
     """Region and surviving subject holding any of the identifiers (first match wins)."""
-    entries = {
-        e.blind_index: e
-        for e in SubjectDirectory.objects.filter(blind_index__in=[i for _, i in indexes])
-    }
+    entries = directory_entries(blind_indexes=[i for _, i in indexes])
     for _, index in indexes:
         entry = entries.get(index)
         if entry is not None:
