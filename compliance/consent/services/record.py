@@ -47,6 +47,7 @@ from compliance.consent.selectors.cached import configuration
 from compliance.consent.selectors.evaluation import can_process_bulk
 from compliance.consent.services.projection import state_apply
 from compliance.db.inserts import rows_insert
+from compliance.db.pipeline import pipelined
 from compliance.errors import InputError
 from compliance.feed.services.outbox import consent_changes_record
 from compliance.models import Subject
@@ -260,7 +261,12 @@ def consent_record_prepared(
             for item in prepared.items
         ]
         rows_insert(using=alias, rows=events)
-        state_apply(using=alias, events=events)
+        # the state and the change feed's outbox rows, in the same region transaction: two
+        # writes nobody reads the answer of, sent together (a submission holds at most
+        # MAX_DECISIONS events, far below the outbox's COPY threshold)
+        with pipelined(using=alias):
+            state_apply(using=alias, events=events)
+            consent_changes_record(using=alias, events=events)
         audit_append(
             using=alias,
             entries=[
@@ -275,8 +281,6 @@ def consent_record_prepared(
                 for e in events
             ],
         )
-        # the change feed's outbox rows, in the same region transaction
-        consent_changes_record(using=alias, events=events)
         if negative:
             after = _allowed(writer, negative, context_source, prepared.jurisdiction)
             _basis_lost(
