@@ -1,7 +1,7 @@
 """Hand-written SQL of the event batch's hot path: the subjects' rows and keys and the stored
 client event ids it reads (the same SQL on PostgreSQL and SQLite, no statement built by the
-ORM: see ``compliance.selectors.rows``), and storing the accepted events (PostgreSQL: one
-statement from column arrays)."""
+ORM: see ``compliance.selectors.rows``; one round trip for both on PostgreSQL), and storing the
+accepted events (PostgreSQL: one statement from column arrays)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from uuid import UUID
 
 from django.db import connections
 
+from compliance.db.pipeline import pipelined
 from compliance.db.vendor import is_postgresql
 from compliance.events.models import Event
 from compliance.models import Subject, SubjectKey
@@ -73,28 +74,44 @@ def subjects_keys(
 ) -> list[tuple[UUID, UUID | None, bytes | None]]:
     """``(id, merged_into, wrapped data key or None)`` of the subject rows among
     ``subject_ids`` that exist (one query)."""
-    if not subject_ids:
-        return []
+    return batch_reads(alias=alias, subject_ids=subject_ids, sources=(), client_ids=())[0]
+
+
+def batch_reads(
+    *,
+    alias: str,
+    subject_ids: Collection[UUID],
+    sources: Collection[str],
+    client_ids: Collection[str],
+) -> tuple[list[tuple[UUID, UUID | None, bytes | None]], dict[tuple[str, str], int]]:
+    """What a batch reads before it decides, in ONE round trip (PostgreSQL: pipelined):
+
+    * ``(id, merged_into, wrapped data key or None)`` of the subject rows among
+      ``subject_ids`` that exist;
+    * ``(source, client event id) -> event id`` of the stored events among those
+      (``(source, client_event_id)`` leads the unique index: an index scan)."""
     connection = connections[alias]
     prep = Subject._meta.pk.get_db_prep_value
-    rows = Subject.objects.using(alias).raw(
-        _SUBJECTS_KEYS.format(marks=_marks(len(subject_ids))),
-        [prep(pk, connection) for pk in subject_ids],
+    ids = [prep(pk, connection) for pk in subject_ids]
+    ask_stored = bool(sources) and bool(client_ids)
+    with pipelined(using=alias), connection.cursor() as keys, connection.cursor() as stored:
+        if ids:
+            keys.execute(_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
+        if ask_stored:
+            sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(client_ids)))
+            stored.execute(sql, [*sources, *client_ids])
+        key_rows = keys.fetchall() if ids else []
+        stored_rows = stored.fetchall() if ask_stored else []
+    return (
+        [(_uuid(sid), _uuid(merged), _bytes(key)) for sid, merged, key in key_rows],
+        {(source, client_id): pk for source, client_id, pk in stored_rows},
     )
-    return [
-        (row.pk, row.merged_into, None if row.wrapped_key is None else bytes(row.wrapped_key))
-        for row in rows
-    ]
 
 
-def stored_client_ids(
-    *, alias: str, sources: Collection[str], client_ids: Collection[str]
-) -> dict[tuple[str, str], int]:
-    """``(source, client event id) -> event id`` of the stored events among those (one query;
-    ``(source, client_event_id)`` leads the unique index: an index scan)."""
-    if not sources or not client_ids:
-        return {}
-    sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(client_ids)))
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql, [*sources, *client_ids])
-        return {(source, client_id): pk for source, client_id, pk in cursor.fetchall()}
+def _uuid(value) -> UUID | None:
+    """A UUID column's value (SQLite answers 32 hex digits, PostgreSQL a UUID)."""
+    return value if value is None or isinstance(value, UUID) else UUID(value)
+
+
+def _bytes(value) -> bytes | None:
+    return None if value is None else bytes(value)

@@ -61,7 +61,7 @@ from compliance.events.services.outcomes import (
 )
 from compliance.events.services.resolution import batch_subjects_resolve
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
-from compliance.events.sql import events_insert, stored_client_ids, subjects_keys
+from compliance.events.sql import batch_reads, events_insert, subjects_keys
 from compliance.models import Subject
 from compliance.plans.services.enforcement import batch_plans_check
 from compliance.regions import region_alias
@@ -153,8 +153,15 @@ def _store_allowed(
 ) -> None:
     pending = [item for item in items if item.outcome is None]
     if pending:
-        keys = _data_keys(alias=alias, region=region, items=pending)
-        pending = _without_duplicates(alias=alias, items=pending)
+        with_ids = [i for i in pending if i.event.client_event_id is not None]
+        subjects, stored = batch_reads(
+            alias=alias,
+            subject_ids={item.subject_id for item in pending},
+            sources={i.event.source for i in with_ids},
+            client_ids={i.event.client_event_id for i in with_ids},
+        )
+        keys = _data_keys(alias=alias, region=region, items=pending, subjects=subjects)
+        pending = _without_duplicates(items=pending, stored=stored)
         _record_signals(alias=alias, items=pending, at=at, recorder=recorder)
         # evaluated now (not at ``at``): signals recorded just above must count
         _evaluate(region=region, items=[item for item in pending if item.outcome is None])
@@ -200,22 +207,26 @@ def _event_row(*, item: BatchItem, data_key: bytes, at: datetime) -> Event:
     )
 
 
-def _data_keys(*, alias: str, region: str, items: list[BatchItem]) -> dict[UUID, bytes]:
+def _data_keys(
+    *, alias: str, region: str, items: list[BatchItem], subjects: list[tuple]
+) -> dict[UUID, bytes]:
     """Follow merges to the surviving subject and unwrap each subject's key once.
 
-    An event whose subject row or key is gone (erased) is rejected ``subject_erased``.
+    ``subjects``: ``sql.subjects_keys`` of the items' subjects, read already; a merge chain
+    costs one query per hop. An event whose subject row or key is gone (erased) is rejected
+    ``subject_erased``.
     """
     merged_into: dict[UUID, UUID | None] = {}  # subject rows that exist -> their survivor
     wrapped: dict[UUID, bytes] = {}
-    lookup = {item.subject_id for item in items}
-    for _ in range(5):  # one query (subject joined to its key); merge chains add a hop each
-        for subject_id, survivor, key in subjects_keys(alias=alias, subject_ids=lookup):
+    for _ in range(5):
+        for subject_id, survivor, key in subjects:
             merged_into[subject_id] = survivor
             if key is not None:
                 wrapped[subject_id] = key
         lookup = {m for m in merged_into.values() if m and m not in merged_into}
         if not lookup:
             break
+        subjects = subjects_keys(alias=alias, subject_ids=lookup)
     for item in items:
         for _ in range(5):
             if not merged_into.get(item.subject_id):
@@ -232,14 +243,12 @@ def _data_keys(*, alias: str, region: str, items: list[BatchItem]) -> dict[UUID,
     return keys
 
 
-def _without_duplicates(*, alias: str, items: list[BatchItem]) -> list[BatchItem]:
-    """Drop events whose client id is stored already (accepted, ``duplicate``) or appears
-    earlier in the batch (they get the first one's outcome); one query."""
-    client_ids = {i.event.client_event_id for i in items if i.event.client_event_id is not None}
-    if not client_ids:
-        return [item for item in items if item.outcome is None]
-    sources = {i.event.source for i in items if i.event.client_event_id is not None}
-    stored = stored_client_ids(alias=alias, sources=sources, client_ids=client_ids)
+def _without_duplicates(
+    *, items: list[BatchItem], stored: dict[tuple[str, str], int]
+) -> list[BatchItem]:
+    """Drop events whose client id is stored already (``stored``, read by ``sql.batch_reads``:
+    accepted, ``duplicate``) or appears earlier in the batch (they get the first one's
+    outcome)."""
     first: dict[tuple[str, str], int] = {}
     fresh = []
     for item in items:
