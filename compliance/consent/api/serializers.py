@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from compliance.api.prebuilt import FieldsBuiltOnce
 from compliance.consent.models import ConsentEvent, ConsentState, Decision, LawfulBasis, Method
 from compliance.identifiers import IdentifierError, identifier_normalize
 from compliance.models import IdentifierType
@@ -43,7 +44,7 @@ class SignalIn(serializers.Serializer):
     value = serializers.CharField(max_length=10_000, trim_whitespace=False)
 
 
-class ConsentIn(serializers.Serializer):
+class ConsentIn(FieldsBuiltOnce, serializers.Serializer):
     """One identifier (or several of one person, for stitching), where, and what was decided.
 
     Send ``decisions``, a raw ``signal``, or a ``Sec-GPC: 1`` header (or any combination)."""
@@ -179,7 +180,7 @@ class SubjectHistoryOut(SubjectConsentOut):
     history = ConsentEventOut(many=True)
 
 
-class LookupIn(serializers.Serializer):
+class LookupIn(FieldsBuiltOnce, serializers.Serializer):
     type = serializers.ChoiceField(choices=IdentifierType.choices)
     value = serializers.CharField(max_length=320, trim_whitespace=False)
 

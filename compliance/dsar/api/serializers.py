@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from compliance.api.inputs import ZonedDateTimeField
+from compliance.api.prebuilt import FieldsBuiltOnce
 from compliance.dsar.models import (
     CallbackAttempt,
     PrivacyRequest,
@@ -21,7 +22,7 @@ class DsarIdentifierInput(serializers.Serializer):
     value = serializers.CharField(max_length=320, trim_whitespace=True)
 
 
-class DsarRequestOpenInput(serializers.Serializer):
+class DsarRequestOpenInput(FieldsBuiltOnce, serializers.Serializer):
     type = serializers.ChoiceField(choices=RequestType.values)
     regulation = serializers.ChoiceField(choices=Regulation.values)
     identifiers = DsarIdentifierInput(many=True, allow_empty=False)
