@@ -6,20 +6,28 @@ accepted events (PostgreSQL: one statement from column arrays)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import connections
 
+from compliance.consent.models import ConsentState
 from compliance.db.pipeline import pipelined
 from compliance.db.vendor import is_postgresql
 from compliance.events.models import Event
 from compliance.models import Subject, SubjectKey
+from compliance.selectors.rows import columns
 
 _TABLE = Event._meta.db_table
 _SUBJECTS_KEYS = (
     f"SELECT s.id, s.merged_into, k.wrapped_key FROM {Subject._meta.db_table} s "
     f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = s.id WHERE s.id IN ({{marks}})"
+)
+_STATE_FIELDS = [field.attname for field in ConsentState._meta.concrete_fields]
+_STATES = (
+    f"SELECT {columns(ConsentState)} FROM {ConsentState._meta.db_table} "
+    "WHERE subject_id IN ({marks})"
 )
 _STORED = (
     f"SELECT source, client_event_id, id FROM {_TABLE} "
@@ -36,15 +44,17 @@ _INSERT_ARRAYS = (
 )
 
 
-def events_insert(*, alias: str, events: Sequence[Event]) -> None:
-    """Insert ``events`` (unsaved) and set their ``pk``. PostgreSQL: ONE ``INSERT ... SELECT``
-    from one array per column (no per-row SQL built by the ORM); ids are drawn in the rows'
-    order, so the ascending ids returned are theirs in order. ``bulk_create`` elsewhere."""
+def events_insert(*, alias: str, events: Sequence[Event]) -> Callable[[], None]:
+    """Insert ``events`` (unsaved); returns ``ids_read``, which sets their ``pk`` (call it
+    before reading them: inside a ``pipelined`` block the ids travel back only then, with what
+    was sent after the insert). PostgreSQL: ONE ``INSERT ... SELECT`` from one array per column
+    (no per-row SQL built by the ORM); ids are drawn in the rows' order, so the ascending ids
+    returned are theirs in order. ``bulk_create`` elsewhere (the ids are set at once)."""
     if not events:
-        return
+        return _nothing
     if not is_postgresql(alias):
         Event.objects.using(alias).bulk_create(events, batch_size=1000)
-        return
+        return _nothing
     columns = [
         [e.subject_id for e in events],
         [e.source for e in events],
@@ -57,12 +67,23 @@ def events_insert(*, alias: str, events: Sequence[Event]) -> None:
         [json.dumps(list(e.consent_event_ids)) for e in events],
         [e.client_event_id for e in events],
     ]
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_INSERT_ARRAYS, columns)
-        ids = sorted(row[0] for row in cursor.fetchall())
-    for event, pk in zip(events, ids, strict=True):
-        event.pk = pk
-        event._state.adding, event._state.db = False, alias
+    cursor = connections[alias].cursor()
+    cursor.execute(_INSERT_ARRAYS, columns)
+
+    def ids_read() -> None:
+        try:
+            ids = sorted(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.close()
+        for event, pk in zip(events, ids, strict=True):
+            event.pk = pk
+            event._state.adding, event._state.db = False, alias
+
+    return ids_read
+
+
+def _nothing() -> None:
+    return None
 
 
 def _marks(count: int) -> str:
@@ -74,7 +95,17 @@ def subjects_keys(
 ) -> list[tuple[UUID, UUID | None, bytes | None]]:
     """``(id, merged_into, wrapped data key or None)`` of the subject rows among
     ``subject_ids`` that exist (one query)."""
-    return batch_reads(alias=alias, subject_ids=subject_ids, sources=(), client_ids=())[0]
+    return batch_reads(alias=alias, subject_ids=subject_ids, sources=(), client_ids=()).subjects
+
+
+@dataclass(frozen=True)
+class BatchReads:
+    #: ``(id, merged_into, wrapped data key or None)`` of the subject rows that exist
+    subjects: list[tuple[UUID, UUID | None, bytes | None]]
+    #: ``(source, client event id) -> event id`` of the stored events among those asked
+    stored: dict[tuple[str, str], int]
+    #: every consent state row of the subjects (``None``: not asked, or not on PostgreSQL)
+    states: list[ConsentState] | None = None
 
 
 def batch_reads(
@@ -83,28 +114,40 @@ def batch_reads(
     subject_ids: Collection[UUID],
     sources: Collection[str],
     client_ids: Collection[str],
-) -> tuple[list[tuple[UUID, UUID | None, bytes | None]], dict[tuple[str, str], int]]:
-    """What a batch reads before it decides, in ONE round trip (PostgreSQL: pipelined):
-
-    * ``(id, merged_into, wrapped data key or None)`` of the subject rows among
-      ``subject_ids`` that exist;
-    * ``(source, client event id) -> event id`` of the stored events among those
-      (``(source, client_event_id)`` leads the unique index: an index scan)."""
+    states: bool = False,
+) -> BatchReads:
+    """What a batch reads before it decides, in ONE round trip (PostgreSQL: pipelined): the
+    subjects' rows and keys, the stored events among ``(sources, client_ids)`` (``(source,
+    client_event_id)`` leads the unique index: an index scan) and, with ``states`` and on
+    PostgreSQL (where the driver answers the fields' own types), the subjects' consent state
+    rows."""
     connection = connections[alias]
     prep = Subject._meta.pk.get_db_prep_value
     ids = [prep(pk, connection) for pk in subject_ids]
     ask_stored = bool(sources) and bool(client_ids)
-    with pipelined(using=alias), connection.cursor() as keys, connection.cursor() as stored:
+    ask_states = states and bool(ids) and is_postgresql(alias)
+    with (
+        pipelined(using=alias),
+        connection.cursor() as keys,
+        connection.cursor() as stored,
+        connection.cursor() as held,
+    ):
         if ids:
             keys.execute(_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
         if ask_stored:
             sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(client_ids)))
             stored.execute(sql, [*sources, *client_ids])
+        if ask_states:
+            held.execute(_STATES.format(marks=_marks(len(ids))), ids)
         key_rows = keys.fetchall() if ids else []
         stored_rows = stored.fetchall() if ask_stored else []
-    return (
-        [(_uuid(sid), _uuid(merged), _bytes(key)) for sid, merged, key in key_rows],
-        {(source, client_id): pk for source, client_id, pk in stored_rows},
+        state_rows = held.fetchall() if ask_states else None
+    return BatchReads(
+        subjects=[(_uuid(sid), _uuid(merged), _bytes(key)) for sid, merged, key in key_rows],
+        stored={(source, client_id): pk for source, client_id, pk in stored_rows},
+        states=None
+        if state_rows is None
+        else [ConsentState.from_db(alias, _STATE_FIELDS, row) for row in state_rows],
     )
 
 

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from django.db import connections
 
+from compliance.db.pipeline import in_pipeline
 from compliance.db.vendor import is_postgresql
 from compliance.feed.models import Change
 
@@ -39,7 +40,7 @@ def changes_insert(*, using: str, changes: Sequence, lock: bool = False) -> None
     first. PostgreSQL: COPY from ``COPY_THRESHOLD``, below it ONE ``INSERT`` from column arrays
     (which takes the lock itself); the ORM elsewhere."""
     if is_postgresql(using):
-        if len(changes) >= COPY_THRESHOLD:
+        if len(changes) >= COPY_THRESHOLD and not in_pipeline(using=using):
             if lock:
                 outbox_lock(using=using)
             _copy(using=using, changes=changes)

@@ -4,6 +4,7 @@ rows' order, on every backend (issue 19)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 import pytest
@@ -62,3 +63,29 @@ def test_rows_insert_refuses_a_model_without_an_auto_key():
 
     with pytest.raises(TypeError, match="auto-increment"):
         rows_insert(using="eu", rows=[Subject(region="eu")])
+
+
+def test_bulk_paths_that_would_copy_write_arrays_when_pipelined():
+    """COPY is impossible in pipeline mode: 600 audit entries and 250 outbox rows (both past
+    their COPY thresholds) are written by their one-statement INSERT, and the chain verifies."""
+    from compliance.audit.codes import AuditCode
+    from compliance.audit.models import AuditEvent
+    from compliance.audit.selectors.verification import chain_verify
+    from compliance.audit.services.append import Actor, AuditEntry, audit_append
+    from compliance.feed.models import Change
+    from compliance.feed.services.outbox import ChangeInput, changes_record
+
+    entries = [
+        AuditEntry(code=AuditCode.EVENT_BATCH_INGESTED, actor=Actor.system(), object_id=str(n))
+        for n in range(600)
+    ]
+    changes = [
+        ChangeInput("consent", uuid.uuid4(), timezone.now(), purpose="ads", decision="granted")
+        for _ in range(250)
+    ]
+    with transaction.atomic(using="eu"), pipelined(using="eu"):
+        audit_append(using="eu", entries=entries)
+        changes_record(using="eu", changes=changes)
+    assert AuditEvent.objects.using("eu").count() == 600
+    assert Change.objects.using("eu").count() == 250
+    assert chain_verify(using="eu").ok

@@ -33,6 +33,7 @@ outcome types, rejection counters and the batch audit entry in ``...outcomes``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections import defaultdict
@@ -45,7 +46,9 @@ from django.utils import timezone
 
 from compliance import crypto
 from compliance.audit.services.append import Actor
+from compliance.consent.models import ConsentState
 from compliance.consent.selectors.evaluation import can_process_bulk
+from compliance.db.pipeline import pipelined
 from compliance.events.models import Event
 from compliance.events.parsing import EventInput
 from compliance.events.services.outcomes import (
@@ -140,41 +143,69 @@ def _ingest_region(
             item.outcome, item.subject_id, item.duplicate_of = outcome, subject_id, None
         try:
             with transaction.atomic(using=alias):
-                _store_allowed(alias=alias, region=region, items=items, at=at, recorder=recorder)
-                outcomes_record(alias=alias, items=items, at=at, batch_id=batch_id, actor=actor)
+                rows = _decide(alias=alias, region=region, items=items, at=at, recorder=recorder)
+                # from here on only writes and the chain head: the events' INSERT, the
+                # counters and the head's lock travel in one round trip (ids read after)
+                with pipelined(using=alias):
+                    inserted = events_insert(alias=alias, events=[row for _, row in rows])
+                    outcomes_record(alias=alias, items=items, at=at, batch_id=batch_id, actor=actor)
+                    inserted()
+                _ids_given(items=items, rows=rows)
             return
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise
 
 
-def _store_allowed(
+def _decide(
     *, alias: str, region: str, items: list[BatchItem], at: datetime, recorder: SignalRecorder
-) -> None:
+) -> list[tuple[BatchItem, Event]]:
+    """Every item's outcome, nothing stored yet but its signals: the accepted ones (their
+    ``event_id`` still unknown) with the row each will store, in order."""
     pending = [item for item in items if item.outcome is None]
+    rows: list[tuple[BatchItem, Event]] = []
     if pending:
         with_ids = [i for i in pending if i.event.client_event_id is not None]
-        subjects, stored = batch_reads(
+        # the state rows too, unless a signal of the batch is recorded before evaluation
+        signalled = any(item.event.consent_signal is not None for item in pending)
+        reads = batch_reads(
             alias=alias,
             subject_ids={item.subject_id for item in pending},
             sources={i.event.source for i in with_ids},
             client_ids={i.event.client_event_id for i in with_ids},
+            states=not signalled,
         )
-        keys = _data_keys(alias=alias, region=region, items=pending, subjects=subjects)
-        pending = _without_duplicates(items=pending, stored=stored)
+        keys = _data_keys(alias=alias, region=region, items=pending, subjects=reads.subjects)
+        pending = _without_duplicates(items=pending, stored=reads.stored)
         _record_signals(alias=alias, items=pending, at=at, recorder=recorder)
-        # evaluated now (not at ``at``): signals recorded just above must count
-        _evaluate(region=region, items=[item for item in pending if item.outcome is None])
+        # evaluated now (not at ``at``): signals recorded just above must count; the state
+        # rows read above answer only if no subject was merged away (else: read again)
+        merged = any(survivor for _, survivor, _ in reads.subjects)
+        _evaluate(
+            region=region,
+            items=[item for item in pending if item.outcome is None],
+            states=None if merged else reads.states,
+        )
         for item in pending:  # consent first: a plan refuses more, never allows more
             if item.outcome is None and item.plan_refused:
                 item.reject(REASON_TRACKING_PLAN)
-        allowed = [item for item in pending if item.outcome is None]
-        rows = [_event_row(item=item, data_key=keys[item.subject_id], at=at) for item in allowed]
-        events_insert(alias=alias, events=rows)
-        for item, row in zip(allowed, rows, strict=True):
-            item.outcome = EventOutcome(
-                index=item.index, status=ACCEPTED, reason=item.reason, event_id=row.pk
-            )
+        for item in pending:
+            if item.outcome is None:
+                rows.append((item, _event_row(item=item, data_key=keys[item.subject_id], at=at)))
+                item.outcome = EventOutcome(index=item.index, status=ACCEPTED, reason=item.reason)
+    _duplicates_answered(items=items)
+    return rows
+
+
+def _ids_given(*, items: list[BatchItem], rows: list[tuple[BatchItem, Event]]) -> None:
+    """The stored rows' ids into the accepted outcomes (and their in-batch duplicates')."""
+    for item, row in rows:
+        item.outcome = dataclasses.replace(item.outcome, event_id=row.pk)
+    _duplicates_answered(items=items)
+
+
+def _duplicates_answered(*, items: list[BatchItem]) -> None:
+    """An in-batch duplicate gets the first event's outcome, as a duplicate."""
     by_index = {item.index: item for item in items}
     for item in items:
         if item.duplicate_of is not None:
@@ -305,8 +336,9 @@ def _record_signals(
             item.reject(REASON_SIGNAL_UNREADABLE)
 
 
-def _evaluate(*, region: str, items: list[BatchItem]) -> None:
-    """``can_process_bulk`` once per (source, jurisdiction) present in the batch."""
+def _evaluate(*, region: str, items: list[BatchItem], states: list[ConsentState] | None) -> None:
+    """``can_process_bulk`` once per (source, jurisdiction) present in the batch; ``states``:
+    every state row of the items' subjects, read in this transaction (else they are read)."""
     groups: dict[tuple[str, str | None], list[BatchItem]] = defaultdict(list)
     for item in items:
         groups[(item.event.source, item.event.jurisdiction)].append(item)
@@ -318,6 +350,7 @@ def _evaluate(*, region: str, items: list[BatchItem]) -> None:
             source=source,
             jurisdiction=jurisdiction,
             survivors=True,  # ``_data_keys`` followed the merges in this transaction
+            states=states,
         )
         for item in group:
             decision = decisions[(item.subject_id, item.event.purpose)]
