@@ -1,6 +1,6 @@
 """Hand-written SQL of the event batch's hot path: the subjects' rows and keys and the stored
 client event ids it reads (the same SQL on PostgreSQL and SQLite, no statement built by the
-ORM: see ``compliance.selectors.rows``; one round trip for both on PostgreSQL), and storing the
+ORM: see ``compliance.selectors.rows``; one round trip for all on PostgreSQL), and storing the
 accepted events (PostgreSQL: one statement from column arrays)."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from uuid import UUID
 from django.db import connections
 
 from compliance.consent.models import ConsentState
-from compliance.db.pipeline import pipelined
 from compliance.db.vendor import is_postgresql
 from compliance.events.models import Event
 from compliance.models import Subject, SubjectKey
@@ -116,39 +115,57 @@ def batch_reads(
     client_ids: Collection[str],
     states: bool = False,
 ) -> BatchReads:
-    """What a batch reads before it decides, in ONE round trip (PostgreSQL: pipelined): the
-    subjects' rows and keys, the stored events among ``(sources, client_ids)`` (``(source,
-    client_event_id)`` leads the unique index: an index scan) and, with ``states`` and on
-    PostgreSQL (where the driver answers the fields' own types), the subjects' consent state
-    rows."""
+    """What a batch reads before it decides: the subjects' rows and keys, the stored events
+    among ``(sources, client_ids)`` (``(source, client_event_id)`` leads the unique index: an
+    index scan) and, with ``states`` and on PostgreSQL (where the driver answers the fields' own
+    types), the subjects' consent state rows. PostgreSQL: ONE round trip (the queries sent as
+    one multi-statement string, which client-side binding allows; ``nextset`` reads each)."""
     connection = connections[alias]
     prep = Subject._meta.pk.get_db_prep_value
     ids = [prep(pk, connection) for pk in subject_ids]
-    ask_stored = bool(sources) and bool(client_ids)
-    ask_states = states and bool(ids) and is_postgresql(alias)
-    with (
-        pipelined(using=alias),
-        connection.cursor() as keys,
-        connection.cursor() as stored,
-        connection.cursor() as held,
-    ):
-        if ids:
-            keys.execute(_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
-        if ask_stored:
-            sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(client_ids)))
-            stored.execute(sql, [*sources, *client_ids])
-        if ask_states:
-            held.execute(_STATES.format(marks=_marks(len(ids))), ids)
-        key_rows = keys.fetchall() if ids else []
-        stored_rows = stored.fetchall() if ask_stored else []
-        state_rows = held.fetchall() if ask_states else None
+    queries: dict[str, tuple[str, list]] = {}
+    if ids:
+        queries["keys"] = (_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
+    if sources and client_ids:
+        sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(client_ids)))
+        queries["stored"] = (sql, [*sources, *client_ids])
+    if states and ids and is_postgresql(alias):
+        queries["states"] = (_STATES.format(marks=_marks(len(ids))), ids)
+    found = _queries_run(alias=alias, queries=queries)
+    state_rows = found.get("states")
     return BatchReads(
-        subjects=[(_uuid(sid), _uuid(merged), _bytes(key)) for sid, merged, key in key_rows],
-        stored={(source, client_id): pk for source, client_id, pk in stored_rows},
+        subjects=[
+            (_uuid(sid), _uuid(merged), _bytes(key)) for sid, merged, key in found.get("keys", [])
+        ],
+        stored={(source, client_id): pk for source, client_id, pk in found.get("stored", [])},
         states=None
         if state_rows is None
         else [ConsentState.from_db(alias, _STATE_FIELDS, row) for row in state_rows],
     )
+
+
+def _queries_run(*, alias: str, queries: dict[str, tuple[str, list]]) -> dict[str, list]:
+    """Each query's rows, by name. PostgreSQL: all in one ``execute`` (one round trip);
+    SQLite, whose driver runs one statement per call: one after the other."""
+    if not queries:
+        return {}
+    with connections[alias].cursor() as cursor:
+        if not is_postgresql(alias):
+            found = {}
+            for name, (sql, params) in queries.items():
+                cursor.execute(sql, params)
+                found[name] = cursor.fetchall()
+            return found
+        cursor.execute(
+            "; ".join(sql for sql, _ in queries.values()),
+            [param for _, params in queries.values() for param in params],
+        )
+        found = {}
+        for number, name in enumerate(queries):
+            if number:
+                cursor.nextset()
+            found[name] = cursor.fetchall()
+        return found
 
 
 def _uuid(value) -> UUID | None:
