@@ -244,10 +244,8 @@ def consent_record_prepared(
     alias = region_alias(region=subject.region)
     now = timezone.now()
     with transaction.atomic(using=alias, savepoint=False):
-        if locked and not subject.merged_into:
-            writer = subject
-        else:
-            writer = _lock_writer(alias=alias, subject=subject)
+        locked = locked and not subject.merged_into
+        writer = subject if locked else _lock_writer(alias=alias, subject=subject)
         scope = prepared.source.consent_scope
         context_source = prepared.source.key if scope == Scope.SOURCE else None
         negative = [i.purpose for i in prepared.items if i.decision in NEGATIVE_DECISIONS]
@@ -261,9 +259,7 @@ def consent_record_prepared(
             for item in prepared.items
         ]
         rows_insert(using=alias, rows=events)
-        # the state and the change feed's outbox rows, in the same region transaction: two
-        # writes nobody reads the answer of, sent together (a submission holds at most
-        # MAX_DECISIONS events, far below the outbox's COPY threshold)
+        # the state and the change feed's outbox rows (same transaction): one round trip
         with pipelined(using=alias):
             state_apply(using=alias, events=events)
             consent_changes_record(using=alias, events=events)
