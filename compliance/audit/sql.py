@@ -67,6 +67,10 @@ _names = itertools.count()
 # --- the chain head -------------------------------------------------------------------------
 
 
+#: PostgreSQL: lock the chain head (created at genesis if missing), answer ``(size, hash)``
+HEAD_LOCK = "SELECT head_size, head_value FROM audit_head_lock(%s)"
+
+
 def head_lock(*, using: str, chain_id: str, genesis: str) -> tuple[int, str]:
     """Lock the chain head (created at ``genesis`` if missing): ``(size, head hash)``.
 
@@ -74,7 +78,7 @@ def head_lock(*, using: str, chain_id: str, genesis: str) -> tuple[int, str]:
     UPDATE or INSERT on the head). SQLite: an UPDATE takes the database's write lock."""
     if is_postgresql(using):
         with connections[using].cursor() as cursor:
-            cursor.execute("SELECT head_size, head_value FROM audit_head_lock(%s)", [chain_id])
+            cursor.execute(HEAD_LOCK, [chain_id])
             return cursor.fetchone()
     heads = AuditChainHead.objects.using(using)
     if not heads.filter(chain_id=chain_id).update(size=F("size")):

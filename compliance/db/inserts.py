@@ -28,13 +28,10 @@ def _shape(model: type[Model]) -> tuple[list, str]:
     return fields, head
 
 
-def rows_insert(*, using: str, rows: Sequence[Model]) -> None:
-    """Insert ``rows`` (unsaved instances of one model) on ``using`` and set their primary
-    keys and saved state; nothing for no rows."""
-    if not rows:
-        return
-    model = type(rows[0])
-    fields, head = _shape(model)
+def rows_insert_sql(*, using: str, rows: Sequence[Model]) -> tuple[str, list]:
+    """The ``INSERT ... VALUES`` of ``rows`` (one model, at least one row) and its params, for
+    a caller that adds a ``RETURNING`` or puts it in a larger statement."""
+    fields, head = _shape(type(rows[0]))
     connection = connections[using]
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params = [
@@ -42,11 +39,24 @@ def rows_insert(*, using: str, rows: Sequence[Model]) -> None:
         for row in rows
         for field in fields
     ]
-    sql = head + ", ".join([one] * len(rows)) + f" RETURNING {model._meta.pk.column}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        # keys are drawn in the VALUES' order: ascending keys are the rows' keys in order
-        keys = sorted(key for (key,) in cursor.fetchall())
-    for row, key in zip(rows, keys, strict=True):
+    return head + ", ".join([one] * len(rows)), params
+
+
+def rows_keys_set(*, using: str, rows: Sequence[Model], keys) -> None:
+    """Give ``rows`` the keys their insert returned (in any order: keys are drawn in the
+    VALUES' order, so the ascending keys are the rows' keys in order) and a saved state."""
+    for row, key in zip(rows, sorted(keys), strict=True):
         row.pk = key
         row._state.adding, row._state.db = False, using
+
+
+def rows_insert(*, using: str, rows: Sequence[Model]) -> None:
+    """Insert ``rows`` (unsaved instances of one model) on ``using`` and set their primary
+    keys and saved state; nothing for no rows."""
+    if not rows:
+        return
+    sql, params = rows_insert_sql(using=using, rows=rows)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {type(rows[0])._meta.pk.column}", params)
+        keys = [key for (key,) in cursor.fetchall()]
+    rows_keys_set(using=using, rows=rows, keys=keys)

@@ -13,6 +13,7 @@ from uuid import UUID
 from django.db import connections
 
 from compliance.consent.models import ConsentState
+from compliance.db.batch import statements_run
 from compliance.db.vendor import is_postgresql
 from compliance.events.models import Event
 from compliance.models import Subject, SubjectKey
@@ -118,8 +119,7 @@ def batch_reads(
     """What a batch reads before it decides: the subjects' rows and keys, the stored events
     among ``(sources, client_ids)`` (``(source, client_event_id)`` leads the unique index: an
     index scan) and, with ``states`` and on PostgreSQL (where the driver answers the fields' own
-    types), the subjects' consent state rows. PostgreSQL: ONE round trip (the queries sent as
-    one multi-statement string, which client-side binding allows; ``nextset`` reads each)."""
+    types), the subjects' consent state rows. ONE round trip on PostgreSQL (``statements_run``)."""
     connection = connections[alias]
     prep = Subject._meta.pk.get_db_prep_value
     ids = [prep(pk, connection) for pk in subject_ids]
@@ -131,7 +131,9 @@ def batch_reads(
         queries["stored"] = (sql, [*sources, *client_ids])
     if states and ids and is_postgresql(alias):
         queries["states"] = (_STATES.format(marks=_marks(len(ids))), ids)
-    found = _queries_run(alias=alias, queries=queries)
+    found = dict(
+        zip(queries, statements_run(using=alias, statements=list(queries.values())), strict=True)
+    )
     state_rows = found.get("states")
     return BatchReads(
         subjects=[
@@ -142,30 +144,6 @@ def batch_reads(
         if state_rows is None
         else [ConsentState.from_db(alias, _STATE_FIELDS, row) for row in state_rows],
     )
-
-
-def _queries_run(*, alias: str, queries: dict[str, tuple[str, list]]) -> dict[str, list]:
-    """Each query's rows, by name. PostgreSQL: all in one ``execute`` (one round trip);
-    SQLite, whose driver runs one statement per call: one after the other."""
-    if not queries:
-        return {}
-    with connections[alias].cursor() as cursor:
-        if not is_postgresql(alias):
-            found = {}
-            for name, (sql, params) in queries.items():
-                cursor.execute(sql, params)
-                found[name] = cursor.fetchall()
-            return found
-        cursor.execute(
-            "; ".join(sql for sql, _ in queries.values()),
-            [param for _, params in queries.values() for param in params],
-        )
-        found = {}
-        for number, name in enumerate(queries):
-            if number:
-                cursor.nextset()
-            found[name] = cursor.fetchall()
-        return found
 
 
 def _uuid(value) -> UUID | None:

@@ -13,7 +13,7 @@ from django.db import connections
 
 from compliance.db.pipeline import in_pipeline
 from compliance.db.vendor import is_postgresql
-from compliance.feed.models import Change
+from compliance.feed.models import Change, ChangeKind
 
 #: advisory lock key serialising outbox writers (arbitrary constant, "feed" in ASCII)
 OUTBOX_LOCK = 0x66656564
@@ -103,6 +103,20 @@ def stays_insert(
                 ],
             )
     return True
+
+
+def consent_changes_from_sql(*, ledger: str) -> tuple[str, list]:
+    """PostgreSQL: the outbox rows of ``consent_changes_record`` (kind ``consent``: purpose,
+    source, decision, the method as reason, the event as ``ref_id``, received time) from the
+    ledger rows of the relation ``ledger`` (a CTE of just-inserted ``ConsentEvent`` rows), in
+    id order, ``outbox_lock`` taken first; and its params. The caller schedules delivery."""
+    return (
+        f"INSERT INTO {TABLE} (change_id, kind, subject_id, segment_key, purpose, source, "
+        "decision, reason, ref_id, occurred_at, arm) SELECT gen_random_uuid(), %s, l.subject_id, "
+        "'', l.purpose, l.source, l.decision, l.method, l.id, l.received_at, NULL "
+        f"FROM {ledger} l, (SELECT pg_advisory_xact_lock(%s)) AS lock ORDER BY l.id",
+        [str(ChangeKind.CONSENT), OUTBOX_LOCK],
+    )
 
 
 def _insert_arrays(*, using: str, changes: Sequence, lock: bool) -> None:

@@ -26,8 +26,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", t
 ALIASES = ("default", "eu", "us")
 #: the most statements per database (default, eu, us), BEGIN and COMMIT included
 BOUNDS = {
-    "consent, existing subject": (2, 8, 0),
-    "consent, new subject": (6, 10, 0),
+    "consent, existing subject": (2, 5, 0),
+    "consent, new subject": (6, 7, 0),
     "events (10)": (2, 7, 0),
     "lookup": (2, 2, 0),
     "access request": (5, 6, 0),

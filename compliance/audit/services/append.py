@@ -146,6 +146,8 @@ class _Collected(threading.local):
 class _Block:
     entries: list[AuditEntry] = field(default_factory=list)
     at: datetime | None = None
+    #: the chain head as the caller locked it in this transaction (``audit_head_held``)
+    head: tuple[int, str] | None = None
 
 
 _collected = _Collected()
@@ -168,7 +170,31 @@ def audit_collected(*, using: str) -> Iterator[None]:
     finally:
         del _collected.blocks[using]
     if block.entries:
-        audit_append(using=using, entries=block.entries, at=block.at)
+        _append_collected(using=using, block=block)
+
+
+def audit_head_lock_sql(*, using: str) -> tuple[str, list]:
+    """The statement (SQL, params) that locks the chain head of ``using`` and answers ``(size,
+    head hash)``, for a caller that sends it with its own statements in one round trip
+    (PostgreSQL), then hands the row to ``audit_head_held``."""
+    return sql.HEAD_LOCK, [chain_id_for(using=using)]
+
+
+def audit_head_wanted(*, using: str) -> bool:
+    """Whether an ``audit_collected`` block is open on ``using`` and its caller has not locked
+    the chain head yet (then it may lock it with its own statements: ``audit_head_lock_sql``)."""
+    block = _collected.blocks.get(using)
+    return block is not None and block.head is None
+
+
+def audit_head_held(*, using: str, head: tuple[int, str]) -> None:
+    """The caller's transaction locked the chain head of ``using`` (``audit_head_lock_sql``)
+    and read ``head``: the open ``audit_collected`` block appends from it without locking
+    again. The lock is held to the end of the transaction, so the head cannot move meanwhile."""
+    block = _collected.blocks.get(using)
+    if block is None:
+        raise RuntimeError("audit_head_held needs an open audit_collected block on " + using)
+    block.head = (int(head[0]), str(head[1]))
 
 
 def _collect(*, using: str, entries: Sequence[AuditEntry], at: datetime | None) -> bool:
@@ -255,17 +281,39 @@ def audit_append_uniform(
     )
 
 
+def _append_collected(*, using: str, block: _Block) -> None:
+    """A closing block's one append: from the head its caller locked, if it did."""
+    if block.head is None:
+        audit_append(using=using, entries=block.entries, at=block.at)
+        return
+    payloads = [dict(entry.payload) for entry in block.entries]  # checked when collected
+    _append_locked(
+        using=using,
+        at=block.at,
+        count=len(block.entries),
+        payloads=payloads,
+        hasher=partial(_hashed, entries=block.entries, payloads=payloads),
+        head=block.head,
+    )
+
+
 def _append_locked(
-    *, using: str, at: datetime | None, count: int, payloads: list, hasher
+    *,
+    using: str,
+    at: datetime | None,
+    count: int,
+    payloads: list,
+    hasher,
+    head: tuple[int, str] | None = None,
 ) -> Sequence[AuditEvent]:
-    """Lock the chain head, hash with ``hasher(chain_id=, occurred=, seq=, prev=, into=)``
-    (a generator of rows), store the rows and move the head (``sql.events_store_advanced``: as
-    they are hashed; one statement for a small append on PostgreSQL), in one transaction on
-    ``using``."""
+    """Lock the chain head (unless the caller's transaction holds it: ``head``), hash with
+    ``hasher(chain_id=, occurred=, seq=, prev=, into=)`` (a generator of rows), store the rows
+    and move the head (``sql.events_store_advanced``: as they are hashed; one statement for a
+    small append on PostgreSQL), in one transaction on ``using``."""
     chain_id = chain_id_for(using=using)
     # no savepoint: no caller recovers from a failed append inside its own transaction
     with transaction.atomic(using=using, savepoint=False):
-        size, head_hash = sql.head_lock(using=using, chain_id=chain_id, genesis=GENESIS)
+        size, head_hash = head or sql.head_lock(using=using, chain_id=chain_id, genesis=GENESIS)
         # The time is taken under the lock, so that times never go backwards along the chain.
         now = at or timezone.now()
         rows: list[_Row] = []

@@ -76,6 +76,22 @@ _UPSERT = (
 )
 
 
+def state_from_sql(*, ledger: str) -> str:
+    """PostgreSQL: ``state_apply``'s upsert from the ledger rows of the relation ``ledger`` (a
+    CTE of just-inserted ``ConsentEvent`` rows, ``RETURNING *``), latest per (subject, purpose,
+    scope) first; its one parameter is ``updated_at``. The same rules: later by ``captured_at``
+    then id wins, in the batch and against the stored row."""
+    scope = f"CASE WHEN l.scope = '{Scope.SOURCE}' THEN l.source ELSE '' END"
+    return (
+        f"INSERT INTO {_TABLE} (subject_id, purpose, source, {', '.join(_CHANGED)}, updated_at) "
+        f"SELECT DISTINCT ON (l.subject_id, l.purpose, {scope}) l.subject_id, l.purpose, "
+        f"{scope}, l.decision, l.lawful_basis, l.jurisdiction, l.id, l.captured_at, "
+        f"l.expires_at, %s::timestamptz FROM {ledger} l "
+        f"ORDER BY l.subject_id, l.purpose, {scope}, l.captured_at DESC, l.id DESC"
+        + _UPSERT[_UPSERT.index(" ON CONFLICT") :]
+    )
+
+
 def state_rebuild(*, region: str, actor: Actor, subject_ids: Iterable[UUID] | None = None) -> int:
     """Recompute the state of ``subject_ids`` (all subjects of the region when None) from the
     ledger; returns the number of state rows written. Audits one ``CONSENT_STATE_REBUILT``."""

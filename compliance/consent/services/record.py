@@ -45,11 +45,8 @@ from compliance.consent.models import (
 )
 from compliance.consent.selectors.cached import configuration
 from compliance.consent.selectors.evaluation import can_process_bulk
-from compliance.consent.services.projection import state_apply
-from compliance.db.inserts import rows_insert
-from compliance.db.pipeline import pipelined
+from compliance.consent.services.ledger import ledger_store
 from compliance.errors import InputError
-from compliance.feed.services.outbox import consent_changes_record
 from compliance.models import Subject
 from compliance.regions import region_alias
 
@@ -258,11 +255,8 @@ def consent_record_prepared(
             _event(subject=writer, prepared=prepared, item=item, actor=actor, now=now)
             for item in prepared.items
         ]
-        rows_insert(using=alias, rows=events)
-        # the state and the change feed's outbox rows (same transaction): one round trip
-        with pipelined(using=alias):
-            state_apply(using=alias, events=events)
-            consent_changes_record(using=alias, events=events)
+        # the rows, their state and the change feed's outbox rows (same transaction)
+        ledger_store(alias=alias, events=events, now=now)
         audit_append(
             using=alias,
             entries=[
