@@ -10,6 +10,7 @@ from compliance.api import examples
 from compliance.api.views import ApiView
 from compliance.audit.services.append import Actor
 from compliance.consent.api import serializers as s
+from compliance.consent.api.fast import consent_body_parsed, events_rendered
 from compliance.consent.selectors import subjects as subject_selectors
 from compliance.consent.services.record import DecisionInput, jurisdiction_normalize
 from compliance.consent.services.signals import gpc_header_set
@@ -74,7 +75,8 @@ class ConsentCreateView(ApiView):
         ],
     )
     def post(self, request):
-        data = _validated(s.ConsentIn, request.data)
+        # the usual body without DRF's machinery; anything else (and every error) through it
+        data = consent_body_parsed(request.data) or _validated(s.ConsentIn, request.data)
         done = consent_submit(
             submission=Submission(
                 identifiers=data["identifiers"],
@@ -108,7 +110,7 @@ def _submitted_body(done: Submitted) -> dict:
     return {
         "subject_id": (subject.merged_into or subject.pk) if subject else None,
         "region": subject.region if subject else None,
-        "events": s.events_data(done.events),
+        "events": events_rendered(done.events),
         "signal": None
         if done.issues is None
         else {
