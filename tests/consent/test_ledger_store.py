@@ -87,3 +87,15 @@ def test_a_head_can_only_be_held_for_an_open_block():
     assert not audit_head_wanted(using="eu")
     with pytest.raises(RuntimeError, match="audit_collected"):
         audit_head_held(using="eu", head=(0, "00"))
+
+
+@pytest.mark.postgres
+def test_the_chain_head_is_locked_before_the_outbox_in_every_recording():
+    """Memberships write their audit entries, then their outbox rows: a recording locks in the
+    same order (head, then outbox), in a collected block or not, so the two never deadlock."""
+    subject = SubjectFactory()
+    with CaptureQueriesContext(connections["eu"]) as queries:
+        _record(subject, [DecisionInput(purpose="measurement", decision="granted")])
+    [batch] = [q["sql"] for q in queries.captured_queries if "consent_consentevent" in q["sql"]]
+    assert batch.index("audit_head_lock") < batch.index("pg_advisory_xact_lock")
+    assert chain_verify(using="eu").ok

@@ -1,13 +1,15 @@
 """``ledger_store``: a consent recording's rows, their state and their outbox rows.
 
-PostgreSQL: ONE round trip, the three as one statement and the audit chain head's lock beside
-it (for the open ``audit_collected`` block that appends the recording). Each part's SQL comes
-from its owner: the ledger's ``INSERT`` from the model (``db.inserts.rows_insert_sql``), the
-state upsert from the projection (``state_from_sql``), the outbox rows from the feed
-(``consent_changes_from_sql``); they are composed as data-modifying CTEs over the inserted
-rows, which PostgreSQL runs exactly once each, so no id is needed before the rest is written.
-SQLite: one write after the other (``rows_insert``, ``state_apply``,
-``consent_changes_record``).
+PostgreSQL: ONE round trip, the audit chain head's lock then the three as one statement. The
+head is locked first, as the region's other writers of audit entries and outbox rows do
+(memberships: entries, then outbox rows), so two writers never wait on each other in opposite
+orders; an open ``audit_collected`` block appends from that head without locking it again.
+Each part's SQL comes from its owner: the ledger's ``INSERT`` from the model
+(``db.inserts.rows_insert_sql``), the state upsert from the projection (``state_from_sql``),
+the outbox rows from the feed (``consent_changes_from_sql``); they are composed as
+data-modifying CTEs over the inserted rows, which PostgreSQL runs exactly once each, so no id
+is needed before the rest is written. SQLite: one write after the other (``rows_insert``,
+``state_apply``, ``consent_changes_record``).
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ def ledger_store(*, alias: str, events: Sequence[ConsentEvent], now: datetime) -
         state_apply(using=alias, events=events)
         consent_changes_record(using=alias, events=events)
         return
-    wanted = audit_head_wanted(using=alias)
-    head_lock = audit_head_lock_sql(using=alias) if wanted else None
-    head = _written(alias=alias, events=events, updated_at=now, head_lock=head_lock)
-    if head is not None:
+    head = _written(
+        alias=alias, events=events, updated_at=now, head_lock=audit_head_lock_sql(using=alias)
+    )
+    if audit_head_wanted(using=alias):
         audit_head_held(using=alias, head=head)
     schedule_delivery(using=alias)
 
@@ -53,21 +55,20 @@ def _written(
     alias: str,
     events: Sequence[ConsentEvent],
     updated_at: datetime,
-    head_lock: tuple[str, list] | None,
-) -> tuple | None:
-    """PostgreSQL: the one round trip; answers the chain head's row with ``head_lock``."""
+    head_lock: tuple[str, list],
+) -> tuple:
+    """PostgreSQL: the one round trip; answers the chain head's row."""
     insert, insert_params = rows_insert_sql(using=alias, rows=events)
     changes, change_params = consent_changes_from_sql(ledger="ledger")
     stamp = connections[alias].ops.adapt_datetimefield_value(updated_at)
     statements = [
+        head_lock,
         (
             f"WITH ledger AS ({insert} RETURNING *), state AS ({state_from_sql(ledger='ledger')}),"
             f" changes AS ({changes}) SELECT id FROM ledger",
             [*insert_params, stamp, *change_params],
-        )
+        ),
     ]
-    if head_lock is not None:
-        statements.append(head_lock)
-    found = statements_run(using=alias, statements=statements)
-    rows_keys_set(using=alias, rows=events, keys=[key for (key,) in found[0]])
-    return found[1][0] if head_lock is not None else None
+    head, ledger = statements_run(using=alias, statements=statements)
+    rows_keys_set(using=alias, rows=events, keys=[key for (key,) in ledger])
+    return head[0]
