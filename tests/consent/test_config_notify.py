@@ -19,7 +19,7 @@ from compliance.consent.selectors.cached import configuration
 from tests.conftest import database_url
 from tests.consent.conftest import api_client
 from tests.consent.test_api import consent_body
-from tests.consent.test_config_cache import config_queries
+from tests.consent.test_config_cache import config_queries, warm_request_queries
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -41,15 +41,7 @@ def heard(predicate, *, within: float = 5.0) -> bool:
 
 
 def test_a_warm_request_asks_nothing_about_the_configuration():
-    client = api_client("consent:write")
-    assert client.post("/api/v1/consents/", consent_body(), format="json").status_code == 201
-    with CaptureQueriesContext(connections["default"]) as queries:
-        response = client.post(
-            "/api/v1/consents/",
-            consent_body(decisions=[{"purpose": "measurement", "decision": "withdrawn"}]),
-            format="json",
-        )
-    assert response.status_code == 201, response.json()
+    queries = warm_request_queries()
     assert config_queries(queries) == (0, 0)
     assert not any("LISTEN" in q["sql"] for q in queries.captured_queries)
 
