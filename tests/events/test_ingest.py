@@ -3,6 +3,7 @@ encryption at rest, rejection counters and the audit trail."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -343,3 +344,33 @@ def test_merged_subject_events_go_to_the_survivor(client):
     response = post(client, [event(email)])
     assert response.json()["results"][0]["status"] == "accepted"
     assert Event.objects.using("eu").get().subject_id == survivor.pk
+
+
+def test_a_client_id_stored_concurrently_is_caught_by_the_constraint_and_answered_duplicate(
+    client, monkeypatch
+):
+    """Between a batch's reads and its insert another batch stores the same client event id:
+    the unique constraint refuses the insert (inside the writes sent together, its error comes
+    back with them), the region's transaction is retried, and the retry answers a duplicate;
+    nothing of the first attempt stays."""
+    from compliance.audit.selectors.verification import chain_verify
+    from compliance.events.services import ingest
+
+    email = new_email()
+    subject = SubjectFactory(jurisdiction="FR", email=email)
+    ConsentFactory(subject=subject, purpose="measurement", decision="granted")
+    first = post(client, [event(email, id="evt-race")]).json()["results"][0]
+    assert first["status"] == "accepted"
+    real, calls = ingest.batch_reads, []
+
+    def reads_before_the_other_batch_stored(**kwargs):
+        found = real(**kwargs)
+        calls.append(1)
+        return dataclasses.replace(found, stored={}) if len(calls) == 1 else found
+
+    monkeypatch.setattr(ingest, "batch_reads", reads_before_the_other_batch_stored)
+    again = post(client, [event(email, id="evt-race")]).json()["results"][0]
+    assert len(calls) == 2  # the first attempt was refused and retried
+    assert again["reason"] == "duplicate" and again["event_id"] == first["event_id"]
+    assert Event.objects.using("eu").filter(client_event_id="evt-race").count() == 1
+    assert chain_verify(using="eu").ok
