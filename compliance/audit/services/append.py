@@ -170,7 +170,7 @@ def audit_collected(*, using: str) -> Iterator[None]:
     finally:
         del _collected.blocks[using]
     if block.entries:
-        _append_collected(using=using, block=block)
+        audit_append(using=using, entries=block.entries, at=block.at, head=block.head)
 
 
 def audit_head_lock_sql(*, using: str) -> tuple[str, list]:
@@ -209,7 +209,11 @@ def _collect(*, using: str, entries: Sequence[AuditEntry], at: datetime | None) 
 
 
 def audit_append(
-    *, using: str, entries: Sequence[AuditEntry], at: datetime | None = None
+    *,
+    using: str,
+    entries: Sequence[AuditEntry],
+    at: datetime | None = None,
+    head: tuple[int, str] | None = None,
 ) -> Sequence[AuditEvent]:
     """Append ``entries`` to the chain of database ``using``, in the caller's transaction.
 
@@ -219,6 +223,8 @@ def audit_append(
     sequence of ``AuditEvent``; empty inside an ``audit_collected`` block, which appends them
     later); on PostgreSQL, calls with ``sql.COPY_THRESHOLD`` or more entries
     are written with COPY and the returned events have no ``pk`` (``seq`` identifies them).
+    ``head``: the chain head as the caller's transaction locked and read it (the closing
+    ``audit_collected`` block passes what ``audit_head_held`` recorded); not locked again.
     """
     if not entries:
         return []
@@ -235,6 +241,7 @@ def audit_append(
         count=len(entries),
         payloads=payloads,
         hasher=partial(_hashed, entries=entries, payloads=payloads),
+        head=head,
     )
 
 
@@ -278,22 +285,6 @@ def audit_append_uniform(
             items=items,
             payloads=payloads,
         ),
-    )
-
-
-def _append_collected(*, using: str, block: _Block) -> None:
-    """A closing block's one append: from the head its caller locked, if it did."""
-    if block.head is None:
-        audit_append(using=using, entries=block.entries, at=block.at)
-        return
-    payloads = [dict(entry.payload) for entry in block.entries]  # checked when collected
-    _append_locked(
-        using=using,
-        at=block.at,
-        count=len(block.entries),
-        payloads=payloads,
-        hasher=partial(_hashed, entries=block.entries, payloads=payloads),
-        head=block.head,
     )
 
 
