@@ -249,13 +249,13 @@ def _data_keys(
     """
     merged_into: dict[UUID, UUID | None] = {}  # subject rows that exist -> their survivor
     wrapped: dict[UUID, bytes] = {}
-    for _ in range(5):
+    for hop in range(5):
         for subject_id, survivor, key in subjects:
             merged_into[subject_id] = survivor
             if key is not None:
                 wrapped[subject_id] = key
         lookup = {m for m in merged_into.values() if m and m not in merged_into}
-        if not lookup:
+        if not lookup or hop == 4:  # five reads at most, each one used
             break
         subjects = subjects_keys(alias=alias, subject_ids=lookup)
     for item in items:
