@@ -33,6 +33,14 @@ _STORED = (
     f"SELECT source, client_event_id, id FROM {_TABLE} "
     "WHERE source IN ({sources}) AND client_event_id IN ({ids})"
 )
+#: PostgreSQL: one probe of the unique index per asked pair, whatever the planner's statistics
+#: say (the ``IN`` form above, on a table grown since its last ``ANALYZE``, scanned every event
+#: of the source and filtered them: 2 ms at 3,500 events instead of 0.1 ms)
+_STORED_PROBES = (
+    "SELECT k.source, k.client_id, e.id FROM unnest(%s::text[], %s::text[]) "
+    f"AS k(source, client_id) CROSS JOIN LATERAL (SELECT id FROM {_TABLE} e "
+    "WHERE e.source = k.source AND e.client_event_id = k.client_id) e"
+)
 _INSERT_ARRAYS = (
     f"INSERT INTO {_TABLE} (subject_id, source, name, purpose, jurisdiction, occurred_at, "
     "received_at, properties_encrypted, consent_event_ids, client_event_id) "
@@ -95,7 +103,7 @@ def subjects_keys(
 ) -> list[tuple[UUID, UUID | None, bytes | None]]:
     """``(id, merged_into, wrapped data key or None)`` of the subject rows among
     ``subject_ids`` that exist (one query)."""
-    return batch_reads(alias=alias, subject_ids=subject_ids, sources=(), client_ids=()).subjects
+    return batch_reads(alias=alias, subject_ids=subject_ids, client_ids=()).subjects
 
 
 @dataclass(frozen=True)
@@ -112,23 +120,26 @@ def batch_reads(
     *,
     alias: str,
     subject_ids: Collection[UUID],
-    sources: Collection[str],
-    client_ids: Collection[str],
+    client_ids: Collection[tuple[str, str]],
     states: bool = False,
 ) -> BatchReads:
     """What a batch reads before it decides: the subjects' rows and keys, the stored events
-    among ``(sources, client_ids)`` (``(source, client_event_id)`` leads the unique index: an
-    index scan) and, with ``states`` and on PostgreSQL (where the driver answers the fields' own
-    types), the subjects' consent state rows. ONE round trip on PostgreSQL (``statements_run``)."""
+    among ``client_ids`` (``(source, client_event_id)`` pairs: the unique index's columns) and,
+    with ``states`` and on PostgreSQL (where the driver answers the fields' own types), the
+    subjects' consent state rows. ONE round trip on PostgreSQL (``statements_run``)."""
     connection = connections[alias]
     prep = Subject._meta.pk.get_db_prep_value
     ids = [prep(pk, connection) for pk in subject_ids]
     queries: dict[str, tuple[str, list]] = {}
     if ids:
         queries["keys"] = (_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
-    if sources and client_ids:
-        sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(client_ids)))
-        queries["stored"] = (sql, [*sources, *client_ids])
+    if client_ids and is_postgresql(alias):
+        pairs = sorted(client_ids)
+        queries["stored"] = (_STORED_PROBES, [[p[0] for p in pairs], [p[1] for p in pairs]])
+    elif client_ids:  # SQLite: a superset of the pairs; the caller looks up each pair
+        sources, ids = {p[0] for p in client_ids}, {p[1] for p in client_ids}
+        sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(ids)))
+        queries["stored"] = (sql, [*sources, *ids])
     if states and ids and is_postgresql(alias):
         queries["states"] = (_STATES.format(marks=_marks(len(ids))), ids)
     found = dict(

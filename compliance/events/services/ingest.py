@@ -171,8 +171,7 @@ def _decide(
         reads = batch_reads(
             alias=alias,
             subject_ids={item.subject_id for item in pending},
-            sources={i.event.source for i in with_ids},
-            client_ids={i.event.client_event_id for i in with_ids},
+            client_ids={(i.event.source, i.event.client_event_id) for i in with_ids},
             states=not signalled,
         )
         keys = _data_keys(alias=alias, region=region, items=pending, subjects=reads.subjects)
