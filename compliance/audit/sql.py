@@ -28,7 +28,7 @@ from django.db import connections, transaction
 from django.db.models import F
 
 from compliance.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from compliance.db.pipeline import in_pipeline
+from compliance.db.arrays import array_literal
 from compliance.db.vendor import is_postgresql
 
 EVENT_TABLE = AuditEvent._meta.db_table
@@ -116,7 +116,7 @@ def events_store(
     rows COPY, streamed (the database stores one chunk while the next one is hashed), below it
     ONE ``INSERT`` from column arrays; ``events`` is returned as it is (instances without
     ``pk``). SQLite: ``bulk_create`` of the instances, returned as a list."""
-    if count >= COPY_THRESHOLD and is_postgresql(using) and not in_pipeline(using=using):
+    if count >= COPY_THRESHOLD and is_postgresql(using):
         _copy_in(using=using, rows=rows, occurred_at=occurred_at)
         return events
     if is_postgresql(using):
@@ -141,7 +141,7 @@ def events_store_advanced(
     """``events_store``, then the head moved to the last row (``head_advance``). PostgreSQL below
     ``COPY_THRESHOLD`` rows: both in ONE statement (the rows' INSERT in a CTE that
     ``audit_head_advance``, a volatile function, sees through its fresh snapshot)."""
-    if (count >= COPY_THRESHOLD and not in_pipeline(using=using)) or not is_postgresql(using):
+    if count >= COPY_THRESHOLD or not is_postgresql(using):
         stored = events_store(
             using=using, rows=rows, count=count, occurred_at=occurred_at, events=events
         )
@@ -165,7 +165,12 @@ def _insert_arrays(
     instances: the rows as hashed); with ``advance=(chain id, last row)`` the same statement
     moves the chain head over them."""
     columns = list(zip(*rows, strict=True))
-    params = [occurred_at, *(list(column) for column in columns)]
+    # one array literal per column (``compliance.db.arrays``): seq and code as their digits
+    params = [
+        occurred_at,
+        *(array_literal(map(str, column)) for column in columns[:2]),
+        *(array_literal(column) for column in columns[2:]),
+    ]
     sql = _INSERT_ARRAYS
     if advance is not None:
         chain_id, last = advance

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from operator import attrgetter
 from uuid import UUID
 
 from django.db import connections
 
 from compliance.consent.models import ConsentState
+from compliance.db.arrays import uuid_array
 from compliance.models import Subject
 
 #: ids per query on backends with a variable limit (SQLite)
@@ -25,22 +25,11 @@ CHUNK = 5000
 
 _STATE = ConsentState._meta.db_table
 _SUBJECT = Subject._meta.db_table
-_HEX = "%032x".__mod__
-_INT = attrgetter("int")
 _IDS = "unnest(%(ids)s::uuid[]) WITH ORDINALITY AS t(id, i)"
 
 
 def is_postgresql(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
-
-
-def uuid_array(ids: Sequence[UUID]) -> str:
-    """A PostgreSQL array literal of ``ids``: one text parameter. UUIDs are written as 32 hex
-    digits (a form ``uuid`` input accepts) from their ints: three times faster than ``str``."""
-    try:
-        return "{" + ",".join(map(_HEX, map(_INT, ids))) + "}"
-    except AttributeError:  # not UUID objects
-        return "{" + ",".join(map(str, ids)) + "}"
 
 
 def chunks(*, alias: str, ids: Sequence) -> Iterable[Sequence]:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from django.db import connections
 
-from compliance.db.pipeline import in_pipeline
 from compliance.db.vendor import is_postgresql
 
 
@@ -23,8 +22,8 @@ def statements_run(*, using: str, statements: Sequence[tuple[str, list]]) -> lis
     if not statements:
         return []
     with connections[using].cursor() as cursor:
-        # one statement per call where the driver takes no more, or in pipeline mode
-        if not is_postgresql(using) or in_pipeline(using=using):
+        # one statement per call where the driver takes no more
+        if not is_postgresql(using):
             found = []
             for sql, params in statements:
                 cursor.execute(sql, params)

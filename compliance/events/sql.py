@@ -1,33 +1,36 @@
 """Hand-written SQL of the event batch's hot path: the subjects' rows and keys and the stored
-client event ids it reads (the same SQL on PostgreSQL and SQLite, no statement built by the
-ORM: see ``compliance.selectors.rows``; one round trip for all on PostgreSQL), and storing the
-accepted events (PostgreSQL: one statement from column arrays)."""
+client event ids it reads (no statement built by the ORM: see ``compliance.selectors.rows``;
+one round trip for all on PostgreSQL), and storing the accepted events (PostgreSQL: one
+statement from column array literals, ``compliance.db.arrays``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import connections
 
 from compliance.consent.models import ConsentState
+from compliance.consent.selectors.evaluation import StateRow
+from compliance.db.arrays import array_literal, bytea_array, time_array, uuid_array
 from compliance.db.batch import statements_run
 from compliance.db.vendor import is_postgresql
 from compliance.events.models import Event
 from compliance.models import Subject, SubjectKey
-from compliance.selectors.rows import columns
 
 _TABLE = Event._meta.db_table
 _SUBJECTS_KEYS = (
     f"SELECT s.id, s.merged_into, k.wrapped_key FROM {Subject._meta.db_table} s "
     f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = s.id WHERE s.id IN ({{marks}})"
 )
-_STATE_FIELDS = [field.attname for field in ConsentState._meta.concrete_fields]
+#: ``consent.selectors.evaluation.StateRow``s (times as POSIX seconds: the per-value
+#: timestamptz loader and model instances cost more than the query)
 _STATES = (
-    f"SELECT {columns(ConsentState)} FROM {ConsentState._meta.db_table} "
-    "WHERE subject_id IN ({marks})"
+    "SELECT subject_id, purpose, source, event_id, decision, jurisdiction, "
+    "extract(epoch from captured_at)::float8, extract(epoch from expires_at)::float8 "
+    f"FROM {ConsentState._meta.db_table} WHERE subject_id IN ({{marks}})"
 )
 _STORED = (
     f"SELECT source, client_event_id, id FROM {_TABLE} "
@@ -52,46 +55,30 @@ _INSERT_ARRAYS = (
 )
 
 
-def events_insert(*, alias: str, events: Sequence[Event]) -> Callable[[], None]:
-    """Insert ``events`` (unsaved); returns ``ids_read``, which sets their ``pk`` (call it
-    before reading them: inside a ``pipelined`` block the ids travel back only then, with what
-    was sent after the insert). PostgreSQL: ONE ``INSERT ... SELECT`` from one array per column
-    (no per-row SQL built by the ORM); ids are drawn in the rows' order, so the ascending ids
-    returned are theirs in order. ``bulk_create`` elsewhere (the ids are set at once)."""
-    if not events:
-        return _nothing
-    if not is_postgresql(alias):
-        Event.objects.using(alias).bulk_create(events, batch_size=1000)
-        return _nothing
-    columns = [
-        [e.subject_id for e in events],
-        [e.source for e in events],
-        [e.name for e in events],
-        [e.purpose for e in events],
-        [e.jurisdiction for e in events],
-        [e.occurred_at for e in events],
-        [e.received_at for e in events],
-        [bytes(e.properties_encrypted) for e in events],
-        [json.dumps(list(e.consent_event_ids)) for e in events],
-        [e.client_event_id for e in events],
+def events_insert_sql(*, events: Sequence[Event]) -> tuple[str, list]:
+    """PostgreSQL: the statement (SQL, params) that inserts ``events`` (unsaved, at least one)
+    and answers their ids: ONE ``INSERT ... SELECT`` from one array literal per column (no
+    per-row SQL built by the ORM, no per-element dumping); ids are drawn in the rows' order, so
+    the ascending ids answered are theirs in order (``events_keys_set``)."""
+    return _INSERT_ARRAYS, [
+        uuid_array([e.subject_id for e in events]),
+        array_literal([e.source for e in events]),
+        array_literal([e.name for e in events]),
+        array_literal([e.purpose for e in events]),
+        array_literal([e.jurisdiction for e in events]),
+        time_array([e.occurred_at for e in events]),
+        time_array([e.received_at for e in events]),
+        bytea_array([bytes(e.properties_encrypted) for e in events]),
+        array_literal([json.dumps(list(e.consent_event_ids)) for e in events]),
+        array_literal([e.client_event_id for e in events]),
     ]
-    cursor = connections[alias].cursor()
-    cursor.execute(_INSERT_ARRAYS, columns)
-
-    def ids_read() -> None:
-        try:
-            ids = sorted(row[0] for row in cursor.fetchall())
-        finally:
-            cursor.close()
-        for event, pk in zip(events, ids, strict=True):
-            event.pk = pk
-            event._state.adding, event._state.db = False, alias
-
-    return ids_read
 
 
-def _nothing() -> None:
-    return None
+def events_keys_set(*, alias: str, events: Sequence[Event], rows: list[tuple]) -> None:
+    """Set the ``pk`` of ``events`` from the rows ``events_insert_sql`` answered."""
+    for event, pk in zip(events, sorted(row[0] for row in rows), strict=True):
+        event.pk = pk
+        event._state.adding, event._state.db = False, alias
 
 
 def _marks(count: int) -> str:
@@ -112,8 +99,9 @@ class BatchReads:
     subjects: list[tuple[UUID, UUID | None, bytes | None]]
     #: ``(source, client event id) -> event id`` of the stored events among those asked
     stored: dict[tuple[str, str], int]
-    #: every consent state row of the subjects (``None``: not asked, or not on PostgreSQL)
-    states: list[ConsentState] | None = None
+    #: every consent state row of the subjects as ``StateRow``s (``None``: not asked, or not
+    #: on PostgreSQL)
+    states: list[StateRow] | None = None
 
 
 def batch_reads(
@@ -125,7 +113,7 @@ def batch_reads(
 ) -> BatchReads:
     """What a batch reads before it decides: the subjects' rows and keys, the stored events
     among ``client_ids`` (``(source, client_event_id)`` pairs: the unique index's columns) and,
-    with ``states`` and on PostgreSQL (where the driver answers the fields' own types), the
+    with ``states`` and on PostgreSQL (where the driver answers UUIDs and floats), the
     subjects' consent state rows. ONE round trip on PostgreSQL (``statements_run``)."""
     connection = connections[alias]
     prep = Subject._meta.pk.get_db_prep_value
@@ -145,15 +133,12 @@ def batch_reads(
     found = dict(
         zip(queries, statements_run(using=alias, statements=list(queries.values())), strict=True)
     )
-    state_rows = found.get("states")
     return BatchReads(
         subjects=[
             (_uuid(sid), _uuid(merged), _bytes(key)) for sid, merged, key in found.get("keys", [])
         ],
         stored={(source, client_id): pk for source, client_id, pk in found.get("stored", [])},
-        states=None
-        if state_rows is None
-        else [ConsentState.from_db(alias, _STATE_FIELDS, row) for row in state_rows],
+        states=found.get("states"),
     )
 
 

@@ -11,7 +11,6 @@ from uuid import UUID
 
 from django.db import connections
 
-from compliance.db.pipeline import in_pipeline
 from compliance.db.vendor import is_postgresql
 from compliance.feed.models import Change, ChangeKind
 
@@ -40,7 +39,7 @@ def changes_insert(*, using: str, changes: Sequence, lock: bool = False) -> None
     first. PostgreSQL: COPY from ``COPY_THRESHOLD``, below it ONE ``INSERT`` from column arrays
     (which takes the lock itself); the ORM elsewhere."""
     if is_postgresql(using):
-        if len(changes) >= COPY_THRESHOLD and not in_pipeline(using=using):
+        if len(changes) >= COPY_THRESHOLD:
             if lock:
                 outbox_lock(using=using)
             _copy(using=using, changes=changes)

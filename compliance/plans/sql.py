@@ -1,5 +1,6 @@
 """SQL of the plans app: the counters' upsert (one multi-row ``INSERT ... ON CONFLICT ... DO
-UPDATE``, the same text on PostgreSQL and SQLite 3.24+)."""
+UPDATE``, the same text on PostgreSQL and SQLite 3.24+), which the ingest sends with its other
+writes."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ UPSERT = (
 )
 
 
-def counts_add(
+def counts_add_sql(
     *, alias: str, rows: Sequence[tuple[date, str, str, str, str, int, datetime]]
-) -> None:
-    """Add each row's count to its counter (created at that count if absent): ONE statement
-    (rows of the same counter summed first, counters in key order so that concurrent batches
-    lock them in the same order); concurrent batches never lose an increment."""
+) -> tuple[str, list] | None:
+    """The statement (SQL, params) that adds each row's count to its counter (created at that
+    count if absent), ``None`` for no row: ONE statement (rows of the same counter summed
+    first, counters in key order so that concurrent batches lock them in the same order);
+    concurrent batches never lose an increment."""
     if not rows:
-        return
+        return None
     summed: dict[tuple, list] = {}
     for day, source, event, kind, path, count, seen in rows:
         held = summed.setdefault((day, source, event, kind, path), [0, seen])
@@ -45,5 +47,4 @@ def counts_add(
             connection.ops.adapt_datetimefield_value(seen),
         ]
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(summed))
-    with connection.cursor() as cursor:
-        cursor.execute(UPSERT.replace("{rows}", values), params)
+    return UPSERT.replace("{rows}", values), params

@@ -21,7 +21,7 @@ history as it stood then.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -68,12 +68,12 @@ def can_process_bulk(
     jurisdiction: str | None = None,
     at: datetime | None = None,
     survivors: bool = False,
-    states: Sequence[ConsentState] | None = None,
+    states: Sequence[StateRow] | None = None,
 ) -> dict[tuple[UUID, str], Verdict]:
     """Verdicts for every (subject, purpose) pair; constant number of queries. ``survivors``:
     the caller read these subjects just now and none was merged (no look-up of merges);
-    ``states``: with ``survivors``, every state row of these subjects, which the caller read
-    just now (no state query)."""
+    ``states``: with ``survivors``, every state row of these subjects (``StateRow``), which the
+    caller read just now (no state query)."""
     alias = region_alias(region=region)
     at = at or timezone.now()
     at_ts = at.timestamp()
@@ -142,7 +142,7 @@ def _records(
     purposes: list[str],
     source: str | None,
     at: datetime,
-    states: Sequence[ConsentState] | None = None,
+    states: Sequence[StateRow] | None = None,
 ) -> dict[_Key, Record]:
     """The latest record per (position, purpose, scope key) as of ``at`` (from ``states``, the
     subjects' state rows, when the caller has them)."""
@@ -186,15 +186,16 @@ def _records(
     return records
 
 
-def _state_tuples(
-    *, states: Sequence[ConsentState], subject_ids: list[UUID], purposes: list[str], scopes
-) -> list[tuple]:
-    """``sql.state_rows``'s tuples from state rows already read."""
-    position = {sid: n for n, sid in enumerate(subject_ids, 1)}
-    wanted, in_scope = set(purposes), set(scopes)
+#: a consent state row as the rules read it: ``(subject id, purpose, source, event id,
+#: decision, jurisdiction, captured, expires)``, times as POSIX seconds (``expires`` None: never)
+StateRow = tuple[UUID, str, str, int, str, str, float, float | None]
+
+
+def state_rows_of(states: Iterable[ConsentState]) -> list[StateRow]:
+    """``StateRow``s of state rows read as model instances."""
     return [
         (
-            position[s.subject_id],
+            s.subject_id,
             s.purpose,
             s.source,
             s.event_id,
@@ -204,7 +205,19 @@ def _state_tuples(
             s.expires_at.timestamp() if s.expires_at else None,
         )
         for s in states
-        if s.subject_id in position and s.purpose in wanted and s.source in in_scope
+    ]
+
+
+def _state_tuples(
+    *, states: Sequence[StateRow], subject_ids: list[UUID], purposes: list[str], scopes
+) -> list[tuple]:
+    """``sql.state_rows``'s tuples (subject ids as their positions) from rows already read."""
+    position = {sid: n for n, sid in enumerate(subject_ids, 1)}
+    wanted, in_scope = set(purposes), set(scopes)
+    return [
+        (position[row[0]], *row[1:])
+        for row in states
+        if row[0] in position and row[1] in wanted and row[2] in in_scope
     ]
 
 

@@ -9,7 +9,7 @@ from django.db import connections
 from compliance.consent.models import CONSENT_MODE_TYPES, ConsentEvent, ConsentState
 from compliance.consent.rules import Verdict
 from compliance.consent.selectors.config import purposes_by_key
-from compliance.consent.selectors.evaluation import can_process_bulk
+from compliance.consent.selectors.evaluation import can_process_bulk, state_rows_of
 from compliance.models import Subject
 from compliance.regions import region_alias, regions
 from compliance.selectors.rows import columns, subject_row
@@ -79,7 +79,7 @@ def consent_evaluation(
         source=source,
         jurisdiction=jurisdiction,
         survivors=not subject.merged_into,
-        states=states,
+        states=None if states is None else state_rows_of(states),
     )
     return {key: result[(subject.pk, key)] for key in keys}
 

@@ -45,10 +45,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance import crypto
-from compliance.audit.services.append import Actor
-from compliance.consent.models import ConsentState
-from compliance.consent.selectors.evaluation import can_process_bulk
-from compliance.db.pipeline import pipelined
+from compliance.audit.services.append import Actor, audit_append, audit_head_lock_sql
+from compliance.consent.selectors.evaluation import StateRow, can_process_bulk
+from compliance.db.batch import statements_run
+from compliance.db.vendor import is_postgresql
 from compliance.events.models import Event
 from compliance.events.parsing import EventInput
 from compliance.events.services.outcomes import (
@@ -60,11 +60,16 @@ from compliance.events.services.outcomes import (
     BatchItem,
     EventOutcome,
     IngestResult,
-    outcomes_record,
+    outcomes_writes,
 )
 from compliance.events.services.resolution import batch_subjects_resolve
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
-from compliance.events.sql import batch_reads, events_insert, subjects_keys
+from compliance.events.sql import (
+    batch_reads,
+    events_insert_sql,
+    events_keys_set,
+    subjects_keys,
+)
 from compliance.models import Subject
 from compliance.plans.services.enforcement import batch_plans_check
 from compliance.regions import region_alias
@@ -144,17 +149,36 @@ def _ingest_region(
         try:
             with transaction.atomic(using=alias):
                 rows = _decide(alias=alias, region=region, items=items, at=at, recorder=recorder)
-                # from here on only writes and the chain head: the events' INSERT, the
-                # counters and the head's lock travel in one round trip (ids read after)
-                with pipelined(using=alias):
-                    inserted = events_insert(alias=alias, events=[row for _, row in rows])
-                    outcomes_record(alias=alias, items=items, at=at, batch_id=batch_id, actor=actor)
-                    inserted()
+                statements, entries = outcomes_writes(
+                    alias=alias, items=items, at=at, batch_id=batch_id, actor=actor
+                )
+                head = _stored(alias=alias, events=[row for _, row in rows], statements=statements)
                 _ids_given(items=items, rows=rows)
+                audit_append(using=alias, entries=entries, head=head)
             return
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise
+
+
+def _stored(
+    *, alias: str, events: list[Event], statements: list[tuple[str, list]]
+) -> tuple[int, str] | None:
+    """Insert ``events`` (unsaved; their ``pk`` set) and run ``statements`` (the counters'
+    upserts). PostgreSQL: ONE round trip, the audit chain head's lock last; answers the head
+    for the batch's audit append. Elsewhere one write after the other, and ``None``."""
+    if not is_postgresql(alias):
+        Event.objects.using(alias).bulk_create(events, batch_size=1000)
+        statements_run(using=alias, statements=statements)
+        return None
+    insert = [events_insert_sql(events=events)] if events else []
+    found = statements_run(
+        using=alias, statements=[*insert, *statements, audit_head_lock_sql(using=alias)]
+    )
+    if events:
+        events_keys_set(alias=alias, events=events, rows=found[0])
+    size, head_hash = found[-1][0]
+    return size, head_hash
 
 
 def _decide(
@@ -335,7 +359,7 @@ def _record_signals(
             item.reject(REASON_SIGNAL_UNREADABLE)
 
 
-def _evaluate(*, region: str, items: list[BatchItem], states: list[ConsentState] | None) -> None:
+def _evaluate(*, region: str, items: list[BatchItem], states: list[StateRow] | None) -> None:
     """``can_process_bulk`` once per (source, jurisdiction) present in the batch; ``states``:
     every state row of the items' subjects, read in this transaction (else they are read)."""
     groups: dict[tuple[str, str | None], list[BatchItem]] = defaultdict(list)

@@ -1,8 +1,9 @@
 """What happened to each event of an ingested batch: outcomes, rejection counters, audit.
 
 ``EventOutcome`` per event, ``IngestResult`` per batch; ``BatchItem`` is the working record of
-one event while ``events_ingest`` decides it. ``outcomes_record`` moves the per-day rejection
-counters and appends one ``EVENT_BATCH_INGESTED`` audit entry per source (counts only).
+one event while ``events_ingest`` decides it. ``outcomes_writes`` is what the outcomes write:
+the per-day rejection and instrumentation counters' upserts and one ``EVENT_BATCH_INGESTED``
+audit entry per source (counts only).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from uuid import UUID
 from django.db import connections
 
 from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, AuditEntry, audit_append
+from compliance.audit.services.append import Actor, AuditEntry
 from compliance.events.models import RejectionCount
 from compliance.events.parsing import EventInput
 from compliance.plans.checking import Violation
-from compliance.plans.services.enforcement import counters_record
+from compliance.plans.services.enforcement import counters_sql
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -89,12 +90,13 @@ class BatchItem:
         self.outcome = EventOutcome(index=self.index, status=REJECTED, reason=reason)
 
 
-def outcomes_record(
+def outcomes_writes(
     *, alias: str, items: list[BatchItem], at: datetime, batch_id: str, actor: Actor
-) -> None:
-    """Move the rejection and instrumentation counters (one upsert each) and append one audit
-    entry per source (counts only). Plain writes then the chain head: fit for ``pipelined``
-    (no event id is read: accepted outcomes may not have theirs yet)."""
+) -> tuple[list[tuple[str, list]], list[AuditEntry]]:
+    """What the batch's outcomes write, for the caller to send with the events' insert: the
+    statements (SQL, params) that move the rejection and instrumentation counters (one upsert
+    each, none when there is nothing to count) and one audit entry per source (counts only).
+    Reads no event id: accepted outcomes may not have theirs yet."""
     per_source: dict[str, dict] = defaultdict(
         lambda: {"accepted": 0, "duplicates": 0, "rejected": Counter()}
     )
@@ -106,7 +108,7 @@ def outcomes_record(
             tally["accepted"] += 1
         else:
             tally["rejected"][item.outcome.reason] += 1
-    _rejections_count(
+    rejections = _rejections_sql(
         alias=alias,
         day=at.date(),
         counts={
@@ -134,8 +136,8 @@ def outcomes_record(
                 payload=payload,
             )
         )
-    counters_record(alias=alias, items=items, at=at)
-    audit_append(using=alias, entries=entries)
+    counters = counters_sql(alias=alias, items=items, at=at)
+    return [s for s in (rejections, counters) if s is not None], entries
 
 
 _REJECTIONS = RejectionCount._meta.db_table
@@ -147,13 +149,14 @@ _REJECTIONS_UPSERT = (
 )
 
 
-def _rejections_count(*, alias: str, day, counts: dict[tuple[str, str], int], at) -> None:
-    """Add ``(source, reason) -> count`` to the day's rejection counters: ONE upsert, counters
-    in key order (concurrent batches lock them in the same order)."""
+def _rejections_sql(
+    *, alias: str, day, counts: dict[tuple[str, str], int], at
+) -> tuple[str, list] | None:
+    """The upsert that adds ``(source, reason) -> count`` to the day's rejection counters (ONE
+    statement, counters in key order: concurrent batches lock them in the same order)."""
     if not counts:
-        return
-    connection = connections[alias]
-    ops = connection.ops
+        return None
+    ops = connections[alias].ops
     params: list = []
     for (source, reason), count in sorted(counts.items()):
         params += [
@@ -164,5 +167,4 @@ def _rejections_count(*, alias: str, day, counts: dict[tuple[str, str], int], at
             ops.adapt_datetimefield_value(at),
         ]
     rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(counts))
-    with connection.cursor() as cursor:
-        cursor.execute(_REJECTIONS_UPSERT.replace("{rows}", rows), params)
+    return _REJECTIONS_UPSERT.replace("{rows}", rows), params

@@ -26,7 +26,7 @@ from compliance.events.services.outcomes import (
 )
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
 from compliance.regions import region_for_country
-from compliance.selectors.rows import directory_entries
+from compliance.selectors.rows import directory_subjects
 from compliance.services.subjects import (
     SubjectSuppressedError,
     subject_resolve,
@@ -39,7 +39,7 @@ def batch_subjects_resolve(
 ) -> None:
     """Set ``region`` and ``subject_id`` of every item, or reject it (see module docs)."""
     all_indexes = sorted({bi for item in items for bi in item.indexes})
-    directory = _directory(indexes=all_indexes)
+    directory = directory_subjects(blind_indexes=all_indexes)
     suppressed = suppressed_unlisted(blind_indexes=all_indexes, listed=directory)
     _assign_subjects(items=items, suppressed=suppressed, directory=directory)
     _stitch_known(items=items, directory=directory, actor=actor)
@@ -47,12 +47,6 @@ def batch_subjects_resolve(
         items=items, directory=directory, recorder=recorder, at=at, actor=actor
     )
     _gate_unknown_subjects(items=items, directory=directory, at=at, actor=actor)
-
-
-def _directory(*, indexes: list[str]) -> dict[str, tuple[str, UUID]]:
-    """Blind index -> (region, subject id) for known identifiers (one query)."""
-    entries = directory_entries(blind_indexes=indexes)
-    return {index: (e.region, e.subject_id) for index, e in entries.items()}
 
 
 def _assign_subjects(

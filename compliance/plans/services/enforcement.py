@@ -6,8 +6,9 @@ properties (``omit``) and marks events the plan refuses (``block``); the ingest 
 evaluates consent for every event and refuses a plan-refused event only once consent has been
 evaluated (``compliance.events.services.ingest``). A plan can refuse more, never allow more.
 
-``counters_record`` adds the batch's counts to the region's ``InstrumentationCount`` rows in
-the region's ingest transaction: no value, no identifier, only names, kinds and paths.
+``counters_sql`` is the statement that adds the batch's counts to the region's
+``InstrumentationCount`` rows, which the ingest runs in the region's transaction: no value, no
+identifier, only names, kinds and paths.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from compliance.plans.checking import event_check
 from compliance.plans.selectors.plans import current_plans
-from compliance.plans.sql import counts_add
+from compliance.plans.sql import counts_add_sql
 
 if TYPE_CHECKING:
     from compliance.events.services.outcomes import BatchItem
@@ -57,11 +58,13 @@ def batch_plans_check(*, items: Sequence[BatchItem]) -> None:
             item.event = dataclasses.replace(event, properties=check.properties)
 
 
-def counters_record(*, alias: str, items: Sequence[BatchItem], at: datetime) -> None:
-    """Count received, accepted, refused, violating and stitched events (identifiers linked or
-    subjects merged across sources) and each violation by type and path, per source and event
-    name, on ``at``'s day (duplicates of stored events are not
-    counted again)."""
+def counters_sql(
+    *, alias: str, items: Sequence[BatchItem], at: datetime
+) -> tuple[str, list] | None:
+    """The statement (SQL, params; ``None``: nothing to count) that counts received, accepted,
+    refused, violating and stitched events (identifiers linked or subjects merged across
+    sources) and each violation by type and path, per source and event name, on ``at``'s day
+    (duplicates of stored events are not counted again)."""
     counts: Counter[tuple[str, str, str, str]] = Counter()
     for item in items:
         if item.outcome is None or item.outcome.duplicate:
@@ -76,7 +79,7 @@ def counters_record(*, alias: str, items: Sequence[BatchItem], at: datetime) -> 
             for violation in item.violations:
                 counts[(*key, violation.type, violation.path)] += 1
     day = at.date()
-    counts_add(
+    return counts_add_sql(
         alias=alias,
         rows=[
             (day, source, event, kind, path, count, at)
