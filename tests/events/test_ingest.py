@@ -374,3 +374,46 @@ def test_a_client_id_stored_concurrently_is_caught_by_the_constraint_and_answere
     assert again["reason"] == "duplicate" and again["event_id"] == first["event_id"]
     assert Event.objects.using("eu").filter(client_event_id="evt-race").count() == 1
     assert chain_verify(using="eu").ok
+
+
+@pytest.mark.postgres
+def test_stored_client_ids_are_probed_in_the_unique_index_whatever_the_statistics():
+    """An event batch looks up its client ids by (source, id) probes of the unique index, even
+    on a table grown since its last ANALYZE (where ``source IN (..) AND id IN (..)`` scanned
+    every event of the source and filtered them); the answer is the stored events only."""
+    import uuid
+
+    from compliance.events.sql import batch_reads
+
+    now = timezone.now()
+    Event.objects.using("eu").bulk_create(
+        Event(
+            subject_id=uuid.uuid4(),
+            source="web",
+            name="page_view",
+            purpose="measurement",
+            occurred_at=now,
+            received_at=now,
+            properties_encrypted=b"x",
+            client_event_id=f"old-{n}",
+        )
+        for n in range(2000)
+    )
+    asked = {("web", "old-7"), ("web", "old-1999"), ("web", "missing"), ("crm", "old-7")}
+
+    reads = batch_reads(alias="eu", subject_ids=(), client_ids=asked)
+    stored = Event.objects.using("eu").filter(client_event_id__in=["old-7", "old-1999"])
+    assert reads.stored == {("web", e.client_event_id): e.pk for e in stored}
+
+    from compliance.events.sql import _STORED_PROBES
+
+    pairs = sorted(asked)
+    with connections["eu"].cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + _STORED_PROBES,
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        plan = json.dumps(cursor.fetchone()[0])
+    assert "events_client_id_unique_per_source" in plan
+    assert "client_event_id" in plan.split('"Index Cond"')[1].split('",')[0]
+    assert '"Rows Removed by Filter"' not in plan
