@@ -124,11 +124,14 @@ def batch_reads(
         queries["keys"] = (_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
     if client_ids and is_postgresql(alias):
         pairs = sorted(client_ids)
-        queries["stored"] = (_STORED_PROBES, [[p[0] for p in pairs], [p[1] for p in pairs]])
+        queries["stored"] = (
+            _STORED_PROBES,
+            [array_literal(p[0] for p in pairs), array_literal(p[1] for p in pairs)],
+        )
     elif client_ids:  # SQLite: a superset of the pairs; the caller looks up each pair
-        sources, ids = {p[0] for p in client_ids}, {p[1] for p in client_ids}
-        sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(ids)))
-        queries["stored"] = (sql, [*sources, *ids])
+        sources, event_ids = {p[0] for p in client_ids}, {p[1] for p in client_ids}
+        sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(event_ids)))
+        queries["stored"] = (sql, [*sources, *event_ids])
     if states and ids and is_postgresql(alias):
         queries["states"] = (_STATES.format(marks=_marks(len(ids))), ids)
     found = dict(

@@ -405,13 +405,14 @@ def test_stored_client_ids_are_probed_in_the_unique_index_whatever_the_statistic
     stored = Event.objects.using("eu").filter(client_event_id__in=["old-7", "old-1999"])
     assert reads.stored == {("web", e.client_event_id): e.pk for e in stored}
 
+    from compliance.db.arrays import array_literal
     from compliance.events.sql import _STORED_PROBES
 
     pairs = sorted(asked)
     with connections["eu"].cursor() as cursor:
         cursor.execute(
             "EXPLAIN (ANALYZE, FORMAT JSON) " + _STORED_PROBES,
-            [[p[0] for p in pairs], [p[1] for p in pairs]],
+            [array_literal(p[0] for p in pairs), array_literal(p[1] for p in pairs)],
         )
         plan = json.dumps(cursor.fetchone()[0])
     assert "events_client_id_unique_per_source" in plan
