@@ -1,5 +1,6 @@
 """Array literals built as text (``compliance.db.arrays``): what PostgreSQL parses from them is
-exactly what was given, whatever the text holds."""
+exactly what was given, whatever the text holds (any text PostgreSQL stores: no NUL, and no
+lone surrogate, which the API refuses at its edge and psycopg cannot encode)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,14 @@ def test_text_arrays_keep_every_character_and_null():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(exclude_characters="\x00")))))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00")),
+        )
+    )
+)
 def test_any_text_round_trips(values):
     assert _parsed("SELECT %s::text[]", array_literal(values)) == values
 
