@@ -11,6 +11,8 @@ from compliance.models.subjects import IdentifierType
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 MAX_VALUE_LENGTH = 320
+#: the types, once (``IdentifierType.values`` builds a new list at every call)
+_TYPES = frozenset(IdentifierType.values)
 
 
 class IdentifierError(InputError):
@@ -29,7 +31,7 @@ class Identifier:
 
 def identifier_normalize(*, identifier_type: str, value: str) -> Identifier:
     """Validate and normalise one identifier: e-mail lower-cased, phone digits with ``+``."""
-    if identifier_type not in IdentifierType.values:
+    if not isinstance(identifier_type, str) or identifier_type not in _TYPES:
         raise IdentifierError(
             f"unknown identifier type; use one of {', '.join(IdentifierType.values)}",
             field="type",

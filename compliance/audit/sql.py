@@ -164,6 +164,16 @@ def _insert_arrays(
     """Write ``rows`` with ONE ``INSERT ... SELECT`` from one array per column (no model
     instances: the rows as hashed); with ``advance=(chain id, last row)`` the same statement
     moves the chain head over them."""
+    statement, params = insert_arrays_sql(rows=rows, occurred_at=occurred_at, advance=advance)
+    with connections[using].cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def insert_arrays_sql(
+    *, rows: list[Sequence], occurred_at: datetime, advance: tuple[str, Sequence] | None = None
+) -> tuple[str, list]:
+    """The statement (SQL, params) of ``_insert_arrays`` (PostgreSQL), for a caller that sends
+    it with others in one round trip."""
     columns = list(zip(*rows, strict=True))
     # one array literal per column (``compliance.db.arrays``): seq and code as their digits
     params = [
@@ -171,16 +181,14 @@ def _insert_arrays(
         *(array_literal(map(str, column)) for column in columns[:2]),
         *(array_literal(column) for column in columns[2:]),
     ]
-    sql = _INSERT_ARRAYS
-    if advance is not None:
-        chain_id, last = advance
-        sql = (
-            f"WITH stored AS ({_INSERT_ARRAYS} RETURNING 1) SELECT audit_head_advance(%s, %s, %s) "
-            "FROM (SELECT count(*) FROM stored) AS written"
-        )
-        params += [chain_id, last[0], last[8]]
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
+    if advance is None:
+        return _INSERT_ARRAYS, params
+    chain_id, last = advance
+    statement = (
+        f"WITH stored AS ({_INSERT_ARRAYS} RETURNING 1) SELECT audit_head_advance(%s, %s, %s) "
+        "FROM (SELECT count(*) FROM stored) AS written"
+    )
+    return statement, [*params, chain_id, last[0], last[8]]
 
 
 def _copy_field(value: str) -> str:

@@ -32,13 +32,29 @@ def array_literal(values: Iterable[str | None]) -> str:
 
 
 def bytea_array(values: Iterable[bytes | None]) -> str:
-    """``values`` as one ``bytea[]`` literal (hex input format)."""
-    return array_literal(None if value is None else "\\x" + value.hex() for value in values)
+    """``values`` as one ``bytea[]`` literal (hex input format: hex digits need no escaping,
+    only the backslash of ``\\x`` does)."""
+    return (
+        "{"
+        + ",".join("NULL" if value is None else '"\\\\x' + value.hex() + '"' for value in values)
+        + "}"
+    )
 
 
 def time_array(values: Iterable[datetime | None]) -> str:
-    """``values`` (aware datetimes) as one ``timestamptz[]`` literal (ISO 8601 with offset)."""
-    return array_literal(None if value is None else value.isoformat() for value in values)
+    """``values`` (aware datetimes) as one ``timestamptz[]`` literal (ISO 8601 with offset,
+    which needs no escaping; each distinct time is formatted once: a batch shares most)."""
+    written: dict[datetime, str] = {}
+    parts = []
+    for value in values:
+        if value is None:
+            parts.append("NULL")
+            continue
+        text = written.get(value)
+        if text is None:
+            text = written[value] = '"' + value.isoformat() + '"'
+        parts.append(text)
+    return "{" + ",".join(parts) + "}"
 
 
 def uuid_array(ids: Sequence[UUID]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections
+from psycopg.pq import ExecStatus
 
 from compliance.db.vendor import is_postgresql
 
@@ -33,9 +34,13 @@ def statements_run(*, using: str, statements: Sequence[tuple[str, list]]) -> lis
             "; ".join(sql for sql, _ in statements),
             [param for _, params in statements for param in params],
         )
+        # the results are read from psycopg's cursor itself: every statement has run, so no
+        # error can come any more, and Django's wrapper (and ``description``, which builds a
+        # ``Column`` per field) cost more than reading ten rows
+        raw = cursor.cursor
         found = []
         for number in range(len(statements)):
             if number:
-                cursor.nextset()
-            found.append(cursor.fetchall() if cursor.description else [])
+                raw.nextset()
+            found.append(raw.fetchall() if raw.pgresult.status == ExecStatus.TUPLES_OK else [])
         return found

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db import connections
@@ -45,6 +47,24 @@ _STORED_PROBES = (
     f"AS k(source, client_id) CROSS JOIN LATERAL (SELECT id FROM {_TABLE} e "
     "WHERE e.source = k.source AND e.client_event_id = k.client_id LIMIT 1) e"
 )
+
+
+class EventRow(NamedTuple):
+    """One accepted event as it is stored: ``Event``'s columns, no model instance (building
+    ten of them cost more than their insert)."""
+
+    subject_id: UUID
+    source: str
+    name: str
+    purpose: str
+    jurisdiction: str
+    occurred_at: datetime
+    received_at: datetime
+    properties_encrypted: bytes
+    consent_event_ids: list[int]
+    client_event_id: str | None
+
+
 _INSERT_ARRAYS = (
     f"INSERT INTO {_TABLE} (subject_id, source, name, purpose, jurisdiction, occurred_at, "
     "received_at, properties_encrypted, consent_event_ids, client_event_id) "
@@ -56,11 +76,11 @@ _INSERT_ARRAYS = (
 )
 
 
-def events_insert_sql(*, events: Sequence[Event]) -> tuple[str, list]:
-    """PostgreSQL: the statement (SQL, params) that inserts ``events`` (unsaved, at least one)
-    and answers their ids: ONE ``INSERT ... SELECT`` from one array literal per column (no
-    per-row SQL built by the ORM, no per-element dumping); ids are drawn in the rows' order, so
-    the ascending ids answered are theirs in order (``events_keys_set``)."""
+def events_insert_sql(*, events: Sequence[EventRow]) -> tuple[str, list]:
+    """PostgreSQL: the statement (SQL, params) that inserts ``events`` (at least one) and
+    answers their ids: ONE ``INSERT ... SELECT`` from one array literal per column (no per-row
+    SQL built by the ORM, no per-element dumping); ids are drawn in the rows' order, so the
+    ascending ids answered are theirs in order (``events_inserted_ids``)."""
     return _INSERT_ARRAYS, [
         uuid_array([e.subject_id for e in events]),
         array_literal([e.source for e in events]),
@@ -69,17 +89,24 @@ def events_insert_sql(*, events: Sequence[Event]) -> tuple[str, list]:
         array_literal([e.jurisdiction for e in events]),
         time_array([e.occurred_at for e in events]),
         time_array([e.received_at for e in events]),
-        bytea_array([bytes(e.properties_encrypted) for e in events]),
-        array_literal([json.dumps(list(e.consent_event_ids)) for e in events]),
+        bytea_array([e.properties_encrypted for e in events]),
+        array_literal([json.dumps(e.consent_event_ids) for e in events]),
         array_literal([e.client_event_id for e in events]),
     ]
 
 
-def events_keys_set(*, alias: str, events: Sequence[Event], rows: list[tuple]) -> None:
-    """Set the ``pk`` of ``events`` from the rows ``events_insert_sql`` answered."""
-    for event, pk in zip(events, sorted(row[0] for row in rows), strict=True):
-        event.pk = pk
-        event._state.adding, event._state.db = False, alias
+def events_inserted_ids(*, rows: list[tuple]) -> list[int]:
+    """The ids of the events ``events_insert_sql`` stored, in the events' order, from the rows
+    it answered."""
+    return sorted(row[0] for row in rows)
+
+
+def events_insert(*, alias: str, events: Sequence[EventRow]) -> list[int]:
+    """Elsewhere than PostgreSQL: insert ``events`` through the model; their ids in order."""
+    stored = Event.objects.using(alias).bulk_create(
+        [Event(**event._asdict()) for event in events], batch_size=1000
+    )
+    return [event.pk for event in stored]
 
 
 def _marks(count: int) -> str:
@@ -103,6 +130,8 @@ class BatchReads:
     #: every consent state row of the subjects as ``StateRow``s (``None``: not asked, or not
     #: on PostgreSQL)
     states: list[StateRow] | None = None
+    #: the audit chain head ``(size, hash)`` as ``head_lock`` locked it (``None``: not asked)
+    head: tuple[int, str] | None = None
 
 
 def batch_reads(
@@ -111,15 +140,20 @@ def batch_reads(
     subject_ids: Collection[UUID],
     client_ids: Collection[tuple[str, str]],
     states: bool = False,
+    head_lock: tuple[str, list] | None = None,
 ) -> BatchReads:
     """What a batch reads before it decides: the subjects' rows and keys, the stored events
     among ``client_ids`` (``(source, client_event_id)`` pairs: the unique index's columns) and,
     with ``states`` and on PostgreSQL (where the driver answers UUIDs and floats), the
-    subjects' consent state rows. ONE round trip on PostgreSQL (``statements_run``)."""
+    subjects' consent state rows. ONE round trip on PostgreSQL (``statements_run``).
+    ``head_lock`` (PostgreSQL: ``audit_head_lock_sql``) runs first: the chain head is locked
+    before anything else, as the region's other writers lock it, and answered as ``head``."""
     connection = connections[alias]
     prep = Subject._meta.pk.get_db_prep_value
     ids = [prep(pk, connection) for pk in subject_ids]
     queries: dict[str, tuple[str, list]] = {}
+    if head_lock is not None:
+        queries["head"] = head_lock
     if ids:
         queries["keys"] = (_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
     if client_ids and is_postgresql(alias):
@@ -143,6 +177,7 @@ def batch_reads(
         ],
         stored={(source, client_id): pk for source, client_id, pk in found.get("stored", [])},
         states=found.get("states"),
+        head=tuple(found["head"][0]) if head_lock is not None else None,
     )
 
 

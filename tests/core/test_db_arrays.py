@@ -54,5 +54,6 @@ def test_bytea_uuid_and_time_arrays():
         datetime(2026, 12, 2, 9, 30, 1, 123456, tzinfo=UTC),
         datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-5))),
         None,
+        datetime(2026, 12, 2, 9, 30, 1, 123456, tzinfo=UTC),  # written once, used twice
     ]
     assert _parsed("SELECT %s::timestamptz[]", time_array(times)) == times

@@ -28,7 +28,7 @@ ALIASES = ("default", "eu", "us")
 BOUNDS = {
     "consent, existing subject": (2, 5, 0),
     "consent, new subject": (6, 7, 0),
-    "events (10)": (2, 5, 0),
+    "events (10)": (2, 4, 0),
     "lookup": (2, 2, 0),
     "access request": (5, 6, 0),
 }

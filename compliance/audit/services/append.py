@@ -197,6 +197,40 @@ def audit_head_held(*, using: str, head: tuple[int, str]) -> None:
     block.head = (int(head[0]), str(head[1]))
 
 
+def audit_append_sql(
+    *, using: str, entries: Sequence[AuditEntry], head: tuple[int, str]
+) -> tuple[str, list]:
+    """The ONE statement (SQL, params) that appends ``entries`` (at least one, fewer than
+    ``sql.COPY_THRESHOLD``) to the chain of ``using`` after ``head`` and moves the head over
+    them, for a caller whose transaction locked the head (``audit_head_lock_sql``) and read
+    ``head``, and sends this with its own statements in one round trip (PostgreSQL). The
+    entries are checked and hashed now, at the time taken now (under the caller's lock). Not
+    inside an ``audit_collected`` block on ``using`` (that block appends its entries itself)."""
+    if using in _collected.blocks:
+        raise RuntimeError("audit_append_sql inside an audit_collected block on " + using)
+    if not entries or len(entries) >= sql.COPY_THRESHOLD:
+        raise ValueError(f"audit_append_sql takes 1 to {sql.COPY_THRESHOLD - 1} entries")
+    payloads = []
+    for entry in entries:
+        payload = dict(entry.payload)
+        _check_flat(payload)
+        payloads.append(payload)
+    chain_id = chain_id_for(using=using)
+    now = timezone.now()
+    rows = list(
+        _hashed(
+            chain_id=chain_id,
+            occurred=format_time(now),
+            seq=int(head[0]),
+            prev=bytes.fromhex(head[1]),
+            entries=entries,
+            payloads=payloads,
+            into=[],
+        )
+    )
+    return sql.insert_arrays_sql(rows=rows, occurred_at=now, advance=(chain_id, rows[-1]))
+
+
 def _collect(*, using: str, entries: Sequence[AuditEntry], at: datetime | None) -> bool:
     """Queue ``entries`` in the open ``audit_collected`` block of ``using``; false if none."""
     block = _collected.blocks.get(using)

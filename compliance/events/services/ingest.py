@@ -33,7 +33,6 @@ outcome types, rejection counters and the batch audit entry in ``...outcomes``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from collections import defaultdict
@@ -45,11 +44,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance import crypto
-from compliance.audit.services.append import Actor, audit_append, audit_head_lock_sql
+from compliance.audit.services.append import (
+    Actor,
+    AuditEntry,
+    audit_append,
+    audit_append_sql,
+    audit_head_lock_sql,
+)
 from compliance.consent.selectors.evaluation import StateRow, can_process_bulk
 from compliance.db.batch import statements_run
 from compliance.db.vendor import is_postgresql
-from compliance.events.models import Event
 from compliance.events.parsing import EventInput
 from compliance.events.services.outcomes import (
     ACCEPTED,
@@ -65,9 +69,11 @@ from compliance.events.services.outcomes import (
 from compliance.events.services.resolution import batch_subjects_resolve
 from compliance.events.services.signals import SignalRecorder, SignalUnreadable
 from compliance.events.sql import (
+    EventRow,
     batch_reads,
+    events_insert,
     events_insert_sql,
-    events_keys_set,
+    events_inserted_ids,
     subjects_keys,
 )
 from compliance.models import Subject
@@ -148,13 +154,20 @@ def _ingest_region(
             item.outcome, item.subject_id, item.duplicate_of = outcome, subject_id, None
         try:
             with transaction.atomic(using=alias):
-                rows = _decide(alias=alias, region=region, items=items, at=at, recorder=recorder)
+                rows, head = _decide(
+                    alias=alias, region=region, items=items, at=at, recorder=recorder
+                )
                 statements, entries = outcomes_writes(
                     alias=alias, items=items, at=at, batch_id=batch_id, actor=actor
                 )
-                head = _stored(alias=alias, events=[row for _, row in rows], statements=statements)
-                _ids_given(items=items, rows=rows)
-                audit_append(using=alias, entries=entries, head=head)
+                ids = _stored(
+                    alias=alias,
+                    events=[row for _, row in rows],
+                    statements=statements,
+                    entries=entries,
+                    head=head,
+                )
+                _ids_given(items=items, accepted=[item for item, _ in rows], ids=ids)
             return
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
@@ -162,42 +175,58 @@ def _ingest_region(
 
 
 def _stored(
-    *, alias: str, events: list[Event], statements: list[tuple[str, list]]
-) -> tuple[int, str] | None:
-    """Insert ``events`` (unsaved; their ``pk`` set) and run ``statements`` (the counters'
-    upserts). PostgreSQL: ONE round trip, the audit chain head's lock last; answers the head
-    for the batch's audit append. Elsewhere one write after the other, and ``None``."""
+    *,
+    alias: str,
+    events: list[EventRow],
+    statements: list[tuple[str, list]],
+    entries: list[AuditEntry],
+    head: tuple[int, str] | None,
+) -> list[int]:
+    """Insert ``events``, run ``statements`` (the counters' upserts) and append ``entries`` to
+    the audit chain; the events' ids, in order. PostgreSQL: ONE round trip when the batch's
+    reads locked the chain head (``head``); else the head is locked last in it and the entries
+    appended in a second. Elsewhere one write after the other."""
     if not is_postgresql(alias):
-        Event.objects.using(alias).bulk_create(events, batch_size=1000)
+        ids = events_insert(alias=alias, events=events) if events else []
         statements_run(using=alias, statements=statements)
-        return None
+        audit_append(using=alias, entries=entries)
+        return ids
     insert = [events_insert_sql(events=events)] if events else []
-    found = statements_run(
-        using=alias, statements=[*insert, *statements, audit_head_lock_sql(using=alias)]
-    )
-    if events:
-        events_keys_set(alias=alias, events=events, rows=found[0])
-    size, head_hash = found[-1][0]
-    return size, head_hash
+    if head is None:
+        last = [audit_head_lock_sql(using=alias)]
+    else:
+        last = [audit_append_sql(using=alias, entries=entries, head=head)] if entries else []
+    found = statements_run(using=alias, statements=[*insert, *statements, *last])
+    if head is None:
+        audit_append(using=alias, entries=entries, head=tuple(found[-1][0]))
+    return events_inserted_ids(rows=found[0]) if events else []
 
 
 def _decide(
     *, alias: str, region: str, items: list[BatchItem], at: datetime, recorder: SignalRecorder
-) -> list[tuple[BatchItem, Event]]:
+) -> tuple[list[tuple[BatchItem, EventRow]], tuple[int, str] | None]:
     """Every item's outcome, nothing stored yet but its signals: the accepted ones (their
-    ``event_id`` still unknown) with the row each will store, in order."""
+    ``event_id`` still unknown) with the row each will store, in order; and the audit chain
+    head if the reads locked it (PostgreSQL, no signal in the batch), else ``None``."""
     pending = [item for item in items if item.outcome is None]
-    rows: list[tuple[BatchItem, Event]] = []
+    rows: list[tuple[BatchItem, EventRow]] = []
+    head = None
     if pending:
         with_ids = [i for i in pending if i.event.client_event_id is not None]
         # the state rows too, unless a signal of the batch is recorded before evaluation
         signalled = any(item.event.consent_signal is not None for item in pending)
+        # the chain head is locked with the reads, so that the writes append the batch's
+        # entry in their own round trip; not if a signal is recorded first (its recording
+        # appends to the chain, and locks the head itself)
+        early_lock = not signalled and is_postgresql(alias)
         reads = batch_reads(
             alias=alias,
             subject_ids={item.subject_id for item in pending},
             client_ids={(i.event.source, i.event.client_event_id) for i in with_ids},
             states=not signalled,
+            head_lock=audit_head_lock_sql(using=alias) if early_lock else None,
         )
+        head = reads.head
         keys = _data_keys(alias=alias, region=region, items=pending, subjects=reads.subjects)
         pending = _without_duplicates(items=pending, stored=reads.stored)
         _record_signals(alias=alias, items=pending, at=at, recorder=recorder)
@@ -217,13 +246,16 @@ def _decide(
                 rows.append((item, _event_row(item=item, data_key=keys[item.subject_id], at=at)))
                 item.outcome = EventOutcome(index=item.index, status=ACCEPTED, reason=item.reason)
     _duplicates_answered(items=items)
-    return rows
+    return rows, head
 
 
-def _ids_given(*, items: list[BatchItem], rows: list[tuple[BatchItem, Event]]) -> None:
-    """The stored rows' ids into the accepted outcomes (and their in-batch duplicates')."""
-    for item, row in rows:
-        item.outcome = dataclasses.replace(item.outcome, event_id=row.pk)
+def _ids_given(*, items: list[BatchItem], accepted: list[BatchItem], ids: list[int]) -> None:
+    """The stored events' ``ids`` into the ``accepted`` items' outcomes (and their in-batch
+    duplicates')."""
+    for item, event_id in zip(accepted, ids, strict=True):
+        item.outcome = EventOutcome(
+            index=item.index, status=ACCEPTED, reason=item.reason, event_id=event_id
+        )
     _duplicates_answered(items=items)
 
 
@@ -242,10 +274,10 @@ def _duplicates_answered(*, items: list[BatchItem]) -> None:
             )
 
 
-def _event_row(*, item: BatchItem, data_key: bytes, at: datetime) -> Event:
+def _event_row(*, item: BatchItem, data_key: bytes, at: datetime) -> EventRow:
     event = item.event
     plaintext = json.dumps(event.properties, separators=(",", ":"), ensure_ascii=False).encode()
-    return Event(
+    return EventRow(
         subject_id=item.subject_id,
         source=event.source,
         name=event.name,
