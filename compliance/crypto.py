@@ -17,6 +17,7 @@ import functools
 import hashlib
 import hmac
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,12 +70,22 @@ def wrap_data_key(*, region: str, subject_id: str, data_key: bytes) -> bytes:
 
 
 def unwrap_data_key(*, region: str, subject_id: str, wrapped: bytes) -> bytes:
-    try:
-        return AESGCM(region_kek(region=region)).decrypt(
-            bytes(wrapped[:NONCE_BYTES]), bytes(wrapped[NONCE_BYTES:]), subject_id.encode()
-        )
-    except Exception as exc:  # InvalidTag
-        raise DecryptionError("subject data key could not be unwrapped") from exc
+    return data_keys_unwrap(region=region, wrapped={subject_id: wrapped})[subject_id]
+
+
+def data_keys_unwrap(*, region: str, wrapped: Mapping[str, bytes]) -> dict[str, bytes]:
+    """``unwrap_data_key`` of many subjects of ``region`` (subject id -> wrapped key), the
+    region's key derived once; ``DecryptionError`` if any cannot be unwrapped."""
+    aead = AESGCM(region_kek(region=region))
+    keys = {}
+    for subject_id, blob in wrapped.items():
+        try:
+            keys[subject_id] = aead.decrypt(
+                bytes(blob[:NONCE_BYTES]), bytes(blob[NONCE_BYTES:]), subject_id.encode()
+            )
+        except Exception as exc:  # InvalidTag
+            raise DecryptionError("subject data key could not be unwrapped") from exc
+    return keys
 
 
 def encrypt(*, data_key: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:

@@ -25,14 +25,14 @@ from compliance.models import Subject, SubjectKey
 _TABLE = Event._meta.db_table
 _SUBJECTS_KEYS = (
     f"SELECT s.id, s.merged_into, k.wrapped_key FROM {Subject._meta.db_table} s "
-    f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = s.id WHERE s.id IN ({{marks}})"
+    f"LEFT JOIN {SubjectKey._meta.db_table} k ON k.subject_id = s.id WHERE s.id {{among}}"
 )
 #: ``consent.selectors.evaluation.StateRow``s (times as POSIX seconds: the per-value
 #: timestamptz loader and model instances cost more than the query)
 _STATES = (
     "SELECT subject_id, purpose, source, event_id, decision, jurisdiction, "
     "extract(epoch from captured_at)::float8, extract(epoch from expires_at)::float8 "
-    f"FROM {ConsentState._meta.db_table} WHERE subject_id IN ({{marks}})"
+    f"FROM {ConsentState._meta.db_table} WHERE subject_id {{among}}"
 )
 _STORED = (
     f"SELECT source, client_event_id, id FROM {_TABLE} "
@@ -148,14 +148,18 @@ def batch_reads(
     subjects' consent state rows. ONE round trip on PostgreSQL (``statements_run``).
     ``head_lock`` (PostgreSQL: ``audit_head_lock_sql``) runs first: the chain head is locked
     before anything else, as the region's other writers lock it, and answered as ``head``."""
-    connection = connections[alias]
-    prep = Subject._meta.pk.get_db_prep_value
-    ids = [prep(pk, connection) for pk in subject_ids]
+    # the subjects: one uuid[] parameter on PostgreSQL (not one per subject to dump and quote)
+    if is_postgresql(alias):
+        among, ids = "= ANY(%s::uuid[])", [uuid_array(list(subject_ids))] if subject_ids else []
+    else:
+        prep, connection = Subject._meta.pk.get_db_prep_value, connections[alias]
+        ids = [prep(pk, connection) for pk in subject_ids]
+        among = f"IN ({_marks(len(ids))})"
     queries: dict[str, tuple[str, list]] = {}
     if head_lock is not None:
         queries["head"] = head_lock
     if ids:
-        queries["keys"] = (_SUBJECTS_KEYS.format(marks=_marks(len(ids))), ids)
+        queries["keys"] = (_SUBJECTS_KEYS.format(among=among), ids)
     if client_ids and is_postgresql(alias):
         pairs = sorted(client_ids)
         queries["stored"] = (
@@ -167,7 +171,7 @@ def batch_reads(
         sql = _STORED.format(sources=_marks(len(sources)), ids=_marks(len(event_ids)))
         queries["stored"] = (sql, [*sources, *event_ids])
     if states and ids and is_postgresql(alias):
-        queries["states"] = (_STATES.format(marks=_marks(len(ids))), ids)
+        queries["states"] = (_STATES.format(among=among), ids)
     found = dict(
         zip(queries, statements_run(using=alias, statements=list(queries.values())), strict=True)
     )

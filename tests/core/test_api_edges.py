@@ -3,6 +3,7 @@ objects, wrong methods, oversized and non-JSON bodies, throttling. Nothing is wr
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -293,3 +294,34 @@ def test_every_api_view_has_the_edge_checks():
 
     for path, view in api_routes():
         assert issubclass(view, ApiEdgeMixin), path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": "del\x7f"}',  # DEL may come raw: the quick path must not skip it
+        '{"a": "del\\u007f"}',
+        '{"a": ["nul\\u0000"]}',
+        '{"k\\u0001": 1}',
+        '{"a": "\\ud800"}',
+        "[" * 33 + "]" * 33,
+        '{"a": ' * 33 + "1" + "}" * 33,
+    ],
+)
+def test_the_quick_json_check_refuses_what_the_full_walk_refuses(text):
+    from compliance.api.inputs import json_check
+    from compliance.errors import InputError
+
+    data = json.loads(text)
+    with pytest.raises(InputError) as full:
+        json_check(data)
+    with pytest.raises(InputError) as quick:
+        json_check(data, text=text)
+    assert quick.value.fields == full.value.fields
+
+
+def test_the_quick_json_check_accepts_the_deepest_allowed():
+    from compliance.api.inputs import json_check
+
+    for text in ["[" * 32 + "]" * 32, '{"events": [{"a": "caf\u00e9 \\\\u"}]}']:
+        json_check(json.loads(text), text=text)

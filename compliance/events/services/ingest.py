@@ -318,15 +318,18 @@ def _data_keys(
             if not merged_into.get(item.subject_id):
                 break
             item.subject_id = merged_into[item.subject_id]
-    keys: dict[UUID, bytes] = {}
+    needed: dict[UUID, bytes] = {}
     for item in items:
         if item.subject_id not in wrapped:
             item.reject(REASON_ERASED)
-        elif item.subject_id not in keys:
-            keys[item.subject_id] = crypto.unwrap_data_key(
-                region=region, subject_id=str(item.subject_id), wrapped=wrapped[item.subject_id]
-            )
-    return keys
+        else:
+            needed[item.subject_id] = wrapped[item.subject_id]
+    if not needed:
+        return {}
+    keys = crypto.data_keys_unwrap(
+        region=region, wrapped={str(subject_id): key for subject_id, key in needed.items()}
+    )
+    return dict(zip(needed, keys.values(), strict=True))  # both in the same order
 
 
 def _without_duplicates(
