@@ -97,3 +97,43 @@ def test_the_latest_time_given_is_the_appends_time_and_other_aliases_are_apart()
     times = set(AuditEvent.objects.using(ALIAS).values_list("occurred_at", flat=True))
     assert times == {later}
     assert AuditEvent.objects.using(ALIAS).count() == 3
+
+
+@pytest.mark.postgres
+def test_an_append_sent_with_the_callers_statements_is_the_append_audit_append_writes():
+    """``audit_append_sql`` (the event batch's writes carry it): the head locked by the caller's
+    statement, the entries hashed from it, stored and the head moved in one statement; the
+    chain verifies and reads as ``audit_append`` would have written it."""
+    from compliance.audit.services.append import audit_append_sql, audit_head_lock_sql
+    from compliance.db.batch import statements_run
+
+    audit_append(using=ALIAS, entries=[entry(0)])
+    with transaction.atomic(using=ALIAS):
+        [[head]] = statements_run(using=ALIAS, statements=[audit_head_lock_sql(using=ALIAS)])
+        statements_run(
+            using=ALIAS,
+            statements=[audit_append_sql(using=ALIAS, entries=[entry(1), entry(2)], head=head)],
+        )
+    rows = list(AuditEvent.objects.using(ALIAS).order_by("seq").values_list("seq", "payload"))
+    assert rows == [(1, {"n": 0}), (2, {"n": 1}), (3, {"n": 2})]
+    assert chain_verify(using=ALIAS).ok
+
+
+def test_an_append_sent_with_the_callers_statements_refuses_what_it_cannot_write():
+    from compliance.audit.services.append import audit_append_sql
+    from compliance.audit.sql import COPY_THRESHOLD
+
+    head = (0, "0" * 64)
+    with pytest.raises(ValueError, match="entries"):
+        audit_append_sql(using=ALIAS, entries=[], head=head)
+    with pytest.raises(ValueError, match="entries"):
+        audit_append_sql(using=ALIAS, entries=[entry(n) for n in range(COPY_THRESHOLD)], head=head)
+    with transaction.atomic(using=ALIAS), audit_collected(using=ALIAS):
+        with pytest.raises(RuntimeError, match="audit_collected"):
+            audit_append_sql(using=ALIAS, entries=[entry(1)], head=head)
+    with pytest.raises(AuditPayloadError):
+        audit_append_sql(
+            using=ALIAS,
+            entries=[AuditEntry(AuditCode.CONSENT_RECORDED, ACTOR, payload={"to": "a@b.example"})],
+            head=head,
+        )
