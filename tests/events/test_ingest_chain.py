@@ -83,3 +83,23 @@ def test_a_batch_with_a_signal_and_one_without_append_in_order():
     assert [seq for seq, _ in rows] == list(range(1, len(rows) + 1))
     assert AuditChainHead.objects.using("us").get().size == len(rows)
     assert chain_verify(using="us").ok
+
+
+def test_a_batch_inside_a_callers_collected_block_leaves_the_append_to_the_block():
+    """A caller that collects its audit entries (``audit_collected``) gets the batch's entry in
+    its one append at the end: the batch does not lock the head with its reads there."""
+    from django.db import transaction
+
+    from compliance.audit.services.append import Actor, audit_collected
+    from compliance.events.parsing import event_batch_parse
+    from compliance.events.services.ingest import events_ingest
+
+    email = _granted("FR")
+    events = event_batch_parse(data={"events": [event(email, id="collected-1")]})
+    before = AuditEvent.objects.using("eu").count()
+    with transaction.atomic(using="eu"), audit_collected(using="eu"):
+        result = events_ingest(events=events, actor=Actor.system("test"))
+        assert AuditEvent.objects.using("eu").count() == before  # collected, not yet written
+    assert result.outcomes[0].status == "accepted"
+    assert _batch_entries("eu") == 1
+    assert chain_verify(using="eu").ok

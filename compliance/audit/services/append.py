@@ -180,6 +180,12 @@ def audit_head_lock_sql(*, using: str) -> tuple[str, list]:
     return sql.HEAD_LOCK, [chain_id_for(using=using)]
 
 
+def audit_collecting(*, using: str) -> bool:
+    """Whether an ``audit_collected`` block is open on ``using`` (this thread): appends made
+    now are collected, and ``audit_append_sql`` is refused."""
+    return using in _collected.blocks
+
+
 def audit_head_wanted(*, using: str) -> bool:
     """Whether an ``audit_collected`` block is open on ``using`` and its caller has not locked
     the chain head yet (then it may lock it with its own statements: ``audit_head_lock_sql``)."""
@@ -206,7 +212,7 @@ def audit_append_sql(
     ``head``, and sends this with its own statements in one round trip (PostgreSQL). The
     entries are checked and hashed now, at the time taken now (under the caller's lock). Not
     inside an ``audit_collected`` block on ``using`` (that block appends its entries itself)."""
-    if using in _collected.blocks:
+    if audit_collecting(using=using):
         raise RuntimeError("audit_append_sql inside an audit_collected block on " + using)
     if not entries or len(entries) >= sql.COPY_THRESHOLD:
         raise ValueError(f"audit_append_sql takes 1 to {sql.COPY_THRESHOLD - 1} entries")

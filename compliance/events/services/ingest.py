@@ -49,6 +49,7 @@ from compliance.audit.services.append import (
     AuditEntry,
     audit_append,
     audit_append_sql,
+    audit_collecting,
     audit_head_lock_sql,
 )
 from compliance.consent.selectors.evaluation import StateRow, can_process_bulk
@@ -217,8 +218,9 @@ def _decide(
         signalled = any(item.event.consent_signal is not None for item in pending)
         # the chain head is locked with the reads, so that the writes append the batch's
         # entry in their own round trip; not if a signal is recorded first (its recording
-        # appends to the chain, and locks the head itself)
-        early_lock = not signalled and is_postgresql(alias)
+        # appends to the chain, and locks the head itself), nor inside a caller's
+        # ``audit_collected`` block (which appends everything at its end)
+        early_lock = not signalled and is_postgresql(alias) and not audit_collecting(using=alias)
         reads = batch_reads(
             alias=alias,
             subject_ids={item.subject_id for item in pending},
