@@ -216,11 +216,7 @@ def audit_append_sql(
         raise RuntimeError("audit_append_sql inside an audit_collected block on " + using)
     if not entries or len(entries) >= sql.COPY_THRESHOLD:
         raise ValueError(f"audit_append_sql takes 1 to {sql.COPY_THRESHOLD - 1} entries")
-    payloads = []
-    for entry in entries:
-        payload = dict(entry.payload)
-        _check_flat(payload)
-        payloads.append(payload)
+    payloads = _checked_payloads(entries)
     chain_id = chain_id_for(using=using)
     now = timezone.now()
     rows = list(
@@ -235,6 +231,16 @@ def audit_append_sql(
         )
     )
     return sql.insert_arrays_sql(rows=rows, occurred_at=now, advance=(chain_id, rows[-1]))
+
+
+def _checked_payloads(entries: Sequence[AuditEntry]) -> list[dict]:
+    """Each entry's payload as a plain dict, checked (``_check_flat``: no personal data)."""
+    payloads = []
+    for entry in entries:
+        payload = dict(entry.payload)
+        _check_flat(payload)
+        payloads.append(payload)
+    return payloads
 
 
 def _collect(*, using: str, entries: Sequence[AuditEntry], at: datetime | None) -> bool:
@@ -268,11 +274,7 @@ def audit_append(
     """
     if not entries:
         return []
-    payloads = []
-    for entry in entries:
-        payload = dict(entry.payload)
-        _check_flat(payload)
-        payloads.append(payload)
+    payloads = _checked_payloads(entries)
     if _collect(using=using, entries=entries, at=at):
         return ()
     return _append_locked(
