@@ -19,6 +19,7 @@ import hmac
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,6 +30,8 @@ from compliance.conf import compliance_settings
 from compliance.errors import ApplicationError
 
 NONCE_BYTES = 12
+#: a subject id as text or as UUID (the associated data is its text either way)
+K = TypeVar("K")
 KEY_VERSION = "v1"
 
 
@@ -73,15 +76,16 @@ def unwrap_data_key(*, region: str, subject_id: str, wrapped: bytes) -> bytes:
     return data_keys_unwrap(region=region, wrapped={subject_id: wrapped})[subject_id]
 
 
-def data_keys_unwrap(*, region: str, wrapped: Mapping[str, bytes]) -> dict[str, bytes]:
-    """``unwrap_data_key`` of many subjects of ``region`` (subject id -> wrapped key), the
-    region's key derived once; ``DecryptionError`` if any cannot be unwrapped."""
+def data_keys_unwrap(*, region: str, wrapped: Mapping[K, bytes]) -> dict[K, bytes]:
+    """``unwrap_data_key`` of many subjects of ``region`` (subject id, as text or UUID ->
+    wrapped key), the region's key derived once; ``DecryptionError`` if any cannot be
+    unwrapped."""
     aead = AESGCM(region_kek(region=region))
     keys = {}
     for subject_id, blob in wrapped.items():
         try:
             keys[subject_id] = aead.decrypt(
-                bytes(blob[:NONCE_BYTES]), bytes(blob[NONCE_BYTES:]), subject_id.encode()
+                bytes(blob[:NONCE_BYTES]), bytes(blob[NONCE_BYTES:]), str(subject_id).encode()
             )
         except Exception as exc:  # InvalidTag
             raise DecryptionError("subject data key could not be unwrapped") from exc

@@ -23,6 +23,10 @@ def _wrapped(count: int) -> tuple[dict[str, bytes], dict[str, bytes]]:
 def test_many_keys_unwrap_as_each_one_does():
     keys, wrapped = _wrapped(5)
     assert crypto.data_keys_unwrap(region="eu", wrapped=wrapped) == keys
+    by_uuid = {uuid.UUID(sid): blob for sid, blob in wrapped.items()}  # as the batch holds them
+    assert crypto.data_keys_unwrap(region="eu", wrapped=by_uuid) == {
+        uuid.UUID(sid): key for sid, key in keys.items()
+    }
     for sid, blob in wrapped.items():
         assert crypto.unwrap_data_key(region="eu", subject_id=sid, wrapped=blob) == keys[sid]
 

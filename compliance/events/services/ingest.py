@@ -326,12 +326,7 @@ def _data_keys(
             item.reject(REASON_ERASED)
         else:
             needed[item.subject_id] = wrapped[item.subject_id]
-    if not needed:
-        return {}
-    keys = crypto.data_keys_unwrap(
-        region=region, wrapped={str(subject_id): key for subject_id, key in needed.items()}
-    )
-    return dict(zip(needed, keys.values(), strict=True))  # both in the same order
+    return crypto.data_keys_unwrap(region=region, wrapped=needed)
 
 
 def _without_duplicates(
