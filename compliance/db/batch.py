@@ -5,6 +5,12 @@ one ``execute``: they are sent as one string, run in order, and ``nextset`` read
 result. An error stops the string where it happens and raises at once, as one statement
 would; the caller's transaction is then aborted as usual. SQLite's driver runs one statement
 per call, so there they run one after the other (same results, one round trip each: a file).
+
+``commit=True`` ends the caller's transaction in the same round trip, where that is safe:
+COMMIT goes last in the string when the ``atomic`` block around the call is the outermost one
+on the connection. Its exit then finds the transaction ended (psycopg sends no COMMIT on an
+idle connection) and runs the ``on_commit`` callbacks as after any commit; a failed COMMIT (a
+deferred constraint) raises from this call, as it would from the block's exit.
 """
 
 from __future__ import annotations
@@ -17,12 +23,20 @@ from psycopg.pq import ExecStatus
 from compliance.db.vendor import is_postgresql
 
 
-def statements_run(*, using: str, statements: Sequence[tuple[str, list]]) -> list[list[tuple]]:
+def statements_run(
+    *, using: str, statements: Sequence[tuple[str, list]], commit: bool = False
+) -> list[list[tuple]]:
     """Run ``statements`` (SQL with ``%s`` placeholders, params) in order on ``using``; each
-    one's rows in order (``[]`` for a statement that answers none)."""
+    one's rows in order (``[]`` for a statement that answers none).
+
+    ``commit``: these are the last statements of the caller's transaction (PostgreSQL: COMMIT
+    is sent with them when their ``atomic`` block is the outermost one; see the module's
+    docs). The caller must not write on ``using`` after them, nor run code that can fail
+    before its block ends: the transaction may be committed already."""
     if not statements:
         return []
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    with connection.cursor() as cursor:
         # one statement per call where the driver takes no more
         if not is_postgresql(using):
             found = []
@@ -30,10 +44,10 @@ def statements_run(*, using: str, statements: Sequence[tuple[str, list]]) -> lis
                 cursor.execute(sql, params)
                 found.append(cursor.fetchall() if cursor.description else [])
             return found
-        cursor.execute(
-            "; ".join(sql for sql, _ in statements),
-            [param for _, params in statements for param in params],
-        )
+        sql = "; ".join(sql for sql, _ in statements)
+        if commit and _outermost(connection):
+            sql += "; COMMIT"
+        cursor.execute(sql, [param for _, params in statements for param in params])
         # the results are read from psycopg's cursor itself: every statement has run, so no
         # error can come any more, and Django's wrapper (and ``description``, which builds a
         # ``Column`` per field) cost more than reading ten rows
@@ -44,3 +58,14 @@ def statements_run(*, using: str, statements: Sequence[tuple[str, list]]) -> lis
                 raw.nextset()
             found.append(raw.fetchall() if raw.pgresult.status == ExecStatus.TUPLES_OK else [])
         return found
+
+
+def _outermost(connection) -> bool:
+    """Whether the connection's transaction is exactly one ``atomic`` block deep (not a
+    caller's, nor a test's, around it) and not already doomed to roll back."""
+    return (
+        connection.in_atomic_block
+        and connection.commit_on_exit
+        and len(connection.atomic_blocks) == 1
+        and not connection.needs_rollback
+    )

@@ -24,11 +24,12 @@ from tests.events.conftest import event
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True)]
 
 ALIASES = ("default", "eu", "us")
-#: the most statements per database (default, eu, us), BEGIN and COMMIT included
+#: the most statements per database (default, eu, us), BEGIN and COMMIT included (a COMMIT sent
+#: with the transaction's last statements is not one more)
 BOUNDS = {
     "consent, existing subject": (2, 5, 0),
     "consent, new subject": (6, 7, 0),
-    "events (10)": (2, 4, 0),
+    "events (10)": (2, 3, 0),
     "lookup": (2, 2, 0),
     "access request": (5, 6, 0),
 }
@@ -41,7 +42,21 @@ def _sent(call) -> tuple[object, dict[str, list[str]]]:
             for alias in ALIASES
         }
         response = call()
-    return response, {a: [q["sql"] for q in c.captured_queries] for a, c in captured.items()}
+    return response, {
+        a: _round_trips([q["sql"] for q in c.captured_queries]) for a, c in captured.items()
+    }
+
+
+def _round_trips(sql: list[str]) -> list[str]:
+    """The statements sent: Django logs a COMMIT at the end of every transaction, but none is
+    sent after a statement that ended the transaction itself (``statements_run(commit=True)``:
+    psycopg sends nothing on an idle connection)."""
+    sent: list[str] = []
+    for statement in sql:
+        if statement == "COMMIT" and sent and sent[-1].endswith("; COMMIT"):
+            continue
+        sent.append(statement)
+    return sent
 
 
 def _check(name: str, sent: dict[str, list[str]]) -> None:

@@ -161,6 +161,7 @@ def _ingest_region(
                 statements, entries = outcomes_writes(
                     alias=alias, items=items, at=at, batch_id=batch_id, actor=actor
                 )
+                # the last round trip: it may end the transaction (``statements_run``)
                 ids = _stored(
                     alias=alias,
                     events=[row for _, row in rows],
@@ -168,7 +169,7 @@ def _ingest_region(
                     entries=entries,
                     head=head,
                 )
-                _ids_given(items=items, accepted=[item for item, _ in rows], ids=ids)
+            _ids_given(items=items, accepted=[item for item, _ in rows], ids=ids)
             return
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
@@ -185,7 +186,8 @@ def _stored(
 ) -> list[int]:
     """Insert ``events``, run ``statements`` (the counters' upserts) and append ``entries`` to
     the audit chain; the events' ids, in order. PostgreSQL: ONE round trip when the batch's
-    reads locked the chain head (``head``); else the head is locked last in it and the entries
+    reads locked the chain head (``head``), which also ends the region's transaction when it is
+    the outermost one (COMMIT sent with it); else the head is locked last in it and the entries
     appended in a second. Elsewhere one write after the other."""
     if not is_postgresql(alias):
         ids = events_insert(alias=alias, events=events) if events else []
@@ -197,7 +199,9 @@ def _stored(
         last = [audit_head_lock_sql(using=alias)]
     else:
         last = [audit_append_sql(using=alias, entries=entries, head=head)] if entries else []
-    found = statements_run(using=alias, statements=[*insert, *statements, *last])
+    found = statements_run(
+        using=alias, statements=[*insert, *statements, *last], commit=head is not None
+    )
     if head is None:
         audit_append(using=alias, entries=entries, head=tuple(found[-1][0]))
     return events_inserted_ids(rows=found[0]) if events else []
