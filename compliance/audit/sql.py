@@ -29,6 +29,7 @@ from django.db.models import F
 
 from compliance.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from compliance.db.arrays import array_literal
+from compliance.db.batch import statements_run
 from compliance.db.vendor import is_postgresql
 
 EVENT_TABLE = AuditEvent._meta.db_table
@@ -137,10 +138,12 @@ def events_store_advanced(
     count: int,
     occurred_at: datetime,
     events: Sequence[AuditEvent],
+    commit: bool = False,
 ) -> Sequence[AuditEvent]:
     """``events_store``, then the head moved to the last row (``head_advance``). PostgreSQL below
     ``COPY_THRESHOLD`` rows: both in ONE statement (the rows' INSERT in a CTE that
-    ``audit_head_advance``, a volatile function, sees through its fresh snapshot)."""
+    ``audit_head_advance``, a volatile function, sees through its fresh snapshot), which with
+    ``commit`` also ends the caller's own transaction (``statements_run(commit=True)``)."""
     if count >= COPY_THRESHOLD or not is_postgresql(using):
         stored = events_store(
             using=using, rows=rows, count=count, occurred_at=occurred_at, events=events
@@ -150,7 +153,8 @@ def events_store_advanced(
         return stored
     listed = list(rows)
     last = listed[-1]
-    _insert_arrays(using=using, rows=listed, occurred_at=occurred_at, advance=(chain_id, last))
+    statement = insert_arrays_sql(rows=listed, occurred_at=occurred_at, advance=(chain_id, last))
+    statements_run(using=using, statements=[statement], commit=commit)
     return events
 
 
@@ -159,12 +163,10 @@ def _insert_arrays(
     using: str,
     rows: list[Sequence],
     occurred_at: datetime,
-    advance: tuple[str, Sequence] | None = None,
 ) -> None:
     """Write ``rows`` with ONE ``INSERT ... SELECT`` from one array per column (no model
-    instances: the rows as hashed); with ``advance=(chain id, last row)`` the same statement
-    moves the chain head over them."""
-    statement, params = insert_arrays_sql(rows=rows, occurred_at=occurred_at, advance=advance)
+    instances: the rows as hashed)."""
+    statement, params = insert_arrays_sql(rows=rows, occurred_at=occurred_at)
     with connections[using].cursor() as cursor:
         cursor.execute(statement, params)
 

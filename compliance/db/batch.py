@@ -7,8 +7,9 @@ would; the caller's transaction is then aborted as usual. SQLite's driver runs o
 per call, so there they run one after the other (same results, one round trip each: a file).
 
 ``commit=True`` ends the caller's transaction in the same round trip, where that is safe:
-COMMIT goes last in the string when the ``atomic`` block around the call is the outermost one
-on the connection. Its exit then finds the transaction ended (psycopg sends no COMMIT on an
+COMMIT goes last in the string when the transaction is the caller's own: its outermost
+``atomic`` block commits on exit and no block inside it holds a savepoint (a block inside a
+caller's, or a test's, transaction holds one: nothing is committed early there). Its exit then finds the transaction ended (psycopg sends no COMMIT on an
 idle connection) and runs the ``on_commit`` callbacks as after any commit; a failed COMMIT (a
 deferred constraint) raises from this call, as it would from the block's exit.
 """
@@ -30,8 +31,7 @@ def statements_run(
     one's rows in order (``[]`` for a statement that answers none).
 
     ``commit``: these are the last statements of the caller's transaction (PostgreSQL: COMMIT
-    is sent with them when their ``atomic`` block is the outermost one; see the module's
-    docs). The caller must not write on ``using`` after them, nor run code that can fail
+    is sent with them when that transaction is the caller's own; see the module's docs). The caller must not write on ``using`` after them, nor run code that can fail
     before its block ends: the transaction may be committed already."""
     if not statements:
         return []
@@ -61,11 +61,12 @@ def statements_run(
 
 
 def _outermost(connection) -> bool:
-    """Whether the connection's transaction is exactly one ``atomic`` block deep (not a
-    caller's, nor a test's, around it) and not already doomed to roll back."""
+    """Whether the connection's transaction is one the caller owns: its outermost ``atomic``
+    block commits on exit, no block inside it holds a savepoint (blocks entered with
+    ``savepoint=False`` join it), and it is not doomed to roll back."""
     return (
         connection.in_atomic_block
         and connection.commit_on_exit
-        and len(connection.atomic_blocks) == 1
+        and not any(connection.savepoint_ids)
         and not connection.needs_rollback
     )

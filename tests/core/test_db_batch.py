@@ -9,6 +9,8 @@ import pytest
 from django.db import DatabaseError, connections, transaction
 from psycopg.pq import TransactionStatus
 
+from compliance.audit.codes import AuditCode
+from compliance.audit.services.append import Actor, AuditEntry, audit_append, audit_collected
 from compliance.db.batch import statements_run
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", transaction=True)]
@@ -78,3 +80,25 @@ def test_what_follows_the_round_trip_in_the_block_cannot_undo_it(table):
         statements_run(using="eu", statements=[_insert(1)], commit=True)
         raise RuntimeError("too late")
     assert _values() == [1]
+
+
+def test_blocks_without_a_savepoint_join_the_callers_own_transaction(table):
+    """As the audit append at the end of a consent submission runs: its block (no savepoint)
+    joins the submission's, which the submission owns: the append ends it."""
+    with transaction.atomic(using="eu"), transaction.atomic(using="eu", savepoint=False):
+        statements_run(using="eu", statements=[_insert(1)], commit=True)
+        assert _status() == TransactionStatus.IDLE
+    assert _values() == [1]
+
+
+def test_an_audit_append_ending_a_callers_nested_block_commits_nothing_early(table):
+    entry = AuditEntry(
+        code=AuditCode.EVENT_BATCH_INGESTED, actor=Actor.system("test"), object_type="test"
+    )
+    with pytest.raises(RuntimeError), transaction.atomic(using="eu"):
+        with transaction.atomic(using="eu"), audit_collected(using="eu", ends_transaction=True):
+            statements_run(using="eu", statements=[_insert(1)])
+            audit_append(using="eu", entries=[entry])
+        assert _status() == TransactionStatus.INTRANS
+        raise RuntimeError("the caller's transaction rolls back")
+    assert _values() == []

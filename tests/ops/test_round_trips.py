@@ -27,8 +27,8 @@ ALIASES = ("default", "eu", "us")
 #: the most statements per database (default, eu, us), BEGIN and COMMIT included (a COMMIT sent
 #: with the transaction's last statements is not one more)
 BOUNDS = {
-    "consent, existing subject": (2, 5, 0),
-    "consent, new subject": (6, 7, 0),
+    "consent, existing subject": (2, 4, 0),
+    "consent, new subject": (6, 6, 0),
     "events (10)": (2, 3, 0),
     "lookup": (2, 2, 0),
     "access request": (5, 6, 0),

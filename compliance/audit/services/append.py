@@ -154,13 +154,17 @@ _collected = _Collected()
 
 
 @contextmanager
-def audit_collected(*, using: str) -> Iterator[None]:
+def audit_collected(*, using: str, ends_transaction: bool = False) -> Iterator[None]:
     """Gather the ``audit_append`` (and ``audit_append_uniform``) calls on ``using`` made inside
     the block into ONE append when it ends normally: the entries in call order, at the latest
     ``at`` a call gave (else the time under the chain lock), in the caller's transaction, which
     must be open around the block (an error inside discards the entries with the rollback).
     Payloads are still checked at each call; inside the block those calls return an empty
-    sequence. A block inside another on the same alias joins it."""
+    sequence. A block inside another on the same alias joins it.
+
+    ``ends_transaction``: the block ends where the caller's transaction does (nothing runs
+    between them); the append may then end it in its own round trip (``commit`` of
+    ``audit_append``)."""
     if using in _collected.blocks:
         yield
         return
@@ -170,7 +174,13 @@ def audit_collected(*, using: str) -> Iterator[None]:
     finally:
         del _collected.blocks[using]
     if block.entries:
-        audit_append(using=using, entries=block.entries, at=block.at, head=block.head)
+        audit_append(
+            using=using,
+            entries=block.entries,
+            at=block.at,
+            head=block.head,
+            commit=ends_transaction,
+        )
 
 
 def audit_head_lock_sql(*, using: str) -> tuple[str, list]:
@@ -260,6 +270,7 @@ def audit_append(
     entries: Sequence[AuditEntry],
     at: datetime | None = None,
     head: tuple[int, str] | None = None,
+    commit: bool = False,
 ) -> Sequence[AuditEvent]:
     """Append ``entries`` to the chain of database ``using``, in the caller's transaction.
 
@@ -271,6 +282,9 @@ def audit_append(
     are written with COPY and the returned events have no ``pk`` (``seq`` identifies them).
     ``head``: the chain head as the caller's transaction locked and read it (the closing
     ``audit_collected`` block passes what ``audit_head_held`` recorded); not locked again.
+    ``commit``: the append is the last write of the caller's own transaction, and nothing that
+    can fail runs after it there: a small append on PostgreSQL then ends the transaction in
+    its round trip (``compliance.db.batch.statements_run``).
     """
     if not entries:
         return []
@@ -284,6 +298,7 @@ def audit_append(
         payloads=payloads,
         hasher=partial(_hashed, entries=entries, payloads=payloads),
         head=head,
+        commit=commit,
     )
 
 
@@ -338,6 +353,7 @@ def _append_locked(
     payloads: list,
     hasher,
     head: tuple[int, str] | None = None,
+    commit: bool = False,
 ) -> Sequence[AuditEvent]:
     """Lock the chain head (unless the caller's transaction holds it: ``head``), hash with
     ``hasher(chain_id=, occurred=, seq=, prev=, into=)`` (a generator of rows), store the rows
@@ -364,6 +380,7 @@ def _append_locked(
             count=count,
             occurred_at=now,
             events=AppendedEvents(rows, now, payloads),
+            commit=commit,
         )
 
 

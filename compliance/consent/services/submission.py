@@ -84,8 +84,9 @@ def consent_submit(*, submission: Submission, actor: Actor) -> Submitted:
     events: list[ConsentEvent] = []
     gpc_events: list[ConsentEvent] = []
     alias = region_alias(region=located.region)
-    # the subject's rows (if new) and the decisions: one transaction, ONE audit append
-    with transaction.atomic(using=alias), audit_collected(using=alias):
+    # the subject's rows (if new) and the decisions: one transaction, ONE audit append, which
+    # ends the transaction (nothing runs between the two ends)
+    with transaction.atomic(using=alias), audit_collected(using=alias, ends_transaction=True):
         # read with its row lock: the writes below need not lock it again
         subject = subject_resolve_located(located=located, actor=actor, for_update=True)
         for item in prepared:
