@@ -7,10 +7,11 @@ would; the caller's transaction is then aborted as usual. SQLite's driver runs o
 per call, so there they run one after the other (same results, one round trip each: a file).
 
 ``commit=True`` ends the caller's transaction in the same round trip, where that is safe:
-COMMIT goes last in the string when the transaction is the caller's own: its outermost
-``atomic`` block commits on exit and no block inside it holds a savepoint (a block inside a
-caller's, or a test's, transaction holds one: nothing is committed early there). Its exit then finds the transaction ended (psycopg sends no COMMIT on an
-idle connection) and runs the ``on_commit`` callbacks as after any commit; a failed COMMIT (a
+COMMIT goes last in the string when the transaction is the caller's own (its outermost
+``atomic`` block commits on exit and no block inside it holds a savepoint; a block inside a
+caller's, or a test's, transaction holds one, and nothing is committed early there). The
+outermost block's exit then finds the transaction ended (psycopg sends no COMMIT on an idle
+connection) and runs the ``on_commit`` callbacks as after any commit; a failed COMMIT (a
 deferred constraint) raises from this call, as it would from the block's exit.
 """
 
@@ -31,8 +32,9 @@ def statements_run(
     one's rows in order (``[]`` for a statement that answers none).
 
     ``commit``: these are the last statements of the caller's transaction (PostgreSQL: COMMIT
-    is sent with them when that transaction is the caller's own; see the module's docs). The caller must not write on ``using`` after them, nor run code that can fail
-    before its block ends: the transaction may be committed already."""
+    is sent with them when that transaction is the caller's own; see the module's docs). The
+    caller must not write on ``using`` after them, nor run code that can fail before its block
+    ends: the transaction may be committed already."""
     if not statements:
         return []
     connection = connections[using]

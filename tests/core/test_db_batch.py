@@ -1,7 +1,8 @@
 """``statements_run(commit=True)`` on PostgreSQL: COMMIT goes with the last statements only
-when their ``atomic`` block is the outermost one; the block then ends as after any commit
-(``on_commit`` callbacks run once, at its exit); inside a caller's transaction nothing
-changes; a failing statement still leaves nothing written."""
+when the transaction is the caller's own (its outermost ``atomic`` block, blocks without a
+savepoint inside it); the block then ends as after any commit (``on_commit`` callbacks run
+once, at its exit); inside a caller's transaction nothing changes; a failing statement still
+leaves nothing written."""
 
 from __future__ import annotations
 
