@@ -31,7 +31,7 @@ BOUNDS = {
     "consent, new subject": (6, 6, 0),
     "events (10)": (2, 3, 0),
     "lookup": (2, 2, 0),
-    "access request": (5, 6, 0),
+    "access request": (5, 5, 0),
 }
 
 

@@ -250,8 +250,12 @@ def _open_recorded(
                 idempotency_key=request.idempotency_key,
                 body_hash=body_hash,
             )
-            # the opening, verification and start: ONE audit append
-            with transaction.atomic(using=alias), audit_collected(using=alias):
+            # the opening, verification and start: ONE audit append, which ends the region's
+            # transaction (nothing runs between the two ends)
+            with (
+                transaction.atomic(using=alias),
+                audit_collected(using=alias, ends_transaction=True),
+            ):
                 _open_in_region(request=request, alias=alias, actor=actor, indexes=indexes)
     except IntegrityError:
         # the key was used before (a retry), or a concurrent retry with it won the race
