@@ -183,6 +183,16 @@ def audit_collected(*, using: str, ends_transaction: bool = False) -> Iterator[N
         )
 
 
+@contextmanager
+def audit_collected_transaction(*, using: str) -> Iterator[None]:
+    """A transaction on ``using`` whose ``audit_append`` calls are collected into ONE append
+    at its end (``audit_collected``), and that append ends it: nothing runs between the two
+    ends, so on PostgreSQL COMMIT goes in the append's round trip when the transaction is the
+    caller's own (``compliance.db.batch.statements_run``)."""
+    with transaction.atomic(using=using), audit_collected(using=using, ends_transaction=True):
+        yield
+
+
 def audit_head_lock_sql(*, using: str) -> tuple[str, list]:
     """The statement (SQL, params) that locks the chain head of ``using`` and answers ``(size,
     head hash)``, for a caller that sends it with its own statements in one round trip

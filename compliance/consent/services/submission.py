@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
-
-from compliance.audit.services.append import Actor, audit_collected
+from compliance.audit.services.append import Actor, audit_collected_transaction
 from compliance.consent.models import ConsentEvent
 from compliance.consent.selectors.subjects import subject_survivor
 from compliance.consent.services.record import (
@@ -85,8 +83,8 @@ def consent_submit(*, submission: Submission, actor: Actor) -> Submitted:
     gpc_events: list[ConsentEvent] = []
     alias = region_alias(region=located.region)
     # the subject's rows (if new) and the decisions: one transaction, ONE audit append, which
-    # ends the transaction (nothing runs between the two ends)
-    with transaction.atomic(using=alias), audit_collected(using=alias, ends_transaction=True):
+    # ends the transaction
+    with audit_collected_transaction(using=alias):
         # read with its row lock: the writes below need not lock it again
         subject = subject_resolve_located(located=located, actor=actor, for_update=True)
         for item in prepared:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from compliance import crypto
 from compliance.audit.codes import AuditCode
-from compliance.audit.services.append import Actor, audit_append, audit_collected
+from compliance.audit.services.append import Actor, audit_append, audit_collected_transaction
 from compliance.conf import compliance_settings
 from compliance.dsar.models import (
     PrivacyRequest,
@@ -251,11 +251,8 @@ def _open_recorded(
                 body_hash=body_hash,
             )
             # the opening, verification and start: ONE audit append, which ends the region's
-            # transaction (nothing runs between the two ends)
-            with (
-                transaction.atomic(using=alias),
-                audit_collected(using=alias, ends_transaction=True),
-            ):
+            # transaction
+            with audit_collected_transaction(using=alias):
                 _open_in_region(request=request, alias=alias, actor=actor, indexes=indexes)
     except IntegrityError:
         # the key was used before (a retry), or a concurrent retry with it won the race
