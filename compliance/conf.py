@@ -282,6 +282,16 @@ SETTINGS: tuple[Setting, ...] = (
         env="DB_CONN_MAX_AGE",
     ),
     Setting(
+        "DB_PREPARED_STATEMENTS",
+        bool,
+        True,
+        "PostgreSQL: send the hot paths' batched statements (event batch, consent ledger, audit "
+        "append) as prepared statements in one pipeline, parsed and planned once per "
+        "connection. Turn off behind a transaction-pooling PgBouncer older than 1.21 or without "
+        "`max_prepared_statements`. Read from the environment only (it builds `DATABASES`).",
+        env="DB_PREPARED_STATEMENTS",
+    ),
+    Setting(
         "READY_TIMEOUT",
         float,
         2.0,

@@ -96,6 +96,8 @@ COMPLIANCE_REGIONS = environment_value("REGIONS")
 
 #: persistent connections (one per alias per thread), health-checked before reuse
 _CONN_MAX_AGE = environment_value("DB_CONN_MAX_AGE")
+#: PostgreSQL: the hot paths' statements prepared once per connection (compliance.db.batch)
+_PREPARED = environment_value("DB_PREPARED_STATEMENTS")
 
 
 def _database(alias: str) -> dict:
@@ -108,6 +110,9 @@ def _database(alias: str) -> dict:
         config.setdefault("TEST", {})
         if config["ENGINE"] == "django.db.backends.sqlite3":
             config["TEST"]["NAME"] = f"{config['NAME']}.test"
+        elif _PREPARED and config["ENGINE"].endswith("postgresql"):
+            # psycopg's default threshold; Django turns preparing off unless it is set
+            config.setdefault("OPTIONS", {})["prepare_threshold"] = 5
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {

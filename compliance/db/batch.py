@@ -13,12 +13,21 @@ caller's, or a test's, transaction holds one, and nothing is committed early the
 outermost block's exit then finds the transaction ended (psycopg sends no COMMIT on an idle
 connection) and runs the ``on_commit`` callbacks as after any commit; a failed COMMIT (a
 deferred constraint) raises from this call, as it would from the block's exit.
+
+With prepared statements on (``DB_PREPARED_STATEMENTS``: the connection's ``prepare_threshold``
+is set), the statements go instead as server-side prepared statements in one pipeline, COMMIT
+last when it goes: still one round trip, but PostgreSQL parses and plans each one once per
+connection instead of on every call, and the parameters are bound, not quoted into the text.
+Django's execute wrappers and query log see one statement per round trip either way: the
+statements joined by ``; ``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
+import psycopg
 from django.db import connections
 from psycopg.pq import ExecStatus
 
@@ -46,10 +55,20 @@ def statements_run(
                 cursor.execute(sql, params)
                 found.append(cursor.fetchall() if cursor.description else [])
             return found
-        sql = "; ".join(sql for sql, _ in statements)
-        if commit and _outermost(connection):
-            sql += "; COMMIT"
-        cursor.execute(sql, [param for _, params in statements for param in params])
+        ends = commit and _outermost(connection)
+        sql = "; ".join(sql for sql, _ in statements) + ("; COMMIT" if ends else "")
+        params = [param for _, params in statements for param in params]
+        if connection.connection.prepare_threshold is not None and _PIPELINES:
+            pipeline = _Pipeline(connection=connection.connection, statements=statements, ends=ends)
+            logged = (
+                connection.make_debug_cursor(pipeline).debug_sql(sql, params)
+                if connection.queries_logged
+                else nullcontext()
+            )
+            with logged:  # execute wrappers, error translation and the query log as usual
+                connection.make_cursor(pipeline).execute(sql, params)
+            return pipeline.found
+        cursor.execute(sql, params)
         # the results are read from psycopg's cursor itself: every statement has run, so no
         # error can come any more, and Django's wrapper (and ``description``, which builds a
         # ``Column`` per field) cost more than reading ten rows
@@ -60,6 +79,36 @@ def statements_run(
                 raw.nextset()
             found.append(raw.fetchall() if raw.pgresult.status == ExecStatus.TUPLES_OK else [])
         return found
+
+
+_PIPELINES = psycopg.Pipeline.is_supported()
+
+
+class _Pipeline:
+    """What Django's cursor wrapper runs for one round trip of prepared statements:
+    ``execute`` sends ``statements`` (and COMMIT when it ``ends`` the transaction) in one
+    pipeline, each prepared on its first use on the connection; ``found`` then holds each
+    statement's rows. The joined text ``execute`` gets is for the wrappers and the log only."""
+
+    def __init__(
+        self, *, connection: psycopg.Connection, statements: Sequence[tuple[str, list]], ends: bool
+    ) -> None:
+        self.connection, self.statements, self.ends = connection, statements, ends
+        self.found: list[list[tuple]] = []
+
+    def execute(self, sql: str, params: list) -> None:
+        connection = self.connection
+        cursors = [psycopg.Cursor(connection) for _ in self.statements]
+        # a failing statement raises when the pipeline ends, and the rest do not run
+        with connection.pipeline():
+            for cursor, (statement, values) in zip(cursors, self.statements, strict=True):
+                cursor.execute(statement, values, prepare=True)
+            if self.ends:
+                connection.execute("COMMIT")
+        self.found = [
+            cursor.fetchall() if cursor.pgresult.status == ExecStatus.TUPLES_OK else []
+            for cursor in cursors
+        ]
 
 
 def _outermost(connection) -> bool:

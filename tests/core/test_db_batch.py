@@ -1,13 +1,16 @@
-"""``statements_run(commit=True)`` on PostgreSQL: COMMIT goes with the last statements only
-when the transaction is the caller's own (its outermost ``atomic`` block, blocks without a
-savepoint inside it); the block then ends as after any commit (``on_commit`` callbacks run
-once, at its exit); inside a caller's transaction nothing changes; a failing statement still
-leaves nothing written."""
+"""``statements_run`` on PostgreSQL, both ways it sends a round trip (prepared statements in
+one pipeline, and the statements joined in one string when preparing is off):
+``commit=True`` puts COMMIT with the last statements only when the transaction is the caller's
+own (its outermost ``atomic`` block, blocks without a savepoint inside it); the block then ends
+as after any commit (``on_commit`` callbacks run once, at its exit); inside a caller's
+transaction nothing changes; a failing statement still leaves nothing written and raises
+Django's error."""
 
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError, connections, transaction
+from django.db import IntegrityError, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from psycopg.pq import TransactionStatus
 
 from compliance.audit.codes import AuditCode
@@ -19,12 +22,20 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(databases="__all__", t
 TABLE = "test_batch_commit"
 
 
-@pytest.fixture
-def table():
-    with connections["eu"].cursor() as cursor:
+@pytest.fixture(params=["prepared", "joined"])
+def table(request):
+    """The scratch table, with statements sent either way (``DB_PREPARED_STATEMENTS`` on or
+    off: the connection's ``prepare_threshold``)."""
+    connection = connections["eu"]
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = 5 if request.param == "prepared" else None
+    with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {TABLE} (v integer PRIMARY KEY)")
-    yield
-    with connections["eu"].cursor() as cursor:
+    yield request.param
+    raw.prepare_threshold = threshold
+    with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {TABLE}")
 
 
@@ -69,9 +80,52 @@ def test_inside_a_callers_transaction_nothing_is_committed_early(table):
 
 
 def test_a_failing_statement_leaves_nothing_written(table):
-    with pytest.raises(DatabaseError), transaction.atomic(using="eu"):
+    # Django's IntegrityError (the event batch retries on it), not the driver's
+    with pytest.raises(IntegrityError), transaction.atomic(using="eu"):
         statements_run(using="eu", statements=[_insert(1), _insert(1)], commit=True)
     assert _values() == []
+    # the connection goes on, and the same statements run again
+    with transaction.atomic(using="eu"):
+        found = statements_run(using="eu", statements=[_insert(1), _insert(2)], commit=True)
+    assert found == [[(1,)], [(2,)]]
+    assert _values() == [1, 2]
+
+
+def _prepared() -> list[str]:
+    with connections["eu"].cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements ORDER BY prepare_time")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def test_statements_are_prepared_once_per_connection_when_preparing_is_on(table):
+    for value in (1, 2, 3):
+        with transaction.atomic(using="eu"):
+            statements_run(using="eu", statements=[_insert(value)], commit=True)
+    inserts = [s for s in _prepared() if TABLE in s]
+    if table == "prepared":  # one statement, parsed and planned once, bound three times
+        assert inserts == [f"INSERT INTO {TABLE} (v) VALUES ($1) RETURNING v"]
+    else:
+        assert inserts == []
+    assert _values() == [1, 2, 3]
+
+
+def test_the_query_log_and_execute_wrappers_see_one_statement_per_round_trip(table):
+    seen: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    connection = connections["eu"]
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(wrapper):
+        with transaction.atomic(using="eu"):
+            statements_run(using="eu", statements=[_insert(1), _insert(2)], commit=True)
+    sent = f"{_insert(1)[0]}; {_insert(2)[0]}; COMMIT"
+    assert seen == [sent]
+    logged = [q["sql"] for q in captured.captured_queries if TABLE in q["sql"]]
+    assert logged == [
+        sent if table == "prepared" else sent.replace("%s", "1", 1).replace("%s", "2", 1)
+    ]
 
 
 def test_what_follows_the_round_trip_in_the_block_cannot_undo_it(table):
