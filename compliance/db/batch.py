@@ -15,11 +15,11 @@ connection) and runs the ``on_commit`` callbacks as after any commit; a failed C
 deferred constraint) raises from this call, as it would from the block's exit.
 
 With prepared statements on (``DB_PREPARED_STATEMENTS``: the connection's ``prepare_threshold``
-is set), the statements go instead as server-side prepared statements in one pipeline, COMMIT
-last when it goes: still one round trip, but PostgreSQL parses and plans each one once per
-connection instead of on every call, and the parameters are bound, not quoted into the text.
-Django's execute wrappers and query log see one statement per round trip either way: the
-statements joined by ``; ``.
+is set), the statements go instead as server-side prepared statements in one pipeline (COMMIT
+last when it goes; a statement alone goes without a pipeline): still one round trip, but
+PostgreSQL parses and plans each one once per connection instead of on every call, and the
+parameters are bound, not quoted into the text. Django's execute wrappers and query log see
+one statement per round trip either way: the statements joined by ``; ``.
 """
 
 from __future__ import annotations
@@ -59,15 +59,15 @@ def statements_run(
         sql = "; ".join(sql for sql, _ in statements) + ("; COMMIT" if ends else "")
         params = [param for _, params in statements for param in params]
         if connection.connection.prepare_threshold is not None and _PIPELINES:
-            pipeline = _Pipeline(connection=connection.connection, statements=statements, ends=ends)
+            prepared = _Prepared(connection=connection.connection, statements=statements, ends=ends)
             logged = (
-                connection.make_debug_cursor(pipeline).debug_sql(sql, params)
+                connection.make_debug_cursor(prepared).debug_sql(sql, params)
                 if connection.queries_logged
                 else nullcontext()
             )
             with logged:  # execute wrappers, error translation and the query log as usual
-                connection.make_cursor(pipeline).execute(sql, params)
-            return pipeline.found
+                connection.make_cursor(prepared).execute(sql, params)
+            return prepared.found
         cursor.execute(sql, params)
         # the results are read from psycopg's cursor itself: every statement has run, so no
         # error can come any more, and Django's wrapper (and ``description``, which builds a
@@ -84,11 +84,12 @@ def statements_run(
 _PIPELINES = psycopg.Pipeline.is_supported()
 
 
-class _Pipeline:
+class _Prepared:
     """What Django's cursor wrapper runs for one round trip of prepared statements:
-    ``execute`` sends ``statements`` (and COMMIT when it ``ends`` the transaction) in one
-    pipeline, each prepared on its first use on the connection; ``found`` then holds each
-    statement's rows. The joined text ``execute`` gets is for the wrappers and the log only."""
+    ``execute`` sends ``statements`` (and COMMIT when it ``ends`` the transaction), each
+    prepared on its first use on the connection, in one pipeline (one statement alone goes
+    without: a pipeline costs more than it saves there); ``found`` then holds each statement's
+    rows. The joined text ``execute`` gets is for the wrappers and the log only."""
 
     def __init__(
         self, *, connection: psycopg.Connection, statements: Sequence[tuple[str, list]], ends: bool
@@ -99,12 +100,14 @@ class _Pipeline:
     def execute(self, sql: str, params: list) -> None:
         connection = self.connection
         cursors = [psycopg.Cursor(connection) for _ in self.statements]
-        # a failing statement raises when the pipeline ends, and the rest do not run
-        with connection.pipeline():
-            for cursor, (statement, values) in zip(cursors, self.statements, strict=True):
-                cursor.execute(statement, values, prepare=True)
-            if self.ends:
-                connection.execute("COMMIT")
+        if len(cursors) == 1 and not self.ends:
+            cursors[0].execute(*self.statements[0], prepare=True)
+        else:  # a failing statement raises when the pipeline ends, and the rest do not run
+            with connection.pipeline():
+                for cursor, (statement, values) in zip(cursors, self.statements, strict=True):
+                    cursor.execute(statement, values, prepare=True)
+                if self.ends:
+                    connection.execute("COMMIT")
         self.found = [
             cursor.fetchall() if cursor.pgresult.status == ExecStatus.TUPLES_OK else []
             for cursor in cursors

@@ -109,6 +109,20 @@ def test_statements_are_prepared_once_per_connection_when_preparing_is_on(table)
     assert _values() == [1, 2, 3]
 
 
+def test_a_statement_alone_is_prepared_too_and_answers_its_rows(table):
+    with transaction.atomic(using="eu"):
+        statements_run(using="eu", statements=[_insert(1), _insert(2)])
+    for _ in range(2):
+        (rows,) = statements_run(
+            using="eu", statements=[(f"SELECT v FROM {TABLE} WHERE v = ANY(%s::int[])", ["{1,2}"])]
+        )
+        assert sorted(rows) == [(1,), (2,)]
+    selects = [s for s in _prepared() if TABLE in s and s.startswith("SELECT")]
+    assert len(selects) == (1 if table == "prepared" else 0)
+    assert statements_run(using="eu", statements=[(f"DELETE FROM {TABLE}", [])]) == [[]]
+    assert _values() == []
+
+
 def test_the_query_log_and_execute_wrappers_see_one_statement_per_round_trip(table):
     seen: list[str] = []
 
