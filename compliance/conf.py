@@ -286,7 +286,7 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
         True,
         "PostgreSQL: send the hot paths' batched statements (event batch, consent ledger, audit "
-        "append) as prepared statements in one pipeline, parsed and planned once per "
+        "append) as prepared statements, several in one pipeline, parsed and planned once per "
         "connection. Turn off behind a transaction-pooling PgBouncer older than 1.21 or without "
         "`max_prepared_statements`. Read from the environment only (it builds `DATABASES`).",
         env="DB_PREPARED_STATEMENTS",

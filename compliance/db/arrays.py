@@ -4,9 +4,10 @@ The hot paths write a batch as ``INSERT ... SELECT ... FROM unnest(%s::type[], .
 psycopg a Python list makes it dump and quote every element in Python (client-side binding:
 most of the Python time of a ten-event batch's insert in a profile of the served workers,
 ``python -m bench api``); a literal built here is one string, quoted once (or bound as one
-parameter of a prepared statement: ``compliance.db.batch``). Each element is written double-quoted with ``\\`` and ``"``
-escaped, so any text is safe; ``None`` is ``NULL``. PostgreSQL parses each element with the
-column type's input function (``::uuid[]``, ``::timestamptz[]``, ``::bytea[]``, ...).
+parameter of a prepared statement: ``compliance.db.batch``). Each element is written
+double-quoted with ``\\`` and ``"`` escaped, so any text is safe; ``None`` is ``NULL``.
+PostgreSQL parses each element with the column type's input function (``::uuid[]``,
+``::timestamptz[]``, ``::bytea[]``, ...).
 """
 
 from __future__ import annotations

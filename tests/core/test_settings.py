@@ -87,3 +87,23 @@ def test_no_direct_reads_of_compliance_settings():
                     if needle in text:
                         offenders.append(f"{path.relative_to(root)}: {needle}")
     assert offenders == []
+
+
+def test_postgresql_databases_prepare_the_hot_statements_unless_turned_off(monkeypatch):
+    """``DB_PREPARED_STATEMENTS`` (on by default) gives each PostgreSQL alias psycopg's
+    ``prepare_threshold``, which ``compliance.db.batch`` follows; off, or on SQLite, none."""
+    from compliance.conf import environment_value
+    from config import settings as config
+
+    monkeypatch.delenv("DB_PREPARED_STATEMENTS", raising=False)
+    assert environment_value("DB_PREPARED_STATEMENTS") is True
+    monkeypatch.setenv("DB_PREPARED_STATEMENTS", "false")
+    assert environment_value("DB_PREPARED_STATEMENTS") is False
+    monkeypatch.setenv("DATABASE_URL_ZZ", "postgresql://runtime@db.example:5432/zz")
+    monkeypatch.setattr(config, "_PREPARED", True)
+    assert config._database("zz")["OPTIONS"]["prepare_threshold"] == 5
+    monkeypatch.setattr(config, "_PREPARED", False)
+    assert "prepare_threshold" not in config._database("zz").get("OPTIONS", {})
+    monkeypatch.setattr(config, "_PREPARED", True)
+    monkeypatch.setenv("DATABASE_URL_ZZ", "sqlite:////tmp/zz.sqlite3")
+    assert "prepare_threshold" not in config._database("zz").get("OPTIONS", {})
