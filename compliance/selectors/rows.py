@@ -33,14 +33,11 @@ _DIRECTORY_SQL = (
     f"SELECT {columns(SubjectDirectory)} FROM {SubjectDirectory._meta.db_table} "
     "WHERE blind_index IN ({marks})"
 )
+#: ``{among}``: on PostgreSQL the indexes as one ``text[]`` parameter (one statement text for
+#: any count, as ``compliance.events.sql`` asks for subjects), elsewhere one mark each
 _PAIRS_SQL = (
     f"SELECT blind_index, region, subject_id FROM {SubjectDirectory._meta.db_table} "
-    "WHERE blind_index IN ({marks})"
-)
-#: PostgreSQL: the indexes as one ``text[]`` parameter (one statement text for any count)
-_PAIRS_ANY_SQL = (
-    f"SELECT blind_index, region, subject_id FROM {SubjectDirectory._meta.db_table} "
-    "WHERE blind_index = ANY(%s::text[])"
+    "WHERE blind_index {among}"
 )
 _SUBJECT_SQL = f"SELECT {columns(Subject)} FROM {Subject._meta.db_table} WHERE id = %s"
 
@@ -63,10 +60,10 @@ def directory_subjects(*, blind_indexes: Iterable[str]) -> dict[str, tuple[str, 
         return {}
     alias = SubjectDirectory.objects.db
     if is_postgresql(alias):
-        statement = (_PAIRS_ANY_SQL, [array_literal(wanted)])
+        among, params = "= ANY(%s::text[])", [array_literal(wanted)]
     else:
-        statement = (_PAIRS_SQL.format(marks=", ".join(["%s"] * len(wanted))), wanted)
-    (rows,) = statements_run(using=alias, statements=[statement])
+        among, params = f"IN ({', '.join(['%s'] * len(wanted))})", wanted
+    (rows,) = statements_run(using=alias, statements=[(_PAIRS_SQL.format(among=among), params)])
     return {
         index: (region, sid if isinstance(sid, UUID) else UUID(sid)) for index, region, sid in rows
     }
