@@ -1,7 +1,7 @@
 """The HTTP API under gunicorn vs a minimal DRF view, side by side in one server.
 
     python -m bench api [--rounds 300] [--warmup 20] [--clients 8,16] [--seconds 10]
-                        [--subjects 160] [--json PATH]
+                        [--slices 10] [--subjects 160] [--json PATH]
 
 Needs PostgreSQL (``DATABASE_URL``, ``DATABASE_URL_EU``, ``DATABASE_URL_US``; exit 2 without)
 and a broker the requests can publish to (``CELERY_BROKER_URL``, a scratch Redis database: no
@@ -30,8 +30,10 @@ Endpoints (the bodies of ``compliance/api/examples.py``):
 Latency: ``--warmup`` rounds (not counted), then ``--rounds`` rounds of one request to every
 endpoint, in an order that rotates each round, one client, a new connection per request.
 Throughput: ``N`` client threads for each of ``--clients`` for baseline, consents (existing)
-and events, ``--seconds`` each (in two halves, order then reversed order, against drift). The
-client runs on the same cores as the server and PostgreSQL. Any non-2xx answer stops the
+and events, ``--seconds`` each, in ``--slices`` slices whose order rotates by one each slice
+(a drift in machine load hits all three alike; each slice's rate against the baseline's slice
+next to it is printed too, min / median / max, so that the spread shows). The client runs on
+the same cores as the server and PostgreSQL. Any non-2xx answer stops the
 benchmark with its body.
 
 Targets: p50 at most 2.0x the baseline's for consents (existing subject) and events (10), 4.0x
@@ -85,6 +87,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--clients", default="8,16", help="client threads, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--slices", type=int, default=10, help="interleaved slices per endpoint")
     parser.add_argument("--subjects", type=int, default=160)
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
@@ -133,7 +136,9 @@ def _run(args) -> int:
         latency = _latency_table(endpoints, samples)
         by_key = {e.key: e for e in endpoints}
         throughput = {
-            clients: _throughput(send, [by_key[k] for k in THROUGHPUT], clients, args.seconds)
+            clients: _throughput(
+                send, [by_key[k] for k in THROUGHPUT], clients, args.seconds, args.slices
+            )
             for clients in args.clients
         }
     _throughput_table(throughput, by_key)
@@ -250,15 +255,24 @@ def _latency_table(endpoints: list[Endpoint], samples: dict[str, Samples]) -> di
     return out
 
 
-def _throughput(send, endpoints: list[Endpoint], clients: int, seconds: float) -> dict:
-    """Requests per second of each endpoint with ``clients`` threads: ``seconds`` each, in two
-    halves (the order, then the reversed order) so that a drift in machine load hits all."""
-    done = {e.key: [0, 0.0] for e in endpoints}
-    for endpoint in endpoints + endpoints[::-1]:
-        requests, elapsed = _clients_run(send, endpoint, clients=clients, seconds=seconds / 2)
-        done[endpoint.key][0] += requests
-        done[endpoint.key][1] += elapsed
-    return {key: {"requests": n, "seconds": s, "per_second": n / s} for key, (n, s) in done.items()}
+def _throughput(send, endpoints: list[Endpoint], clients: int, seconds: float, slices: int) -> dict:
+    """Requests per second of each endpoint with ``clients`` threads: ``seconds`` each, in
+    ``slices`` slices, the order rotating by one each slice, so that a drift in machine load
+    hits every endpoint alike; also each slice's rate (``per_slice``, in order)."""
+    done = {e.key: [0, 0.0, []] for e in endpoints}
+    for number in range(slices):
+        shift = number % len(endpoints)
+        for endpoint in endpoints[shift:] + endpoints[:shift]:
+            requests, elapsed = _clients_run(
+                send, endpoint, clients=clients, seconds=seconds / slices
+            )
+            done[endpoint.key][0] += requests
+            done[endpoint.key][1] += elapsed
+            done[endpoint.key][2].append(requests / elapsed)
+    return {
+        key: {"requests": n, "seconds": s, "per_second": n / s, "per_slice": rates}
+        for key, (n, s, rates) in done.items()
+    }
 
 
 def _clients_run(send, endpoint: Endpoint, *, clients: int, seconds: float) -> tuple[int, float]:
@@ -296,6 +310,21 @@ def _throughput_table(throughput: dict[int, dict], by_key: dict[str, Endpoint]) 
         cells = [f"{base:30.1f}"] + [
             f"{rows[k]['per_second']:22.1f} ({rows[k]['per_second'] / base:4.2f}x)"
             for k in THROUGHPUT[1:]
+        ]
+        print(f"{clients:>8}" + "".join(f"  {cell}" for cell in cells))
+    print("x baseline slice by slice (min / median / max; each slice against the baseline's):")
+    for clients, rows in throughput.items():
+        spreads = [
+            sorted(
+                rate / base
+                for rate, base in zip(
+                    rows[k]["per_slice"], rows["baseline"]["per_slice"], strict=True
+                )
+            )
+            for k in THROUGHPUT[1:]
+        ]
+        cells = [f"{len(spreads[0]):>24} slices"] + [
+            f"{r[0]:.2f} / {statistics.median(r):.2f} / {r[-1]:.2f}".rjust(30) for r in spreads
         ]
         print(f"{clients:>8}" + "".join(f"  {cell}" for cell in cells))
 
