@@ -44,7 +44,7 @@ def test_workers_from_cores_capped_and_overridable():
     default = _config()
     assert default["workers"] == min(2 * cores + 1, 12)
     assert default["threads"] == 1 and default["worker_class"] == "sync"
-    assert default["max_requests"] == 1000 and default["max_requests_jitter"] == 100
+    assert default["max_requests"] == 10000 and default["max_requests_jitter"] == 1000
     assert _config(GUNICORN_MAX_WORKERS="2")["workers"] == min(2 * cores + 1, 2)
     custom = _config(GUNICORN_WORKERS="7", GUNICORN_TIMEOUT="11", PORT="9000")
     assert (custom["workers"], custom["timeout"], custom["bind"]) == (7, 11, "0.0.0.0:9000")
