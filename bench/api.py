@@ -33,8 +33,8 @@ Throughput: ``N`` client threads for each of ``--clients`` for baseline, consent
 and events, ``--seconds`` each, in ``--slices`` slices whose order rotates by one each slice
 (a drift in machine load hits all three alike; each slice's rate against the baseline's slice
 next to it is printed too, min / median / max, so that the spread shows). The client runs on
-the same cores as the server and PostgreSQL. Any non-2xx answer stops the
-benchmark with its body.
+the same cores as the server and PostgreSQL. Any non-2xx answer stops the benchmark with its
+body.
 
 Targets: p50 at most 2.0x the baseline's for consents (existing subject) and events (10), 4.0x
 for a new subject, 3.0x for an access request, 1.5x for lookup; at 8 clients, consents and
@@ -98,6 +98,8 @@ def main(argv: list[str]) -> int:
             "and DATABASE_URL_US (postgresql://...)"
         )
         return 2
+    if args.slices < 1:
+        parser.error("--slices must be at least 1")
     if any(args.subjects % c or args.subjects < 10 * c for c in [*args.clients, 1]):
         parser.error("--subjects must be a multiple of every --clients value, at least 10x it")
     for alias in ALIASES:  # throwaway databases named after the configured ones
